@@ -1,0 +1,156 @@
+"""Self-describing checkpoints: model.safetensors + config.json + tokenizer.json + trainer_state.pt.
+
+Saved into a temporary folder and renamed into place, so a crash mid-save leaves the previous checkpoint
+intact. Weights load only through safetensors and trainer_state.pt only with weights_only=True: nothing a
+user hands us is ever unpickled. `latest` and `best` are small text files naming a step folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine import __version__
+from engine.config import ConfigError, ModelConfig
+from engine.errors import UserError
+
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG, TOKENIZER, STATE = "model.safetensors", "config.json", "tokenizer.json", "trainer_state.pt"
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
+                    trainer_state: dict | None, meta: dict) -> Path:
+    """Write checkpoints/step-NNNNNN atomically and point `latest` at it. Returns the folder."""
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    final = ckpt_root / step_dir_name(step)
+    tmp = ckpt_root / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    # Tied weights share storage; safetensors stores each tensor once, so drop the alias and re-tie on load.
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+             if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
+    save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+    config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
+              "step": step, "saved_at": time.time(), **meta}
+    (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+    (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
+    if trainer_state is not None:
+        torch.save(trainer_state, tmp / STATE)
+    if final.exists():  # the same step saved twice (e.g. `save` then the final save): replace ours, never a user's
+        old = ckpt_root / f".{final.name}.old-{os.getpid()}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
+    write_pointer(ckpt_root, "latest", final.name)
+    return final
+
+
+def write_pointer(ckpt_root: Path, name: str, target: str) -> None:
+    tmp = ckpt_root / f".{name}.tmp"
+    tmp.write_text(target + "\n")
+    tmp.replace(ckpt_root / name)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A step folder from: a step folder, a checkpoints/ folder, or a run folder (via `latest`)."""
+    p = Path(path).expanduser().resolve()
+    if not p.exists():
+        raise UserError(f"{p}: no such checkpoint or run folder", "pass a run folder or checkpoints/step-NNNNNN",
+                        kind="checkpoint")
+    if (p / CONFIG).is_file() and (p / WEIGHTS).is_file():
+        return p
+    for root in (p / "checkpoints", p):
+        pointer = root / "latest"
+        if pointer.is_file():
+            target = root / pointer.read_text().strip()
+            if (target / WEIGHTS).is_file():
+                return target
+    raise UserError(f"{p}: no checkpoint here (expected {WEIGHTS} and {CONFIG}, or a run folder with "
+                    "checkpoints/latest)", "point at a run folder or one of its checkpoints/step-NNNNNN folders",
+                    kind="checkpoint")
+
+
+def read_checkpoint_config(folder: Path) -> dict:
+    try:
+        meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{folder / CONFIG}: unreadable ({e})", "the checkpoint is damaged; use another step",
+                        kind="checkpoint") from None
+    return upgrade_checkpoint_config(meta)
+
+
+def upgrade_checkpoint_config(meta: dict) -> dict:
+    """Patch older checkpoint metadata forward when the model config gains keys (explicitly, one version at a time)."""
+    meta.setdefault("format_version", 1)
+    known = {f.name for f in fields(ModelConfig)}
+    meta["model"] = {k: v for k, v in meta.get("model", {}).items() if k in known}
+    return meta
+
+
+def model_config_of(folder: Path) -> ModelConfig:
+    meta = read_checkpoint_config(folder)
+    try:
+        return ModelConfig(**meta["model"])
+    except ConfigError as e:
+        raise UserError(f"{folder / CONFIG}: {e.message}", "the checkpoint's config.json was edited or damaged",
+                        kind="checkpoint") from None
+
+
+def load_weights(model: torch.nn.Module, folder: Path) -> None:
+    """Load model.safetensors strictly: a truncated file or a shape mismatch is a clear UserError."""
+    file = folder / WEIGHTS
+    try:
+        state = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
+                        "checkpoint (checkpoints/latest names the newest)", kind="checkpoint") from None
+    if getattr(model, "cfg", None) is not None and model.cfg.tie_embeddings:
+        state.setdefault("lm_head.weight", state.get("embed.weight"))
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and state[k] is not None and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or wrong:
+        detail = "; ".join(([f"missing {missing[:3]}"] if missing else []) + ([f"unexpected {unexpected[:3]}"]
+                           if unexpected else []) + wrong[:3])
+        raise UserError(f"{file}: weights do not match config.json ({detail})",
+                        "the weights and config.json come from different models", kind="checkpoint")
+    model.load_state_dict(state, strict=True)
+
+
+def load_trainer_state(folder: Path) -> dict:
+    file = folder / STATE
+    if not file.is_file():
+        raise UserError(f"{folder}: no {STATE}, so this checkpoint cannot be resumed",
+                        "use it with --init to start a new run from its weights instead", kind="checkpoint")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for damaged or hostile files
+        raise UserError(f"{file}: cannot read trainer state ({type(e).__name__})",
+                        "the file is damaged; resume from an earlier step", kind="checkpoint") from None
+
+
+def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
+    """Delete the oldest periodic step folders beyond `keep_last`; never the ones `latest` or `best` name."""
+    if keep_last <= 0:
+        return
+    protected = {(ckpt_root / n).read_text().strip() for n in ("latest", "best") if (ckpt_root / n).is_file()}
+    steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
+    for old in steps[:-keep_last]:
+        if old.name not in protected:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,66 @@
+"""Commands from the studio (JSON lines on stdin) and from signals, queued for the training loop.
+
+The loop polls between steps; nothing here touches the model. Ctrl-C and SIGTERM ask for a clean stop
+(save, then exit); a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sys
+import threading
+from typing import IO
+
+from engine.protocol import ProtocolError, parse_command
+
+
+class CommandQueue:
+    def __init__(self, on_bad_line=None):
+        self._q: queue.Queue[dict] = queue.Queue()
+        self._on_bad_line = on_bad_line
+        self._interrupts = 0
+
+    def put(self, cmd: str, **data) -> None:
+        self._q.put({"cmd": cmd, **data})
+
+    def poll(self) -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(self._q.get_nowait())
+            except queue.Empty:
+                return out
+
+    def wait(self, timeout: float) -> dict | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def read_stream(self, stream: IO[str] = sys.stdin, stop_at_eof: bool = False) -> threading.Thread:
+        """Read commands from `stream` in a daemon thread until it closes (then queue `stop` if asked)."""
+        def reader():
+            for line in stream:
+                if not line.strip():
+                    continue
+                try:
+                    self._q.put(parse_command(line))
+                except ProtocolError as e:
+                    if self._on_bad_line:
+                        self._on_bad_line(str(e))
+            if stop_at_eof:
+                self.put("stop")
+        t = threading.Thread(target=reader, name="command-reader", daemon=True)
+        t.start()
+        return t
+
+    def install_signal_handlers(self) -> None:
+        def on_signal(signum, frame):
+            self._interrupts += 1
+            if signum == signal.SIGINT and self._interrupts > 1:
+                raise KeyboardInterrupt
+            self.put("stop")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, on_signal)
+            signal.signal(signal.SIGTERM, on_signal)

@@ -1,0 +1,404 @@
+"""The run config: one small dataclass per part, YAML load / merge / validate. No torch.
+
+A run is one YAML document with the sections model, tokenizer, data, stage, optim, hardware, run.
+Presets (presets/models/*.yaml, presets/stages/*.yaml) are partial documents merged under the user's values:
+dataclass defaults < model preset < stage preset < the user's document < --set overrides.
+Every field carries a one-line help text (`help_for`) that the studio shows as a tooltip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import UserError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+SECTIONS = ("model", "tokenizer", "data", "stage", "optim", "hardware", "run")
+STAGES = ("pretrain", "sft")
+
+
+def knob(default: Any, help: str, **kw: Any) -> Any:
+    """A config field with its help text (shown in `minigpt doctor --json` and as studio tooltips)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+class ConfigError(UserError):
+    def __init__(self, key: str, message: str, hint: str = ""):
+        super().__init__(f"{key}: {message}", hint, kind="config")
+        self.key = key
+
+
+def _require(ok: bool, key: str, message: str, hint: str = "") -> None:
+    if not ok:
+        raise ConfigError(key, message, hint)
+
+
+@dataclass(kw_only=True)
+class ModelConfig:
+    preset: str | None = knob(None, "Model preset this shape came from (presets/models/<name>.yaml).")
+    vocab_size: int = knob(0, "Vocabulary size; 0 takes it from the tokenizer.")
+    d_model: int = knob(128, "Width of the residual stream (embedding size).")
+    n_layer: int = knob(4, "Number of transformer blocks.")
+    n_head: int = knob(4, "Attention heads; must divide d_model.")
+    n_kv_head: int = knob(2, "Key/value heads for grouped-query attention; must divide n_head (= n_head: plain MHA).")
+    d_ff: int = knob(0, "Hidden size of the MLP; 0 picks 8/3 x d_model (gated) or 4 x d_model (gelu), rounded to 32.")
+    max_seq_len: int = knob(256, "Longest sequence the model is built for (RoPE tables and KV cache).")
+    rope_theta: float = knob(10000.0, "RoPE base frequency; larger values suit longer contexts.")
+    activation: str = knob("swiglu", "MLP type: swiglu (Llama), geglu, or gelu (GPT-2 style, not gated).")
+    qk_norm: bool = knob(False, "RMS-normalise queries and keys per head before attention (steadier at high lr).")
+    tie_embeddings: bool = knob(True, "Share the token embedding with the output head (saves vocab x d_model params).")
+    norm_eps: float = knob(1e-5, "Epsilon inside RMSNorm.")
+    dropout: float = knob(0.0, "Dropout on attention and residual outputs; 0 is best for small data-rich runs.")
+    init_std: float = knob(0.02, "Std of the normal init; residual projections are scaled by 1/sqrt(2 n_layer).")
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layer", "n_head", "n_kv_head", "max_seq_len"):
+            _require(getattr(self, name) > 0, f"model.{name}", f"must be positive, got {getattr(self, name)}")
+        _require(self.vocab_size >= 0, "model.vocab_size", "must be >= 0 (0 = from the tokenizer)")
+        _require(self.d_ff >= 0, "model.d_ff", "must be >= 0 (0 = automatic)")
+        _require(self.d_model % self.n_head == 0, "model.n_head",
+                 f"{self.n_head} heads do not divide d_model {self.d_model}", "pick n_head so d_model / n_head is whole")
+        _require(self.n_head % self.n_kv_head == 0, "model.n_kv_head",
+                 f"{self.n_kv_head} kv heads do not divide n_head {self.n_head}", "use a divisor of n_head, e.g. 1 or 2")
+        _require((self.d_model // self.n_head) % 2 == 0, "model.n_head",
+                 f"head size {self.d_model // self.n_head} is odd; RoPE needs an even head size")
+        _require(self.activation in ("swiglu", "geglu", "gelu"), "model.activation",
+                 f"unknown activation {self.activation!r}", "use swiglu, geglu or gelu")
+        _require(self.rope_theta > 0, "model.rope_theta", "must be positive")
+        _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
+        _require(self.init_std > 0, "model.init_std", "must be positive")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def ffn_dim(self) -> int:
+        if self.d_ff:
+            return self.d_ff
+        hidden = 4 * self.d_model if self.activation == "gelu" else int(8 * self.d_model / 3)
+        return (hidden + 31) // 32 * 32
+
+
+@dataclass(kw_only=True)
+class TokenizerConfig:
+    path: str | None = knob(None, "A tokenizer.json (or its folder) to use; empty trains one on the data and caches it.")
+    vocab_size: int = knob(4096, "Vocabulary size when a tokenizer is trained.")
+    sample_bytes: int = knob(20_000_000, "At most this many bytes of each data file are read to train the tokenizer.")
+    min_frequency: int = knob(2, "A pair must occur this often to be merged when training.")
+
+    def __post_init__(self) -> None:
+        _require(self.vocab_size >= 300, "tokenizer.vocab_size",
+                 f"{self.vocab_size} is too small", "byte-level BPE needs 256 bytes + specials; use >= 300")
+        _require(self.vocab_size <= 1 << 20, "tokenizer.vocab_size", "is unreasonably large (max 1048576)")
+        _require(self.sample_bytes > 0, "tokenizer.sample_bytes", "must be positive")
+
+
+@dataclass(kw_only=True)
+class DataConfig:
+    train: list[str] = knob(["builtin"], "Training files (.jsonl or .txt), or 'builtin' for the built-in dataset.")
+    val: list[str] = knob([], "Validation files; empty uses the built-in held-out split or val_fraction of train.")
+    val_fraction: float = knob(0.02, "Share of the training records held out for validation when no val file is given.")
+    seq_len: int = knob(256, "Tokens per training sequence (at most model.max_seq_len).")
+    packing: bool = knob(True, "Pack several documents / conversations into each sequence (no padding waste).")
+    max_bad_fraction: float = knob(0.05, "Stop before training if more than this share of a file's lines are bad.")
+    seed: int = knob(0, "Seed of the built-in dataset generator.")
+
+    def __post_init__(self) -> None:
+        _require(isinstance(self.train, list) and len(self.train) > 0, "data.train", "needs at least one file or 'builtin'")
+        _require(self.seq_len >= 8, "data.seq_len", f"must be >= 8, got {self.seq_len}")
+        _require(0.0 <= self.val_fraction < 0.5, "data.val_fraction", "must be in [0, 0.5)")
+        _require(0.0 <= self.max_bad_fraction <= 1.0, "data.max_bad_fraction", "must be in [0, 1]")
+
+
+@dataclass(kw_only=True)
+class StageConfig:
+    name: str = knob("pretrain", "Training stage: pretrain (next-token on text) or sft (chat, loss on replies).")
+    init: str | None = knob(None, "Checkpoint folder to start from (a finished pretrain run for SFT).")
+
+    def __post_init__(self) -> None:
+        _require(self.name in STAGES, "stage.name", f"unknown stage {self.name!r}", f"use one of: {', '.join(STAGES)}")
+
+
+@dataclass(kw_only=True)
+class OptimConfig:
+    lr: float = knob(3e-3, "Peak learning rate of AdamW.")
+    min_lr_ratio: float = knob(0.1, "Final learning rate as a share of lr.")
+    weight_decay: float = knob(0.1, "AdamW weight decay (not applied to norms and embeddings).")
+    beta1: float = knob(0.9, "AdamW beta1 (momentum).")
+    beta2: float = knob(0.95, "AdamW beta2 (second-moment decay).")
+    eps: float = knob(1e-8, "AdamW epsilon.")
+    warmup_steps: int = knob(50, "Steps of linear warm-up from 0 to lr.")
+    schedule: str = knob("cosine", "Learning-rate schedule after warm-up: cosine, wsd (warmup-stable-decay) or constant.")
+    decay_fraction: float = knob(0.2, "For wsd: the final share of steps over which lr decays.")
+    grad_clip: float = knob(1.0, "Clip the global gradient norm to this (0 = off).")
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, "optim.lr", f"must be positive, got {self.lr}", "typical values: 1e-4 .. 3e-3")
+        _require(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "must be in [0, 1]")
+        _require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+        _require(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "optim.beta1", "betas must be in [0, 1)")
+        _require(self.eps > 0, "optim.eps", "must be positive")
+        _require(self.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+        _require(self.schedule in ("cosine", "wsd", "constant"), "optim.schedule",
+                 f"unknown schedule {self.schedule!r}", "use cosine, wsd or constant")
+        _require(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction", "must be in (0, 1]")
+        _require(self.grad_clip >= 0, "optim.grad_clip", "must be >= 0")
+
+
+@dataclass(kw_only=True)
+class HardwareConfig:
+    device: str = knob("auto", "Where to train: auto, cpu, cuda, cuda:N or mps.")
+    precision: str = knob("auto", "auto (bf16 where the chip has it, fp16 on older GPUs, else fp32), bf16, fp16, fp32.")
+    compile: bool = knob(False, "torch.compile the model (slower start, faster steps on GPUs).")
+    grad_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
+    threads: int = knob(0, "CPU threads for torch; 0 keeps torch's default.")
+    tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
+
+    def __post_init__(self) -> None:
+        ok = self.device in ("auto", "cpu", "cuda", "mps") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        _require(ok, "hardware.device", f"unknown device {self.device!r}", "use auto, cpu, cuda, cuda:0 or mps")
+        _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
+                 f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
+        _require(self.threads >= 0, "hardware.threads", "must be >= 0")
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    name: str = knob("", "Short name added to the run folder's name.")
+    seed: int = knob(0, "Seed for init, data order and sampling; the same seed repeats a run exactly on CPU.")
+    max_steps: int = knob(1000, "Optimizer steps to train for.")
+    batch_size: int = knob(16, "Sequences per micro-batch.")
+    grad_accum: int = knob(1, "Micro-batches accumulated per optimizer step (tokens/step = batch x accum x seq_len).")
+    log_every: int = knob(10, "Emit a step event (loss, lr, throughput) every N steps.")
+    eval_every: int = knob(200, "Evaluate val loss every N steps (and at the end); 0 = only at the end.")
+    eval_batches: int = knob(20, "Batches of validation data per evaluation.")
+    task_eval_items: int = knob(100, "Held-out checkable tasks solved greedily at each eval (built-in data; 0 = off).")
+    checkpoint_every: int = knob(500, "Save a checkpoint every N steps (and always at the end); 0 = only at the end.")
+    keep_last: int = knob(0, "Keep only the newest N periodic checkpoints (best is always kept); 0 keeps all.")
+    sample_prompts: list[str] = knob(["The", "What is 12 + 35?"], "Prompts completed at each eval to show progress.")
+    sample_tokens: int = knob(32, "Tokens generated for each sample prompt.")
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
+            _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
+            _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
+
+
+SECTION_TYPES: dict[str, type] = {
+    "model": ModelConfig, "tokenizer": TokenizerConfig, "data": DataConfig, "stage": StageConfig,
+    "optim": OptimConfig, "hardware": HardwareConfig, "run": RunConfig,
+}
+
+
+@dataclass(kw_only=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    stage: StageConfig = field(default_factory=StageConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
+                 f"{self.data.seq_len} exceeds model.max_seq_len {self.model.max_seq_len}",
+                 "lower data.seq_len or raise model.max_seq_len")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.run.batch_size * self.run.grad_accum * self.data.seq_len
+
+
+def help_for() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every knob with its default and help text, per section (the studio's tooltips come from here)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for section, cls in SECTION_TYPES.items():
+        inst = cls()
+        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", "")}
+                        for f in fields(cls)}
+    return out
+
+
+# ---------------------------------------------------------------- loading and merging
+
+def list_presets(kind: str) -> list[str]:
+    """Names of presets/<kind>/*.yaml ("models" or "stages")."""
+    return sorted(p.stem for p in (PRESETS_DIR / kind).glob("*.yaml"))
+
+
+def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: {what} file not found", "check the path", kind="config")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text", "save the YAML file as UTF-8", kind="config") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise UserError(f"{path}{where}: invalid YAML: {problem}", "check indentation and quoting", kind="config") \
+            from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections", f"sections: {', '.join(SECTIONS)}",
+                        kind="config")
+    return doc
+
+
+def load_preset(kind: str, name: str) -> dict[str, Any]:
+    path = PRESETS_DIR / kind / f"{name}.yaml"
+    if not path.is_file():
+        key = "model.preset" if kind == "models" else "stage.name"
+        raise ConfigError(key, f"no preset {name!r}", f"available: {', '.join(list_presets(kind))}")
+    return read_yaml(path, "preset")
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """A new dict: `over` wins; nested mappings merge, lists and scalars replace."""
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """'optim.lr=1e-3' -> {'optim': {'lr': 0.001}}. The value is read as YAML (numbers, bools, lists)."""
+    if "=" not in text:
+        raise UserError(f"--set {text!r}: expected KEY=VALUE", "e.g. --set optim.lr=1e-3", kind="config")
+    key, raw = text.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise UserError(f"--set {text!r}: key must be SECTION.FIELD", "e.g. --set run.max_steps=200", kind="config")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if parts[0] == "data" and parts[1] in ("train", "val") and isinstance(value, str):
+        value = [value]
+    return {parts[0]: {parts[1]: value}}
+
+
+def _resolve_paths(doc: dict[str, Any], base_dir: Path) -> None:
+    """Paths in a YAML file are relative to that file, not to the current directory."""
+    def fix(p: Any) -> Any:
+        if isinstance(p, str) and p and p != "builtin" and not os.path.isabs(os.path.expanduser(p)):
+            return str((base_dir / p).resolve())
+        return os.path.expanduser(p) if isinstance(p, str) else p
+
+    data = doc.get("data")
+    if isinstance(data, dict):
+        for key in ("train", "val"):
+            if isinstance(data.get(key), list):
+                data[key] = [fix(p) for p in data[key]]
+            elif isinstance(data.get(key), str):
+                data[key] = [fix(data[key])]
+    for section, key in (("tokenizer", "path"), ("stage", "init")):
+        if isinstance(doc.get(section), dict) and doc[section].get(key):
+            doc[section][key] = fix(doc[section][key])
+
+
+def build_config(doc: dict[str, Any], source: str = "config") -> Config:
+    """Dataclasses from a merged document; unknown keys and wrong types are named with their key path."""
+    unknown = [k for k in doc if k not in SECTIONS]
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown section in {source}", f"sections are: {', '.join(SECTIONS)}")
+    parts: dict[str, Any] = {}
+    for section, cls in SECTION_TYPES.items():
+        values = doc.get(section) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(section, f"must be a mapping, got {type(values).__name__}")
+        known = {f.name: f for f in fields(cls)}
+        for key, value in values.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, list(known), n=1)
+                hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+                raise ConfigError(f"{section}.{key}", f"unknown key in {source}", hint)
+            values = {**values, key: _coerce(f"{section}.{key}", value, known[key])}
+        parts[section] = cls(**values)
+    return Config(**parts)
+
+
+def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
+    """Check a YAML value against the field's declared type (ints are accepted as floats)."""
+    t = str(f.type)
+    if value is None:
+        _require("None" in t, key, "may not be empty")
+        return None
+    if t.startswith("bool"):
+        _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
+    elif t.startswith("int"):
+        _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}")
+    elif t.startswith("float"):
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"expected a number, got {value!r}")
+        value = float(value)
+    elif t.startswith("list"):
+        if isinstance(value, str):
+            value = [value]
+        _require(isinstance(value, list) and all(isinstance(v, str) for v in value), key,
+                 f"expected a list of strings, got {value!r}")
+    elif t.startswith("str"):
+        _require(isinstance(value, (str, int, float)) and not isinstance(value, bool), key,
+                 f"expected text, got {value!r}")
+        value = str(value)
+    return value
+
+
+def resolve_document(user_doc: dict[str, Any], overrides: list[str] = ()) -> dict[str, Any]:
+    """Merge presets under the user's document and the --set overrides on top."""
+    over: dict[str, Any] = {}
+    for text in overrides:
+        over = deep_merge(over, parse_override(text))
+    top = deep_merge(user_doc, over)
+    model_preset = (top.get("model") or {}).get("preset") if isinstance(top.get("model"), dict) else None
+    stage_name = (top.get("stage") or {}).get("name", "pretrain") if isinstance(top.get("stage"), dict) else "pretrain"
+    merged: dict[str, Any] = {}
+    if model_preset:
+        merged = deep_merge(merged, load_preset("models", str(model_preset)))
+    if isinstance(stage_name, str) and (PRESETS_DIR / "stages" / f"{stage_name}.yaml").is_file():
+        merged = deep_merge(merged, load_preset("stages", stage_name))
+    return deep_merge(merged, top)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] = (),
+                extra: dict[str, Any] | None = None) -> Config:
+    """The resolved config of a run: YAML file (optional) + CLI-built `extra` + --set overrides, over presets."""
+    doc: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        doc = read_yaml(Path(path))
+        _resolve_paths(doc, Path(path).resolve().parent)
+        source = str(path)
+    if extra:
+        doc = deep_merge(doc, extra)
+    resolved = resolve_document(doc, overrides)
+    _resolve_paths(resolved, Path.cwd())
+    return build_config(resolved, source)

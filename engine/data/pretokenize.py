@@ -1,0 +1,134 @@
+"""Tokenize a stage's data once into memmap shards under <workspace>/data/<hash>/, reused while unchanged.
+
+A set is: tokens.bin (uint16, or uint32 for vocabularies over 65535), mask.bin (uint8, 1 = loss on that token;
+SFT only), offsets.npy (int64 document starts, n_docs + 1) and meta.json. The key hashes the source files'
+bytes, the tokenizer and the layout version. Written into a temporary folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.data import formats
+from engine.tokenizer import Tokenizer, tokenizer_fingerprint
+
+LAYOUT_VERSION = 1
+CHUNK = 2048  # records encoded per tokenizer batch (encode_batch runs in parallel in Rust)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class TokenizedSet:
+    """A memory-mapped tokenized dataset: tokens[offsets[i]:offsets[i+1]] is document i."""
+
+    folder: Path
+    tokens: np.ndarray
+    mask: np.ndarray | None
+    offsets: np.ndarray
+    meta: dict
+
+    @property
+    def n_docs(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.offsets[-1])
+
+    @classmethod
+    def open(cls, folder: Path) -> TokenizedSet:
+        meta = json.loads((folder / "meta.json").read_text())
+        dtype = np.dtype(meta["dtype"])
+        n = meta["n_tokens"]
+        tokens = np.memmap(folder / "tokens.bin", dtype=dtype, mode="r", shape=(n,)) if n else np.zeros(0, dtype)
+        mask = None
+        if (folder / "mask.bin").exists():
+            mask = np.memmap(folder / "mask.bin", dtype=np.uint8, mode="r", shape=(n,)) if n else np.zeros(0, np.uint8)
+        offsets = np.load(folder / "offsets.npy", allow_pickle=False)
+        return cls(folder, tokens, mask, offsets, meta)
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def dataset_key(paths: list[Path], kind: str, tok: Tokenizer) -> str:
+    h = hashlib.sha256()
+    h.update(f"v{LAYOUT_VERSION}|{kind}|{tokenizer_fingerprint(tok)}".encode())
+    for p in paths:
+        h.update(file_digest(p).encode())
+    return h.hexdigest()[:20]
+
+
+def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer) -> Iterator[tuple[list[int], list[int] | None]]:
+    """(ids, mask) per record; mask is None for pretrain text (every token carries loss)."""
+    batch: list[dict] = []
+
+    def flush():
+        if kind == "pretrain":
+            texts = [r["text"] for r in batch]
+            for text, ids in zip(texts, tok.encode_batch(texts), strict=True):
+                yield (ids if "<|im_end|>" in text else ids + [tok.eot_id]), None
+        else:
+            for r in batch:
+                yield tok.encode_chat(r["messages"])
+
+    for rec in records:
+        batch.append(rec)
+        if len(batch) >= CHUNK:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
+                progress: Progress | None = None) -> TokenizedSet:
+    """Tokenize `paths` (records of one kind: "pretrain" text or "sft" conversations), or reuse a cached set."""
+    key = dataset_key(paths, kind, tok)
+    folder = data_root / key
+    if (folder / "meta.json").is_file():
+        return TokenizedSet.open(folder)
+    tmp = data_root / f".{key}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
+    offsets = [0]
+    total_bytes = sum(p.stat().st_size for p in paths) or 1
+    done_bytes = 0
+    with open(tmp / "tokens.bin", "wb") as ftok, open(tmp / "mask.bin", "wb") as fmask:
+        for path in paths:
+            for i, (ids, mask) in enumerate(_encode_records(formats.iter_records(path, kind), kind, tok)):
+                ftok.write(np.asarray(ids, dtype=dtype).tobytes())
+                if mask is not None:
+                    fmask.write(np.asarray(mask, dtype=np.uint8).tobytes())
+                offsets.append(offsets[-1] + len(ids))
+                if progress and i % 5000 == 0:
+                    progress("pretokenize", done_bytes, total_bytes)
+            done_bytes += path.stat().st_size
+            if progress:
+                progress("pretokenize", done_bytes, total_bytes)
+    if kind == "pretrain":
+        (tmp / "mask.bin").unlink()
+    np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    meta = {"layout": LAYOUT_VERSION, "kind": kind, "dtype": np.dtype(dtype).name, "n_tokens": offsets[-1],
+            "n_docs": len(offsets) - 1, "sources": [str(p) for p in paths], "tokenizer": tokenizer_fingerprint(tok)}
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished the same set first: use theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+    return TokenizedSet.open(folder)

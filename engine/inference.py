@@ -1,0 +1,59 @@
+"""Load a checkpoint for talking to it: model + tokenizer + a generator, on the chosen device.
+
+Streaming text helper included, since byte-level BPE can split one character over several tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine import checkpoint as ckpt
+from engine.config import HardwareConfig
+from engine.generate import Generator
+from engine.hardware import Runtime, init_runtime
+from engine.model.gpt import GPT
+from engine.tokenizer import Tokenizer
+
+
+@dataclass
+class LoadedModel:
+    folder: Path
+    model: GPT
+    tok: Tokenizer
+    rt: Runtime
+    generator: Generator
+    meta: dict
+
+
+def load_for_inference(path: str | Path, device: str = "auto") -> LoadedModel:
+    folder = ckpt.resolve_checkpoint(path)
+    meta = ckpt.read_checkpoint_config(folder)
+    tok = Tokenizer.load(folder / ckpt.TOKENIZER)
+    rt = init_runtime(HardwareConfig(device=device, precision="auto"), seed=0)
+    model = GPT(ckpt.model_config_of(folder))
+    ckpt.load_weights(model, folder)
+    model.to(rt.device).eval()
+    gen = Generator(model, [tok.im_end_id, tok.eot_id], tok.pad_id, decode=tok.decode, autocast=rt.autocast)
+    return LoadedModel(folder, model, tok, rt, gen, meta)
+
+
+class TextStream:
+    """Turns a growing list of token ids into new text pieces, holding back incomplete UTF-8 characters."""
+
+    def __init__(self, tok: Tokenizer):
+        self.tok, self.ids, self.sent = tok, [], 0
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.sent = text[self.sent:], len(text)
+        return piece
+
+
+def torch_threads() -> int:
+    return torch.get_num_threads()

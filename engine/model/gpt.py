@@ -1,0 +1,205 @@
+"""The model: a Llama-style decoder in one file, read top to bottom.
+
+RMSNorm -> RoPE -> grouped-query attention (SDPA) -> SwiGLU / GEGLU / GELU MLP -> block -> GPT.
+It knows nothing about tokenizers, chat templates, LoRA, compile or distributed training: those are
+applied from outside (`engine/model/apply.py`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.config import ModelConfig
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Normalise in fp32 for stability under bf16/fp16 autocast, then cast back.
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.weight.float()).to(x.dtype)
+
+
+def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin tables of shape (max_len, head_dim // 2) for rotary position embeddings."""
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate channel pairs (first half, second half) of x: (B, H, T, D) by positions' angles cos/sin: (T, D/2)."""
+    d = x.shape[-1] // 2
+    x1, x2 = x[..., :d].float(), x[..., d:].float()
+    out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    return out.to(x.dtype)
+
+
+@dataclass
+class KVCache:
+    """Preallocated keys/values for one layer: (B, n_kv_head, max_len, head_dim). `pos` is shared by all layers."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+
+    def write(self, pos: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = k.shape[2]
+        self.k[:, :, pos:pos + t] = k
+        self.v[:, :, pos:pos + t] = v
+        return self.k[:, :, :pos + t], self.v[:, :, :pos + t]
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_head, self.n_kv_head, self.head_dim = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+        self.q_proj = nn.Linear(cfg.d_model, cfg.n_head * cfg.head_dim, bias=False)
+        self.k_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.v_proj = nn.Linear(cfg.d_model, cfg.n_kv_head * cfg.head_dim, bias=False)
+        self.o_proj = nn.Linear(cfg.n_head * cfg.head_dim, cfg.d_model, bias=False)
+        self.q_norm = RMSNorm(cfg.head_dim, cfg.norm_eps) if cfg.qk_norm else nn.Identity()
+        self.k_norm = RMSNorm(cfg.head_dim, cfg.norm_eps) if cfg.qk_norm else nn.Identity()
+        self.dropout = cfg.dropout
+
+    def forward(self, x, cos, sin, mask=None, cache: KVCache | None = None, pos: int = 0):
+        B, T, _ = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)     # (B, H, T, D)
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        q, k = apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin)
+        if cache is not None:
+            k, v = cache.write(pos, k, v)                                               # (B, Hkv, pos+T, D)
+        if self.n_kv_head != self.n_head:  # grouped-query: each kv head serves n_head / n_kv_head query heads
+            rep = self.n_head // self.n_kv_head
+            k = k.repeat_interleave(rep, dim=1)                                         # (B, H, S, D)
+            v = v.repeat_interleave(rep, dim=1)
+        drop = self.dropout if self.training else 0.0
+        if mask is None:
+            # Plain causal training/prefill, or one new token that may see every cached key.
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        y = y.transpose(1, 2).contiguous().view(B, T, -1)                               # (B, T, C)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.activation = cfg.activation
+        gated = cfg.activation in ("swiglu", "geglu")
+        self.up_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
+        self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False) if gated else None
+        self.down_proj = nn.Linear(cfg.ffn_dim, cfg.d_model, bias=False)
+
+    def forward(self, x):
+        if self.activation == "swiglu":
+            h = F.silu(self.gate_proj(x)) * self.up_proj(x)
+        elif self.activation == "geglu":
+            h = F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x)
+        else:
+            h = F.gelu(self.up_proj(x), approximate="tanh")
+        return self.down_proj(h)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.attn = Attention(cfg)
+        self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.mlp = MLP(cfg)
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, cos, sin, mask=None, cache=None, pos=0):
+        x = x + self.resid_drop(self.attn(self.attn_norm(x), cos, sin, mask, cache, pos))
+        x = x + self.resid_drop(self.mlp(self.mlp_norm(x)))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if cfg.vocab_size <= 0:
+            raise ValueError("model.vocab_size must be set (from the tokenizer) before building the model")
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
+        self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.lm_head.weight = self.embed.weight
+        cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0, 0.02) everywhere; projections into the residual stream scaled by 1/sqrt(2 n_layer).
+
+        PyTorch's default (Kaiming-uniform) init trains worse here and, on CPU, produces denormal floats
+        that made a step ~1.7x slower.
+        """
+        std = self.cfg.init_std
+        resid_std = std / math.sqrt(2 * self.cfg.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("norm.weight"):
+                nn.init.ones_(p)
+            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+                nn.init.normal_(p, 0.0, resid_std)
+            else:
+                nn.init.normal_(p, 0.0, std)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Unique parameters (a tied head counts once); non_embedding drops the token embedding (and an untied head)."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            n -= self.embed.weight.numel()
+            if not self.cfg.tie_embeddings:
+                n -= self.lm_head.weight.numel()
+        return n
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, mask: torch.Tensor | None = None,
+                caches: list[KVCache] | None = None, pos: int = 0, last_only: bool = False):
+        """idx: (B, T) token ids. targets: (B, T) next-token ids with -100 where no loss is taken.
+
+        Returns (logits, loss): logits (B, T, V) — or (B, 1, V) with last_only — and the mean cross-entropy or None.
+        mask: optional bool attention mask (B, 1, T, S), True = may attend (used for padded batches).
+        """
+        B, T = idx.shape
+        if pos + T > self.cfg.max_seq_len:
+            raise ValueError(f"sequence of {pos + T} tokens exceeds model.max_seq_len {self.cfg.max_seq_len}")
+        cos, sin = self.rope_cos[pos:pos + T], self.rope_sin[pos:pos + T]      # (T, D/2)
+        if mask is None and caches is not None and pos > 0 and T > 1:
+            # New tokens after a cached prefix: causal, aligned to the end of the keys (T, pos+T).
+            mask = torch.ones(T, pos + T, dtype=torch.bool, device=idx.device).tril(diagonal=pos)
+        x = self.embed(idx)                                                   # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cos, sin, mask, caches[i] if caches is not None else None, pos)
+        x = self.norm(x)                                                      # (B, T, C)
+        if last_only:
+            x = x[:, -1:, :]                                                  # (B, 1, C)
+        logits = self.lm_head(x)                                              # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.view(-1), ignore_index=-100)
+        return logits, loss
+
+    def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:
+        """Empty KV caches for generation, one per layer."""
+        max_len = max_len or self.cfg.max_seq_len
+        dtype = dtype or self.embed.weight.dtype
+        device = device or self.embed.weight.device
+        shape = (batch_size, self.cfg.n_kv_head, max_len, self.cfg.head_dim)
+        return [KVCache(torch.zeros(shape, dtype=dtype, device=device), torch.zeros(shape, dtype=dtype, device=device))
+                for _ in self.blocks]

@@ -1,0 +1,114 @@
+"""The engine <-> studio wire format: one JSON object per line, versioned. No torch, no Qt.
+
+Engine -> studio events carry "v", "event" and "t"; studio -> engine commands carry "cmd".
+This module builds, encodes and parses those lines and knows nothing about training.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = 1
+
+EVENTS = (
+    "hello", "config", "progress", "step", "eval", "sample", "checkpoint", "log",
+    "paused", "resumed", "error", "done",
+    # chat server
+    "ready", "token",
+)
+COMMANDS = ("pause", "resume", "stop", "save", "generate", "cancel")
+DONE_STATUSES = ("completed", "stopped", "failed")
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid protocol object."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One engine -> studio message. `data` holds every field except v / event / t."""
+
+    event: str
+    t: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "event": self.event, "t": self.t, **self.data}
+
+
+def make_event(event: str, **data: Any) -> dict[str, Any]:
+    """A ready-to-encode event dict, stamped with the protocol version and the time."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    return {"v": PROTOCOL_VERSION, "event": event, "t": round(time.time(), 3), **data}
+
+
+def encode(obj: dict[str, Any]) -> str:
+    """One line of JSON (no newline). NaN and inf become null so every reader can parse it."""
+    return json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def parse_event(line: str) -> Event:
+    """Parse one stdout line from an engine. Raises ProtocolError for anything that is not an event."""
+    line = line.strip()
+    if not line:
+        raise ProtocolError("empty line")
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ProtocolError(f"not JSON: {e.msg} at column {e.colno}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("not a JSON object")
+    if obj.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError(f"unsupported protocol version {obj.get('v')!r} (this studio speaks {PROTOCOL_VERSION})")
+    name = obj.get("event")
+    if not isinstance(name, str):
+        raise ProtocolError("missing 'event'")
+    t = obj.get("t")
+    data = {k: v for k, v in obj.items() if k not in ("v", "event", "t")}
+    return Event(event=name, t=float(t) if isinstance(t, (int, float)) else 0.0, data=data)
+
+
+def make_command(cmd: str, **data: Any) -> dict[str, Any]:
+    if cmd not in COMMANDS:
+        raise ValueError(f"unknown command {cmd!r}")
+    return {"cmd": cmd, **data}
+
+
+def parse_command(line: str) -> dict[str, Any]:
+    """Parse one stdin line sent to an engine. Raises ProtocolError with a readable reason."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ProtocolError(f"command is not JSON: {e.msg}") from None
+    if not isinstance(obj, dict) or obj.get("cmd") not in COMMANDS:
+        raise ProtocolError(f"unknown command {line.strip()[:80]!r}; expected one of {', '.join(COMMANDS)}")
+    return obj
+
+
+def read_events_file(path) -> list[Event]:
+    """Every valid event in an events.jsonl; a torn last line (crash mid-write) is skipped."""
+    events = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                events.append(parse_event(line))
+            except ProtocolError:
+                continue
+    return events

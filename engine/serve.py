@@ -1,0 +1,93 @@
+"""`minigpt serve CKPT --stdio`: the chat server the studio talks to, one JSON object per line.
+
+{"cmd": "generate", "id", "messages", "params"} -> `token` events (id, text) -> `done` (id, stats);
+{"cmd": "cancel", "id"} stops a reply early. The model is loaded once; replies are generated one at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from engine.commands import CommandQueue
+from engine.events import EventSink
+from engine.generate import SamplingParams
+from engine.inference import LoadedModel, TextStream
+
+PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed")
+
+
+def sampling_from(params: dict | None) -> SamplingParams:
+    p = SamplingParams(max_new_tokens=256, temperature=0.7, top_k=50, top_p=0.95)
+    for key in PARAM_KEYS:
+        if params and params.get(key) is not None:
+            setattr(p, key, type(getattr(p, key) if getattr(p, key) is not None else 0)(params[key]))
+    return p
+
+
+def chat_prompt_ids(lm: LoadedModel, messages: list[dict]) -> list[int]:
+    ids, _ = lm.tok.encode_chat(messages, add_generation_prompt=True)
+    keep = lm.model.cfg.max_seq_len - 16  # leave room to answer: drop the oldest tokens of a long chat
+    return ids[-keep:] if len(ids) > keep else ids
+
+
+def generate_reply(lm: LoadedModel, sink: EventSink, req_id, messages: list[dict], params: dict | None,
+                   cancelled: threading.Event) -> None:
+    sampling = sampling_from(params)
+    prompt = chat_prompt_ids(lm, messages)
+    stream = TextStream(lm.tok)
+    t0 = time.perf_counter()
+    first: list[float] = []
+
+    def on_token(_row: int, tok_id: int):
+        if not first:
+            first.append(time.perf_counter() - t0)
+        piece = stream.push(tok_id)
+        if piece:
+            sink.emit("token", id=req_id, text=piece)
+        return not cancelled.is_set()
+
+    out = lm.generator.generate([prompt], sampling, on_tokens=on_token)[0]
+    elapsed = time.perf_counter() - t0
+    n = len(out)
+    decode_time = elapsed - (first[0] if first else 0.0)
+    sink.emit("done", id=req_id, status="cancelled" if cancelled.is_set() else "completed", stats={
+        "prompt_tokens": len(prompt), "completion_tokens": n,
+        "tokens_per_s": round((n - 1) / decode_time, 1) if n > 1 and decode_time > 0 else None,
+        "time_to_first_token": round(first[0], 4) if first else None})
+
+
+def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue) -> int:
+    """Serve until stdin closes or a stop command arrives. A cancel for the running reply is seen mid-reply."""
+    import queue as _queue
+    sink.emit("ready", checkpoint=str(lm.folder), device=lm.rt.describe(), step=lm.meta.get("step"),
+              stage=lm.meta.get("stage"), params=lm.model.num_params(), max_seq_len=lm.model.cfg.max_seq_len)
+    pending: _queue.Queue = _queue.Queue()
+    current: dict = {"id": None, "cancel": threading.Event()}
+
+    def route():  # runs beside generation so cancel arrives while a reply streams
+        while True:
+            cmd = commands.wait(timeout=0.5)
+            if cmd is None:
+                continue
+            if cmd["cmd"] == "cancel" and cmd.get("id") == current["id"]:
+                current["cancel"].set()
+            elif cmd["cmd"] in ("generate", "stop"):
+                pending.put(cmd)
+    threading.Thread(target=route, daemon=True).start()
+    while True:
+        cmd = pending.get()
+        if cmd["cmd"] == "stop":
+            return 0
+        messages = cmd.get("messages")
+        if not isinstance(messages, list) or not messages:
+            sink.emit("error", kind="request", id=cmd.get("id"), message="generate needs a non-empty 'messages' list",
+                      hint='send {"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}]}',
+                      traceback=None)
+            continue
+        current["id"], current["cancel"] = cmd.get("id"), threading.Event()
+        try:
+            generate_reply(lm, sink, cmd.get("id"), messages, cmd.get("params"), current["cancel"])
+        except (KeyError, TypeError, ValueError) as e:
+            sink.emit("error", kind="request", id=cmd.get("id"), message=f"bad generate request: {e}",
+                      hint="messages are {role, content} objects; params are numbers", traceback=None)

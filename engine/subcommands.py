@@ -1,0 +1,213 @@
+"""What each `minigpt` subcommand does, once its arguments are parsed (engine/cli.py holds the parser)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from engine.cli import print_json, report_failure
+from engine.commands import CommandQueue
+from engine.errors import UserError
+from engine.events import EventSink, HumanDisplay, take_stdout
+
+
+def make_sink(events: str | None) -> EventSink:
+    if events == "jsonl":
+        return EventSink(stream=take_stdout())
+    return EventSink(display=HumanDisplay())
+
+
+def dispatch(args) -> int:
+    from engine.cli_inference import INFERENCE_HANDLERS
+    handlers = {"train": cmd_train, "tokenizer": cmd_tokenizer, "data": cmd_data, "chat": cmd_chat,
+                "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
+    handler = handlers[args.command]
+    sink = make_sink(getattr(args, "events", None)) if args.command in ("train", "tokenizer") else None
+    if args.command == "serve":
+        sink = EventSink(stream=take_stdout())
+    try:
+        return handler(args, sink) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BaseException as e:  # noqa: BLE001 - every failure becomes one message and an error event
+        if isinstance(e, SystemExit):
+            raise
+        return report_failure(e, sink)
+
+
+def train_extra(args) -> dict:
+    """CLI flags as a partial config document (they win over the YAML file, --set wins over them)."""
+    extra: dict = {}
+
+    def put(section, key, value):
+        if value is not None:
+            extra.setdefault(section, {})[key] = value
+    put("stage", "name", args.stage)
+    put("model", "preset", args.preset or (None if args.config or args.resume else "tiny"))
+    put("data", "train", args.data)
+    put("tokenizer", "path", args.tokenizer)
+    put("stage", "init", args.init)
+    put("run", "max_steps", args.max_steps)
+    put("run", "checkpoint_every", args.checkpoint_every)
+    put("run", "eval_every", args.eval_every)
+    put("run", "seed", args.seed)
+    return extra
+
+
+def cmd_train(args, sink: EventSink) -> int:
+    from engine.config import deep_merge, load_config, parse_override
+    from engine.train.run import run_training
+    from engine.workspace import resolve_workspace
+
+    commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
+    commands.install_signal_handlers()
+    if args.events == "jsonl":
+        commands.read_stream(sys.stdin)
+    workspace = resolve_workspace(args.workspace)
+    if args.resume:
+        if args.config or args.stage or args.preset or args.data or args.init or args.tokenizer:
+            raise UserError("--resume continues a run exactly as it was configured",
+                            "drop the config file and --stage/--preset/--data/--init/--tokenizer; only --max-steps, "
+                            "--checkpoint-every, --eval-every and --set run.* may change", kind="config")
+        over: dict = {}
+        for text in args.overrides:
+            o = parse_override(text)
+            if "run" not in o:
+                raise UserError(f"--set {text}: only run.* settings may change on resume", kind="config")
+            over = deep_merge(over, o)
+        over = deep_merge(over, {k: v for k, v in train_extra(args).items() if k == "run"})
+        status = run_training(None, workspace, sink, commands, out=args.out, resume=args.resume, resume_overrides=over)
+    else:
+        cfg = load_config(args.config, args.overrides, extra=train_extra(args))
+        status = run_training(cfg, workspace, sink, commands, out=args.out)
+    return 0 if status in ("completed", "stopped") else 1
+
+
+def cmd_tokenizer(args, sink: EventSink) -> int:
+    from engine.data import builtin, formats
+    from engine.data.sources import tokenizer_texts
+    from engine.tokenizer import train_tokenizer
+    from engine.workspace import resolve_workspace
+
+    out = Path(args.out)
+    if (out / "tokenizer.json").exists():
+        raise UserError(f"{out / 'tokenizer.json'} already exists", "choose a new --out folder", kind="output")
+    if args.vocab_size < 300:
+        raise UserError(f"--vocab-size {args.vocab_size} is too small", "use at least 300", kind="config")
+    paths: list[Path] = []
+    for d in args.data:
+        if d == "builtin":
+            ws = resolve_workspace(args.workspace)
+            paths += [builtin.builtin_file(ws, "pretrain_train"), builtin.builtin_file(ws, "sft_train")]
+        else:
+            report = formats.validate_file(d)
+            formats.check_bad_share(report)
+            paths.append(Path(d))
+    total = sum(min(p.stat().st_size, args.sample_bytes) for p in paths)
+    sink.emit("progress", phase="tokenizer", done=0, total=total)
+    read = {"chars": 0}
+
+    def texts():
+        for t in tokenizer_texts(paths, args.sample_bytes):
+            read["chars"] += len(t.encode("utf-8"))
+            yield t
+    tok = train_tokenizer(texts(), args.vocab_size,
+                          progress=lambda n: sink.emit("progress", phase="tokenizer", done=min(read["chars"], total),
+                                                       total=total))
+    sink.emit("progress", phase="tokenizer", done=total, total=total)
+    file = tok.save(out)
+    samples = {"en": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
+               "zh": "今天天气很好，我们去公园散步吧。"}
+    ratios = {k: round(len(v) / max(1, len(tok.encode(v))), 2) for k, v in samples.items()}
+    sink.emit("done", status="completed", summary={"path": str(file), "vocab_size": tok.vocab_size,
+                                                    "chars_per_token": ratios})
+    return 0
+
+
+def cmd_data(args, sink) -> int:
+    from engine.data import formats
+    reports, failures = [], []
+    for p in args.paths:
+        try:
+            reports.append(formats.validate_file(p))
+        except UserError as e:
+            failures.append(f"{e.message}" + (f" (hint: {e.hint})" if e.hint else ""))
+    if args.json:
+        print_json({"files": [_report_dict(r) for r in reports], "errors": failures})
+    else:
+        if reports:
+            print(formats.summarize(reports))
+        for f in failures:
+            print(f"error: {f}", file=sys.stderr)
+    return 2 if failures or any(r.bad_lines for r in reports) else 0
+
+
+def _report_dict(r) -> dict:
+    return {"path": r.path, "kind": r.kind, "records": r.records, "bad_count": r.bad_count, "chars": r.chars,
+            "est_tokens": r.est_tokens, "bad_lines": [str(b) for b in r.bad_lines[:100]]}
+
+
+def cmd_doctor(args, sink) -> int:
+    from engine.hardware import doctor_report
+    report = doctor_report()
+    if args.json:
+        print(json.dumps(report, default=str))
+        return 0
+    print(f"minigpt engine {report['engine_version']} · python {report['python']} · torch {report['torch']}")
+    print(f"platform: {report['platform']}")
+    cpu = report["cpu"]
+    print(f"cpu: {cpu['name']}, {cpu['cores']} cores, native bf16: {cpu['native_bf16']}")
+    print(f"memory: {report['memory']['total'] / 2**30:.1f} GiB ({report['memory']['available'] / 2**30:.1f} free)")
+    for g in report["cuda"]["gpus"]:
+        print(f"cuda:{g['index']}: {g['name']}, {g['memory'] / 2**30:.1f} GiB, sm {g['capability']}")
+    if not report["cuda"]["gpus"]:
+        print("cuda: not available")
+    print(f"mps: {'available' if report['mps']['available'] else 'not available'}")
+    print(f"default device: {report['default_device']}")
+    opts = report["options"]
+    print(f"stages: {', '.join(opts['stages'])}; presets: {', '.join(opts['model_presets'])}; "
+          f"precisions: {', '.join(opts['precisions'])}")
+    return 0
+
+
+def cmd_chat(args, sink) -> int:
+    from engine.inference import TextStream, load_for_inference
+    from engine.serve import chat_prompt_ids, sampling_from
+
+    lm = load_for_inference(args.checkpoint, args.device)
+    print(f"chatting with {lm.folder} ({lm.model.num_params():,} params, {lm.rt.describe()}); "
+          "empty line or Ctrl-D quits, /reset starts over", file=sys.stderr)
+    history = [{"role": "system", "content": args.system}] if args.system else []
+    params = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
+              "max_new_tokens": args.max_new_tokens}
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            break
+        if not line:
+            break
+        if line == "/reset":
+            history = history[:1] if args.system else []
+            continue
+        history.append({"role": "user", "content": line})
+        stream = TextStream(lm.tok)
+        print("model> ", end="", flush=True)
+
+        def show(_row, tok_id):
+            print(stream.push(tok_id), end="", flush=True)
+        out = lm.generator.generate([chat_prompt_ids(lm, history)], sampling_from(params), on_tokens=show)[0]
+        print()
+        history.append({"role": "assistant", "content": lm.tok.decode(out)})
+    return 0
+
+
+def cmd_serve(args, sink: EventSink) -> int:
+    from engine.inference import load_for_inference
+    from engine.serve import serve_stdio
+    commands = CommandQueue(on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))
+    commands.read_stream(sys.stdin, stop_at_eof=True)
+    lm = load_for_inference(args.checkpoint, args.device)
+    return serve_stdio(lm, sink, commands)

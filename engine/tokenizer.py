@@ -1,0 +1,156 @@
+"""Byte-level BPE tokenizer (HF `tokenizers`) with ChatML special tokens and chat template.
+
+Digits are split one per token before BPE, so arithmetic stays learnable at small vocabularies.
+Owns training, saving/loading tokenizer.json, encoding pretrain text and chat turns (with the
+assistant-only loss mask). It knows nothing about models or batches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from tokenizers import Tokenizer as HFTokenizer
+from tokenizers import decoders, models, pre_tokenizers, trainers
+
+from engine.errors import UserError
+
+EOT = "<|endoftext|>"
+IM_START = "<|im_start|>"
+IM_END = "<|im_end|>"
+PAD = "<|pad|>"
+SPECIAL_TOKENS = [EOT, IM_START, IM_END, PAD] + [f"<|reserved_{i}|>" for i in range(4)]
+
+# The chat template in Jinja form (for exported Hugging Face folders); `render_chat` below is the same thing in Python.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+class Tokenizer:
+    """A thin wrapper over a HF `tokenizers.Tokenizer` that knows our special tokens and chat template."""
+
+    def __init__(self, hf: HFTokenizer):
+        self.hf = hf
+        missing = [t for t in (EOT, IM_START, IM_END) if hf.token_to_id(t) is None]
+        if missing:
+            raise UserError(f"tokenizer lacks the special tokens {', '.join(missing)}",
+                            "train a tokenizer with `minigpt tokenizer train`, which adds them", kind="tokenizer")
+        self.eot_id = hf.token_to_id(EOT)
+        self.im_start_id = hf.token_to_id(IM_START)
+        self.im_end_id = hf.token_to_id(IM_END)
+        self.pad_id = hf.token_to_id(PAD) if hf.token_to_id(PAD) is not None else self.eot_id
+
+    # ---- files
+    @classmethod
+    def load(cls, path: str | Path) -> Tokenizer:
+        path = Path(path)
+        file = path / "tokenizer.json" if path.is_dir() else path
+        if not file.is_file():
+            raise UserError(f"{file}: tokenizer.json not found", "point at a folder with tokenizer.json, or leave "
+                            "tokenizer.path empty to train one", kind="tokenizer")
+        try:
+            return cls(HFTokenizer.from_file(str(file)))
+        except UserError:
+            raise
+        except Exception as e:  # the Rust side raises plain Exceptions for malformed files
+            raise UserError(f"{file}: not a valid tokenizer.json ({e})", "re-create it with `minigpt tokenizer train`",
+                            kind="tokenizer") from None
+
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / "tokenizer.json"
+        tmp = folder / "tokenizer.json.tmp"
+        self.hf.save(str(tmp))
+        tmp.replace(out)
+        return out
+
+    def to_json(self) -> str:
+        return self.hf.to_str()
+
+    # ---- sizes and ids
+    @property
+    def vocab_size(self) -> int:
+        return self.hf.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text, add_special_tokens=False).ids
+
+    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        return [e.ids for e in self.hf.encode_batch(texts, add_special_tokens=False)]
+
+    def decode(self, ids: Iterable[int], skip_special: bool = False) -> str:
+        return self.hf.decode(list(ids), skip_special_tokens=skip_special)
+
+    def token_strings(self, text: str) -> list[str]:
+        """The pieces `text` splits into, as readable strings (for showing tokenisation)."""
+        enc = self.hf.encode(text, add_special_tokens=False)
+        return [text[a:b] for a, b in enc.offsets]
+
+    # ---- documents and chats
+    def encode_document(self, text: str) -> list[int]:
+        """Pretrain text -> ids ending in <|endoftext|>, unless the text is already made of ChatML turns."""
+        ids = self.encode(text)
+        if IM_END not in text:
+            ids.append(self.eot_id)
+        return ids
+
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = False) -> tuple[list[int], list[int]]:
+        """ChatML-encode a conversation. Returns (ids, mask) where mask is 1 on tokens that carry loss:
+        every assistant reply and its <|im_end|>, nothing else (not the role header, not the user)."""
+        ids: list[int] = []
+        mask: list[int] = []
+        for m in messages:
+            header = self.encode(f"{m['role']}\n")
+            body = self.encode(m["content"])
+            on = 1 if m["role"] == "assistant" else 0
+            ids += [self.im_start_id] + header + body + [self.im_end_id] + self.encode("\n")
+            mask += [0] * (1 + len(header)) + [on] * (len(body) + 1) + [0]
+        if add_generation_prompt:
+            gen = [self.im_start_id] + self.encode("assistant\n")
+            ids += gen
+            mask += [0] * len(gen)
+        return ids, mask
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
+        text = "".join(f"{IM_START}{m['role']}\n{m['content']}{IM_END}\n" for m in messages)
+        return text + (f"{IM_START}assistant\n" if add_generation_prompt else "")
+
+
+def build_untrained() -> HFTokenizer:
+    """A byte-level BPE whose pre-tokenizer first isolates each digit, then applies GPT-2's byte-level split."""
+    tok = HFTokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, min_frequency: int = 2,
+                    progress: Callable[[int], None] | None = None) -> Tokenizer:
+    """Train on an iterator of strings. `progress(n_texts_read)` is called now and then while reading."""
+    tok = build_untrained()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+
+    def counted(it: Iterable[str]) -> Iterator[str]:
+        for i, t in enumerate(it, 1):
+            if progress and i % 2000 == 0:
+                progress(i)
+            yield t
+
+    tok.train_from_iterator(counted(texts), trainer=trainer)
+    return Tokenizer(tok)
+
+
+def tokenizer_fingerprint(tok: Tokenizer) -> str:
+    """A stable hash of the tokenizer's full definition (vocab, merges, specials)."""
+    import hashlib
+    return hashlib.sha256(json.dumps(json.loads(tok.to_json()), sort_keys=True).encode()).hexdigest()[:16]

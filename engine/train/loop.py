@@ -1,0 +1,202 @@
+"""The one training loop every stage shares: accumulation, precision, clipping, schedule, evaluation,
+samples, checkpoints, events, pause / resume / stop / save, and exact resume.
+
+A stage (engine/train/<stage>.py) supplies only its batches and loss. No host sync per micro-step: the loss
+is accumulated on the device and read once per logged step.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from engine import checkpoint as ckpt
+from engine.commands import CommandQueue
+from engine.evaluate import mean_loss, perplexity, task_accuracy
+from engine.events import EventSink
+from engine.generate import Generator, SamplingParams
+from engine.hardware import Runtime, memory_stats
+from engine.optim import build_optimizer, lr_at, set_lr
+from engine.train.setup import RunParts
+
+
+class Trainer:
+    def __init__(self, parts: RunParts, rt: Runtime, run_dir: Path, sink: EventSink, commands: CommandQueue):
+        self.p, self.rt, self.run_dir, self.sink, self.commands = parts, rt, run_dir, sink, commands
+        self.cfg = parts.cfg
+        self.model = parts.model
+        self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device)
+        self.scaler = torch.amp.GradScaler(rt.device.type) if rt.use_grad_scaler else None
+        self.train_batches = parts.stage.batches(parts.train_set, parts.train_items, self.cfg, parts.tok, shuffle=True)
+        self.step = 0
+        self.tokens_seen = 0
+        self.best_val = float("inf")
+        self.last_eval: tuple[int, float] | None = None
+        self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id], parts.tok.pad_id,
+                                   decode=parts.tok.decode, autocast=rt.autocast)
+
+    # ------------------------------------------------------------------ state
+    def trainer_state(self) -> dict:
+        state = {
+            "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
+            "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+        }
+        if self.rt.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.rt.device)
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_trainer_state(self, state: dict) -> None:
+        self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
+        self.best_val = float(state.get("best_val", float("inf")))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.train_batches.load_state_dict(state["data"])
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(state["rng"]["python"])
+        if "cuda" in state["rng"] and self.rt.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.rt.device)
+        if self.scaler is not None and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> str:
+        """Train to max_steps. Returns the done status: completed or stopped."""
+        cfg, total = self.cfg, self.cfg.run.max_steps
+        self.model.train()
+        last_log_time, last_log_tokens, step_times = time.perf_counter(), self.tokens_seen, []
+        if self.step == 0 and cfg.run.eval_every:
+            self.evaluate()
+        while self.step < total:
+            status = self.handle_commands()
+            if status:
+                return status
+            t0 = time.perf_counter()
+            loss, grad_norm, extras = self.train_step(lr_at(self.step, total, cfg.optim))
+            self.step += 1
+            step_times = (step_times + [time.perf_counter() - t0])[-50:]
+            if self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1:
+                now = time.perf_counter()
+                tok_s = (self.tokens_seen - last_log_tokens) / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_tokens = now, self.tokens_seen
+                self.emit_step(loss, grad_norm, extras, tok_s, sum(step_times) / len(step_times))
+            if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < total:
+                self.evaluate()
+            if cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0 and self.step < total:
+                self.save("periodic")
+        if not self.last_eval or self.last_eval[0] != self.step:
+            self.evaluate()
+        self.save("final")
+        return "completed"
+
+    def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        cfg, model, stage = self.cfg, self.model, self.p.stage
+        set_lr(self.optimizer, lr)
+        self.lr = lr
+        loss_sum = torch.zeros((), device=self.rt.device)
+        extras: dict = {}
+        for _ in range(cfg.run.grad_accum):
+            batch = {k: v.to(self.rt.device, non_blocking=True) for k, v in next(self.train_batches).items()}
+            with self.rt.autocast():
+                loss, extras = stage.loss(model, batch)
+            scaled = loss / cfg.run.grad_accum
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            loss_sum += loss.detach()
+            self.tokens_seen += stage.count_tokens(batch)
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        params = [p for p in model.parameters() if p.grad is not None]
+        if cfg.optim.grad_clip > 0:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+        else:
+            grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss_sum / cfg.run.grad_accum, grad_norm, extras
+
+    def emit_step(self, loss, grad_norm, extras, tok_s: float, sec_per_step: float) -> None:
+        total = self.cfg.run.max_steps
+        self.sink.emit(
+            "step", step=self.step, total_steps=total,
+            epoch=round(self.train_batches.epoch_progress, 4), loss=float(loss), lr=self.lr,
+            grad_norm=float(grad_norm), tokens_seen=self.tokens_seen, tokens_per_s=round(tok_s, 1),
+            eta_s=round(sec_per_step * (total - self.step), 1),
+            **memory_stats(self.rt.device), **{k: float(v) for k, v in extras.items()},
+        )
+
+    # ------------------------------------------------------------------ commands
+    def handle_commands(self) -> str | None:
+        for cmd in self.commands.poll():
+            status = self.apply_command(cmd["cmd"])
+            if status:
+                return status
+        return None
+
+    def apply_command(self, cmd: str) -> str | None:
+        if cmd == "save":
+            self.save("manual")
+        elif cmd == "stop":
+            self.sink.log(f"stopping at step {self.step}: saving a checkpoint")
+            self.save("stop")
+            return "stopped"
+        elif cmd == "pause":
+            self.sink.emit("paused", step=self.step)
+            while True:
+                nxt = self.commands.wait(timeout=0.2)
+                if nxt is None:
+                    continue
+                if nxt["cmd"] == "resume":
+                    self.sink.emit("resumed", step=self.step)
+                    return None
+                status = self.apply_command(nxt["cmd"]) if nxt["cmd"] != "pause" else None
+                if status:
+                    return status
+        return None
+
+    # ------------------------------------------------------------------ eval, samples, checkpoints
+    def evaluate(self) -> None:
+        cfg, p = self.cfg, self.p
+        val_loss = float("nan")
+        if len(p.val_items) and cfg.run.eval_batches:
+            batches = p.stage.batches(p.val_set, p.val_items, cfg, p.tok, shuffle=False)
+            n = min(cfg.run.eval_batches, max(1, len(p.val_items) // cfg.run.batch_size))
+            val_loss = mean_loss(self.model, batches, n, self.rt.device, self.rt.autocast)
+        metrics = task_accuracy(self.generator, p.tok, p.task_items, chat=True) if p.task_items else {}
+        self.last_eval = (self.step, val_loss)
+        self.sink.emit("eval", step=self.step, val_loss=val_loss, ppl=perplexity(val_loss), metrics=metrics)
+        self.samples()
+
+    def samples(self) -> None:
+        tok, prompts = self.p.tok, self.cfg.run.sample_prompts
+        if not prompts or not self.cfg.run.sample_tokens:
+            return
+        ids = [tok.encode_chat([{"role": "user", "content": q}], add_generation_prompt=True)[0] if self.p.stage.chat
+               else tok.encode(q) for q in prompts]
+        params = SamplingParams(max_new_tokens=self.cfg.run.sample_tokens, temperature=0.8, top_k=50,
+                                seed=self.cfg.run.seed + self.step)
+        for q, out in zip(prompts, self.generator.generate(ids, params), strict=True):
+            self.sink.emit("sample", step=self.step, prompt=q, completion=tok.decode(out))
+
+    def save(self, reason: str) -> Path:
+        root = self.run_dir / "checkpoints"
+        val_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == self.step else None
+        is_best = val_loss is not None and val_loss < self.best_val
+        if is_best:
+            self.best_val = val_loss
+        meta = {"stage": self.cfg.stage.name, "tokens_seen": self.tokens_seen, "precision": self.rt.precision,
+                "val_loss": val_loss}
+        folder = ckpt.save_checkpoint(root, self.step, self.model, self.cfg.model, self.p.tok.to_json(),
+                                      self.trainer_state(), meta)
+        if is_best:
+            ckpt.write_pointer(root, "best", folder.name)
+        ckpt.prune_checkpoints(root, self.cfg.run.keep_last)
+        self.sink.emit("checkpoint", step=self.step, path=str(folder), reason=reason, val_loss=val_loss)
+        return folder

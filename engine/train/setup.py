@@ -1,0 +1,135 @@
+"""Everything a run needs before its first step, in order: data files, tokenizer, pretokenized sets,
+model (fresh, from --init, or resumed), optimizer. Each step fails early with a UserError naming the cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import checkpoint as ckpt
+from engine.config import Config
+from engine.data import builtin
+from engine.data.loaders import holdout_split
+from engine.data.pretokenize import TokenizedSet, pretokenize
+from engine.data.sources import StageData, resolve_stage_data, sources_key, tokenizer_texts
+from engine.errors import UserError
+from engine.events import EventSink
+from engine.hardware import Runtime
+from engine.model.gpt import GPT
+from engine.tokenizer import Tokenizer, train_tokenizer
+from engine.train.stage import Stage
+
+
+@dataclass
+class RunParts:
+    cfg: Config
+    stage: Stage
+    tok: Tokenizer
+    model: GPT
+    train_set: TokenizedSet
+    val_set: TokenizedSet
+    train_items: np.ndarray
+    val_items: np.ndarray
+    data: StageData
+    task_items: list[dict]
+
+
+def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path | None, sink: EventSink) -> Tokenizer:
+    """The checkpoint's tokenizer for --init/--resume, else tokenizer.path, else one trained on the data (cached)."""
+    if init_dir is not None:
+        tok = Tokenizer.load(init_dir / ckpt.TOKENIZER)
+        if cfg.tokenizer.path:
+            other = Tokenizer.load(cfg.tokenizer.path)
+            if other.to_json() != tok.to_json():
+                raise UserError(f"tokenizer.path {cfg.tokenizer.path} differs from the tokenizer of {init_dir}",
+                                "a model only works with the tokenizer it was trained with; leave tokenizer.path "
+                                "empty to use the checkpoint's", kind="config")
+        return tok
+    if cfg.tokenizer.path:
+        return Tokenizer.load(cfg.tokenizer.path)
+    key = sources_key(data.train, cfg.tokenizer.vocab_size, cfg.tokenizer.sample_bytes, cfg.tokenizer.min_frequency)
+    folder = workspace / "tokenizers" / f"auto-{key}"
+    if (folder / "tokenizer.json").is_file():
+        sink.log(f"using cached tokenizer {folder}")
+        return Tokenizer.load(folder)
+    sink.log(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on {len(data.train)} file(s)")
+    sink.emit("progress", phase="tokenizer", done=0, total=0)
+    tok = train_tokenizer(tokenizer_texts(data.train, cfg.tokenizer.sample_bytes), cfg.tokenizer.vocab_size,
+                          cfg.tokenizer.min_frequency,
+                          progress=lambda n: sink.emit("progress", phase="tokenizer", done=n, total=0))
+    tok.save(folder)
+    return tok
+
+
+def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
+                init_dir: Path | None) -> RunParts:
+    data = resolve_stage_data(stage.name, cfg.data.train, cfg.data.val, workspace, cfg.data.max_bad_fraction,
+                              cfg.data.seed, log=lambda m, level="info": sink.log(m, level))
+    tok = get_tokenizer(cfg, workspace, data, init_dir, sink)
+
+    if init_dir is not None:  # the model's shape is the checkpoint's; the user's model section does not apply
+        model_cfg = ckpt.model_config_of(init_dir)
+        if model_cfg.max_seq_len < cfg.data.seq_len:
+            raise UserError(f"data.seq_len {cfg.data.seq_len} exceeds the checkpoint's max_seq_len "
+                            f"{model_cfg.max_seq_len}", f"use data.seq_len <= {model_cfg.max_seq_len}", kind="config")
+    else:
+        model_cfg = dataclasses.replace(cfg.model, vocab_size=cfg.model.vocab_size or tok.vocab_size)
+    if model_cfg.vocab_size < tok.vocab_size:
+        raise UserError(f"model.vocab_size {model_cfg.vocab_size} is smaller than the tokenizer's "
+                        f"{tok.vocab_size}", "set model.vocab_size to 0 to take it from the tokenizer", kind="config")
+    cfg = dataclasses.replace(cfg, model=model_cfg)
+
+    def progress(phase, done, total):
+        sink.emit("progress", phase=phase, done=done, total=total)
+
+    data_root = workspace / "data"
+    train_set = pretokenize(data.train, stage.kind, tok, data_root, progress)
+    if data.val:
+        val_set = pretokenize(data.val, stage.kind, tok, data_root, progress)
+        train_items = np.arange(stage.units(train_set, cfg))
+        val_items = np.arange(stage.units(val_set, cfg))
+    else:
+        val_set = train_set
+        every = max(2, round(1 / cfg.data.val_fraction)) if cfg.data.val_fraction > 0 else 0
+        train_items, val_items = holdout_split(stage.units(train_set, cfg), every)
+    if len(train_items) == 0:
+        raise UserError(f"the training data gives no complete sequence of {cfg.data.seq_len + 1} tokens "
+                        f"({train_set.n_tokens} tokens in all)", "add data or lower data.seq_len", kind="data")
+    if len(val_items) == 0:
+        sink.log("no validation data: val loss will not be measured (add data.val or raise data.val_fraction)",
+                 "warning")
+    sink.log(f"{stage.name} data: {train_set.n_tokens:,} tokens in {train_set.n_docs:,} records; "
+             f"{len(train_items):,} training and {len(val_items):,} validation units")
+
+    torch.manual_seed(cfg.run.seed)
+    model = GPT(cfg.model)
+    if init_dir is not None:
+        ckpt.load_weights(model, init_dir)
+    model.to(rt.device)
+
+    task_items = []
+    if data.builtin and cfg.run.task_eval_items > 0:
+        task_items = builtin_task_items(workspace, cfg.data.seed, cfg.run.task_eval_items)
+    return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items)
+
+
+def builtin_task_items(workspace: Path, seed: int, n: int) -> list[dict]:
+    """The first n held-out checkable items, interleaved across task families so any n is balanced."""
+    import json
+    path = builtin.builtin_file(workspace, "tasks_val", seed)
+    by_family: dict[str, list[dict]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        item = json.loads(line)
+        by_family.setdefault(item["task"], []).append(item)
+    out: list[dict] = []
+    queues = list(by_family.values())
+    while len(out) < n and any(queues):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out
