@@ -66,9 +66,11 @@ class ModelConfig:
         _require(self.vocab_size >= 0, "model.vocab_size", "must be >= 0 (0 = from the tokenizer)")
         _require(self.d_ff >= 0, "model.d_ff", "must be >= 0 (0 = automatic)")
         _require(self.d_model % self.n_head == 0, "model.n_head",
-                 f"{self.n_head} heads do not divide d_model {self.d_model}", "pick n_head so d_model / n_head is whole")
+                 f"{self.n_head} heads do not divide d_model {self.d_model}",
+                 "pick n_head so d_model / n_head is whole")
         _require(self.n_head % self.n_kv_head == 0, "model.n_kv_head",
-                 f"{self.n_kv_head} kv heads do not divide n_head {self.n_head}", "use a divisor of n_head, e.g. 1 or 2")
+                 f"{self.n_kv_head} kv heads do not divide n_head {self.n_head}",
+                 "use a divisor of n_head, e.g. 1 or 2")
         _require((self.d_model // self.n_head) % 2 == 0, "model.n_head",
                  f"head size {self.d_model // self.n_head} is odd; RoPE needs an even head size")
         _require(self.activation in ("swiglu", "geglu", "gelu"), "model.activation",
@@ -91,7 +93,7 @@ class ModelConfig:
 
 @dataclass(kw_only=True)
 class TokenizerConfig:
-    path: str | None = knob(None, "A tokenizer.json (or its folder) to use; empty trains one on the data and caches it.")
+    path: str | None = knob(None, "A tokenizer.json (or its folder); empty trains one on the data and caches it.")
     vocab_size: int = knob(4096, "Vocabulary size when a tokenizer is trained.")
     sample_bytes: int = knob(20_000_000, "At most this many bytes of each data file are read to train the tokenizer.")
     min_frequency: int = knob(2, "A pair must occur this often to be merged when training.")
@@ -114,7 +116,8 @@ class DataConfig:
     seed: int = knob(0, "Seed of the built-in dataset generator.")
 
     def __post_init__(self) -> None:
-        _require(isinstance(self.train, list) and len(self.train) > 0, "data.train", "needs at least one file or 'builtin'")
+        _require(isinstance(self.train, list) and len(self.train) > 0, "data.train",
+                 "needs at least one file or 'builtin'")
         _require(self.seq_len >= 8, "data.seq_len", f"must be >= 8, got {self.seq_len}")
         _require(0.0 <= self.val_fraction < 0.5, "data.val_fraction", "must be in [0, 0.5)")
         _require(0.0 <= self.max_bad_fraction <= 1.0, "data.max_bad_fraction", "must be in [0, 1]")
@@ -138,7 +141,7 @@ class OptimConfig:
     beta2: float = knob(0.95, "AdamW beta2 (second-moment decay).")
     eps: float = knob(1e-8, "AdamW epsilon.")
     warmup_steps: int = knob(50, "Steps of linear warm-up from 0 to lr.")
-    schedule: str = knob("cosine", "Learning-rate schedule after warm-up: cosine, wsd (warmup-stable-decay) or constant.")
+    schedule: str = knob("cosine", "Schedule after warm-up: cosine, wsd (warmup-stable-decay) or constant.")
     decay_fraction: float = knob(0.2, "For wsd: the final share of steps over which lr decays.")
     grad_clip: float = knob(1.0, "Clip the global gradient norm to this (0 = off).")
 
@@ -165,7 +168,8 @@ class HardwareConfig:
     tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
 
     def __post_init__(self) -> None:
-        ok = self.device in ("auto", "cpu", "cuda", "mps") or (self.device.startswith("cuda:") and self.device[5:].isdigit())
+        indexed_cuda = self.device.startswith("cuda:") and self.device[5:].isdigit()
+        ok = self.device in ("auto", "cpu", "cuda", "mps") or indexed_cuda
         _require(ok, "hardware.device", f"unknown device {self.device!r}", "use auto, cpu, cuda, cuda:0 or mps")
         _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
                  f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
@@ -358,7 +362,8 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
                 value = float(value)
             except ValueError:
                 pass
-        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key, f"expected a number, got {value!r}")
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), key,
+                 f"expected a number, got {value!r}")
         value = float(value)
     elif t.startswith("list"):
         if isinstance(value, str):

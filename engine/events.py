@@ -26,21 +26,40 @@ def take_stdout() -> IO[str]:
 
 
 class HumanDisplay:
-    """A readable line per event on stderr, for people running the CLI in a terminal."""
+    """A readable line per event on stderr; in a terminal, steps drive a tqdm progress bar instead."""
 
     def __init__(self, stream: IO[str] = sys.stderr):
         self.stream = stream
         self._last_progress = 0.0
+        self._bar = None
+        self._interactive = hasattr(stream, "isatty") and stream.isatty()
 
     def show(self, ev: dict[str, Any]) -> None:
+        if self._interactive and ev["event"] == "step":
+            self._update_bar(ev)
+            return
+        if ev["event"] == "done" and self._bar is not None:
+            self._bar.close()
+            self._bar = None
         if ev["event"] == "progress":  # at most one progress line a second, plus the last one
             finished = ev.get("total") and ev["done"] >= ev["total"]
             if ev["t"] - self._last_progress < 1.0 and not finished:
                 return
             self._last_progress = ev["t"]
         line = self.render(ev)
-        if line:
+        if line and self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        elif line:
             print(line, file=self.stream, flush=True)
+
+    def _update_bar(self, ev: dict[str, Any]) -> None:
+        from tqdm import tqdm
+        if self._bar is None:
+            self._bar = tqdm(total=ev["total_steps"], initial=ev["step"] - 1, file=self.stream, unit="step",
+                             dynamic_ncols=True)
+        self._bar.update(ev["step"] - self._bar.n)
+        self._bar.set_postfix_str(f"loss {ev['loss']:.4f} lr {ev['lr']:.1e} {ev['tokens_per_s']:,.0f} tok/s",
+                                  refresh=True)
 
     @staticmethod
     def render(ev: dict[str, Any]) -> str:

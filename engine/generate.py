@@ -1,5 +1,5 @@
 """Batched generation with a preallocated KV cache: greedy, temperature, top-k, top-p, min-p, repetition penalty,
-stop tokens and stop strings, seeded sampling, and streaming by callback.
+beam search, stop tokens and stop strings, seeded sampling, streaming by callback or iterator.
 
 The generator works on token ids and knows nothing about chat templates; callers render chats first.
 """
@@ -7,12 +7,20 @@ The generator works on token ids and knows nothing about chat templates; callers
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 
 import torch
 
-from engine.model.gpt import GPT
+from engine.errors import UserError
+from engine.model.gpt import GPT, KVCache
+
+
+class SamplingError(UserError, ValueError):
+    """Impossible sampling settings (a ValueError too, so request handlers that catch ValueError report it)."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message, hint, kind="request")
 
 
 @dataclass
@@ -25,10 +33,41 @@ class SamplingParams:
     repetition_penalty: float = 1.0   # 1 = off
     seed: int | None = None
     stop_strings: list[str] = field(default_factory=list)
+    stop_ids: list[int] = field(default_factory=list)   # stop tokens on top of the generator's own
+    num_beams: int = 1                # > 1 = beam search (deterministic: needs temperature 0)
+    length_penalty: float = 1.0       # beam scores are log-prob sums divided by length ** length_penalty
 
     @classmethod
     def greedy(cls, max_new_tokens: int = 64) -> SamplingParams:
         return cls(max_new_tokens=max_new_tokens, temperature=0.0)
+
+    def validate(self) -> SamplingParams:
+        """Raise SamplingError for settings that cannot work; returns self."""
+        checks = [
+            (self.max_new_tokens >= 0, "max_new_tokens", "must be >= 0"),
+            (self.temperature >= 0, "temperature", "must be >= 0 (0 = greedy)"),
+            (self.top_k >= 0, "top_k", "must be >= 0 (0 = off)"),
+            (0 < self.top_p <= 1, "top_p", "must be in (0, 1]"),
+            (0 <= self.min_p <= 1, "min_p", "must be in [0, 1]"),
+            (self.repetition_penalty > 0, "repetition_penalty", "must be > 0 (1 = off)"),
+            (self.num_beams >= 1, "num_beams", "must be >= 1"),
+            (self.num_beams == 1 or self.temperature == 0, "num_beams",
+             "beam search is deterministic; set temperature to 0 to use it"),
+        ]
+        for ok, name, why in checks:
+            if not ok:
+                raise SamplingError(f"{name}={getattr(self, name)!r} {why}", "see `minigpt generate --help`")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Completion:
+    ids: list[int]                    # new tokens, stop token excluded
+    finish_reason: str                # "stop" (stop token or string), "length" or "cancelled"
+    prompt_tokens: int
 
 
 def filter_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
@@ -69,79 +108,236 @@ class Generator:
     def device(self) -> torch.device:
         return self.model.embed.weight.device
 
-    @torch.inference_mode()
+    def stream(self, prompts: list[list[int]], params: SamplingParams) -> Decoding:
+        """An iterable of (row, token_id) as tokens are made; stop iterating to cancel. `.completions` after.
+
+        Beam search yields each row's tokens only once its search is over.
+        """
+        params.validate()
+        if params.num_beams > 1:
+            return BeamDecoding(self, prompts, params)
+        return SampledDecoding(self, prompts, params)
+
+    def complete(self, prompts: list[list[int]], params: SamplingParams,
+                 on_tokens: Callable[[int, int], bool | None] | None = None) -> list[Completion]:
+        """Continue each prompt; on_tokens(row, token_id) sees every new token and returning False cancels all."""
+        run = self.stream(prompts, params)
+        events = iter(run)
+        try:
+            for row, tok in events:
+                if on_tokens is not None and on_tokens(row, tok) is False:
+                    break
+        finally:
+            events.close()
+        return run.completions
+
     def generate(self, prompts: list[list[int]], params: SamplingParams,
                  on_tokens: Callable[[int, int], bool | None] | None = None) -> list[list[int]]:
-        """Continue each prompt. Returns the new ids per prompt (stop token excluded).
+        """Continue each prompt. Returns the new ids per prompt (stop token excluded)."""
+        return [c.ids for c in self.complete(prompts, params, on_tokens)]
 
-        on_tokens(row, token_id) is called for every new token; returning False cancels the whole batch.
-        """
-        model, dev = self.model, self.device
-        was_training = model.training
-        model.eval()
-        B = len(prompts)
-        max_prompt = max(len(p) for p in prompts)
-        budget = min(params.max_new_tokens, model.cfg.max_seq_len - max_prompt)
-        if budget <= 0 or B == 0:
-            return [[] for _ in prompts]
-        total = max_prompt + budget
-        ids = torch.full((B, max_prompt), self.pad_id, dtype=torch.long, device=dev)
-        valid = torch.zeros((B, total), dtype=torch.bool, device=dev)
-        for i, p in enumerate(prompts):  # left-pad so every row's next token is at the same position
-            ids[i, max_prompt - len(p):] = torch.tensor(p, dtype=torch.long, device=dev)
-            valid[i, max_prompt - len(p):max_prompt] = True
-        valid[:, max_prompt:] = True
-        padded = any(len(p) < max_prompt for p in prompts)
-        mask = None
-        if padded:  # causal & real keys; a pad query sees itself so its row is never all -inf (NaN)
-            causal = torch.ones(max_prompt, max_prompt, dtype=torch.bool, device=dev).tril()
-            eye = torch.eye(max_prompt, dtype=torch.bool, device=dev)
-            mask = ((causal & valid[:, None, :max_prompt]) | eye)[:, None]               # (B, 1, T, T)
-        gen = torch.Generator(device=dev)
-        if params.seed is not None:
-            gen.manual_seed(params.seed)
-        else:
-            gen.seed()
-        seen = torch.zeros((B, model.cfg.vocab_size), dtype=torch.bool, device=dev)
-        if params.repetition_penalty != 1.0:
-            for i, p in enumerate(prompts):
-                seen[i, torch.tensor(p, dtype=torch.long, device=dev)] = True
-        stop = torch.tensor(self.stop_ids or [-1], device=dev)
-        caches = model.new_caches(B, total, dtype=torch.float32 if dev.type == "cpu" else None)
-        out: list[list[int]] = [[] for _ in prompts]
-        done = torch.zeros(B, dtype=torch.bool, device=dev)
-        with self.autocast():
-            logits, _ = model(ids, mask=mask, caches=caches, pos=0, last_only=True)
-            for t in range(budget):
-                next_ids = self._pick(logits[:, -1, :].float(), seen, params, gen)         # (B,)
-                next_ids = torch.where(done, torch.full_like(next_ids, self.pad_id), next_ids)
-                hit_stop = torch.isin(next_ids, stop) & ~done
-                cancelled = False
-                for i, tok in enumerate(next_ids.tolist()):
-                    if done[i] or hit_stop[i]:
-                        continue
-                    out[i].append(tok)
-                    if on_tokens is not None and on_tokens(i, tok) is False:
-                        cancelled = True
-                    if params.stop_strings and self.decode and self._ends_with_stop(out[i], params.stop_strings):
-                        hit_stop[i] = True
-                done |= hit_stop
-                if cancelled or bool(done.all()) or t == budget - 1:
-                    break
-                seen[torch.arange(B, device=dev), next_ids] = True
-                pos = max_prompt + t
-                step_mask = valid[:, None, None, :pos + 1] if padded else None            # (B, 1, 1, S)
-                logits, _ = model(next_ids[:, None], mask=step_mask, caches=caches, pos=pos)
-        model.train(was_training)
-        return out
-
-    def _pick(self, logits: torch.Tensor, seen: torch.Tensor, p: SamplingParams, gen: torch.Generator) -> torch.Tensor:
-        logits = penalise_repeats(logits, seen, p.repetition_penalty)
-        if p.temperature <= 0:
-            return logits.argmax(-1)
-        logits = filter_logits(logits / p.temperature, p)
-        return torch.multinomial(logits.softmax(-1), 1, generator=gen).squeeze(-1)
-
-    def _ends_with_stop(self, ids: list[int], stops: list[str]) -> bool:
+    def ends_with_stop(self, ids: list[int], stops: list[str]) -> bool:
+        if not stops or self.decode is None:
+            return False
         tail = self.decode(ids[-16:])
         return any(s in tail for s in stops)
+
+
+class Decoding:
+    """One generation in progress. Iterating runs it; each model step runs under inference mode and autocast,
+    entered per step so neither leaks into the caller's code between yielded tokens."""
+
+    def __init__(self, gen: Generator, prompts: list[list[int]], params: SamplingParams):
+        self.gen, self.prompts, self.params = gen, [list(p) for p in prompts], params
+        self.out: list[list[int]] = [[] for _ in prompts]
+        self.reason: list[str | None] = [None] * len(prompts)
+        self.stop_ids = list(dict.fromkeys(gen.stop_ids + list(params.stop_ids)))
+
+    @property
+    def completions(self) -> list[Completion]:
+        return [Completion(o, r or "cancelled", len(p)) for o, r, p in zip(self.out, self.reason, self.prompts,
+                                                                            strict=True)]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        model = self.gen.model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode(), self.gen.autocast():
+                events = self.start()
+            while events is not None:
+                yield from events
+                with torch.inference_mode(), self.gen.autocast():
+                    events = self.step()
+        finally:
+            model.train(was_training)
+
+    def budget(self) -> int:
+        longest = max((len(p) for p in self.prompts), default=0)
+        return min(self.params.max_new_tokens, self.gen.model.cfg.max_seq_len - longest)
+
+    def start(self) -> list[tuple[int, int]] | None:
+        raise NotImplementedError
+
+    def step(self) -> list[tuple[int, int]] | None:
+        """The next tokens as (row, token_id); None when every row is finished."""
+        raise NotImplementedError
+
+
+class SampledDecoding(Decoding):
+    """Greedy or sampled decoding of a left-padded batch, one token per row per step."""
+
+    def start(self):
+        gen, model, p = self.gen, self.gen.model, self.params
+        dev, B = gen.device, len(self.prompts)
+        self.n_steps = self.budget()
+        if B == 0 or self.n_steps <= 0:
+            self.reason = ["length"] * B
+            return None
+        T = max(len(q) for q in self.prompts)
+        self.T, self.t = T, 0
+        ids = torch.full((B, T), gen.pad_id, dtype=torch.long, device=dev)
+        self.valid = torch.ones((B, T + self.n_steps), dtype=torch.bool, device=dev)
+        for i, q in enumerate(self.prompts):  # left-pad so every row's next token is at the same position
+            ids[i, T - len(q):] = torch.tensor(q, dtype=torch.long, device=dev)
+            self.valid[i, :T - len(q)] = False
+        self.padded = any(len(q) < T for q in self.prompts)
+        mask = None
+        if self.padded:  # causal & real keys; a pad query sees itself so its row is never all -inf (NaN)
+            causal = torch.ones(T, T, dtype=torch.bool, device=dev).tril()
+            eye = torch.eye(T, dtype=torch.bool, device=dev)
+            mask = ((causal & self.valid[:, None, :T]) | eye)[:, None]                  # (B, 1, T, T)
+        self.rng = torch.Generator(device=dev)
+        if p.seed is not None:
+            self.rng.manual_seed(p.seed)
+        else:
+            self.rng.seed()
+        self.seen = torch.zeros((B, model.cfg.vocab_size), dtype=torch.bool, device=dev)
+        if p.repetition_penalty != 1.0:
+            for i, q in enumerate(self.prompts):
+                self.seen[i, torch.tensor(q, dtype=torch.long, device=dev)] = True
+        self.stop = torch.tensor(self.stop_ids or [-1], device=dev)
+        self.done = torch.zeros(B, dtype=torch.bool, device=dev)
+        self.caches = model.new_caches(B, T + self.n_steps, dtype=torch.float32 if dev.type == "cpu" else None)
+        logits, _ = model(ids, mask=mask, caches=self.caches, pos=0, last_only=True)
+        return self.pick(logits[:, -1, :])
+
+    def step(self):
+        if self.t >= self.n_steps or bool(self.done.all()):
+            self.reason = [r or "length" for r in self.reason]
+            return None
+        pos = self.T + self.t - 1
+        mask = self.valid[:, None, None, :pos + 1] if self.padded else None               # (B, 1, 1, S)
+        logits, _ = self.gen.model(self.last[:, None], mask=mask, caches=self.caches, pos=pos)
+        return self.pick(logits[:, -1, :])
+
+    def pick(self, logits: torch.Tensor) -> list[tuple[int, int]]:
+        """Choose one token per row from (B, V) logits; record it and say which rows finished."""
+        p, gen = self.params, self.gen
+        logits = penalise_repeats(logits.float(), self.seen, p.repetition_penalty)
+        if p.temperature <= 0:
+            next_ids = logits.argmax(-1)
+        else:
+            probs = filter_logits(logits / p.temperature, p).softmax(-1)
+            next_ids = torch.multinomial(probs, 1, generator=self.rng).squeeze(-1)       # (B,)
+        next_ids = torch.where(self.done, torch.full_like(next_ids, gen.pad_id), next_ids)
+        hit_stop = (torch.isin(next_ids, self.stop) & ~self.done).tolist()
+        self.t += 1
+        events = []
+        for i, tok in enumerate(next_ids.tolist()):
+            if self.reason[i] is not None:
+                continue
+            if hit_stop[i]:
+                self.reason[i] = "stop"
+                continue
+            self.out[i].append(tok)
+            events.append((i, tok))
+            if gen.ends_with_stop(self.out[i], p.stop_strings):
+                self.reason[i] = "stop"
+        self.done = torch.tensor([r is not None for r in self.reason], device=self.done.device)
+        self.seen[torch.arange(len(self.prompts), device=self.seen.device), next_ids] = True
+        self.last = next_ids
+        return events
+
+
+class BeamDecoding(Decoding):
+    """Beam search, one prompt at a time with num_beams rows; a row's tokens are yielded when its search ends.
+
+    Scores are log-prob sums (after any repetition penalty) divided by length ** length_penalty, lengths counting
+    the stop token. Like Hugging Face's default, a search ends once num_beams hypotheses are finished and none of
+    the running beams can beat the worst of them at its current length.
+    """
+
+    def start(self):
+        self.row = 0
+        return self.step()
+
+    def step(self):
+        if self.row >= len(self.prompts):
+            return None
+        i = self.row
+        self.row += 1
+        self.out[i], self.reason[i] = self.search(self.prompts[i])
+        return [(i, tok) for tok in self.out[i]]
+
+    def search(self, prompt: list[int]) -> tuple[list[int], str]:
+        model, p, nb = self.gen.model, self.params, self.params.num_beams
+        budget = min(p.max_new_tokens, model.cfg.max_seq_len - len(prompt))
+        if budget <= 0:
+            return [], "length"
+        dev, V = self.gen.device, model.cfg.vocab_size
+        stop = set(self.stop_ids)
+        caches = model.new_caches(1, len(prompt) + budget, dtype=torch.float32 if dev.type == "cpu" else None)
+        logits, _ = model(torch.tensor([prompt], device=dev), caches=caches, last_only=True)
+        caches = [KVCache(c.k.repeat(nb, 1, 1, 1), c.v.repeat(nb, 1, 1, 1)) for c in caches]  # (nb, Hkv, S, D)
+        logits = logits[:, -1].float().expand(nb, V)                                            # (nb, V)
+        scores = torch.full((nb,), float("-inf"), device=dev)
+        scores[0] = 0.0  # all beams start equal: expand only the first at step one
+        seen = torch.zeros((nb, V), dtype=torch.bool, device=dev)
+        if p.repetition_penalty != 1.0:
+            seen[:, torch.tensor(prompt, device=dev)] = True
+        beams: list[list[int]] = [[] for _ in range(nb)]
+        finished: list[tuple[float, list[int], str]] = []   # (normalised score, tokens, reason), best first
+
+        def norm(score: float, length: int) -> float:
+            return score / max(length, 1) ** p.length_penalty
+
+        for t in range(budget):
+            logp = penalise_repeats(logits, seen, p.repetition_penalty).log_softmax(-1)       # (nb, V)
+            top_scores, top_idx = (scores[:, None] + logp).view(-1).topk(min(2 * nb, logp.numel()))
+            kept: list[tuple[int, int, float]] = []
+            for rank, (s, idx) in enumerate(zip(top_scores.tolist(), top_idx.tolist(), strict=True)):
+                if s == float("-inf") or len(kept) == nb:
+                    break
+                b, tok = divmod(idx, V)
+                seq = beams[b] + [tok]
+                if tok in stop or self.gen.ends_with_stop(seq, p.stop_strings):
+                    if rank < nb:  # a finished candidate counts only if it ranks among the beams
+                        finished.append((norm(s, len(seq)), beams[b] if tok in stop else seq, "stop"))
+                else:
+                    kept.append((b, tok, s))
+            finished = sorted(finished, key=lambda f: -f[0])[:nb]
+            best_running = max((norm(s, t + 1) for _, _, s in kept), default=float("-inf"))
+            if not kept or (len(finished) == nb and finished[-1][0] >= best_running):
+                break
+            order = torch.tensor([b for b, _, _ in kept], device=dev)
+            toks = torch.tensor([tok for _, tok, _ in kept], device=dev)
+            beams = [beams[b] + [tok] for b, tok, _ in kept]
+            scores = torch.tensor([s for _, _, s in kept], device=dev)
+            if t == budget - 1:
+                finished += [(norm(s, len(seq)), seq, "length") for seq, (_, _, s) in zip(beams, kept, strict=True)]
+                break
+            for c in caches:  # follow each surviving beam's history (rarely fewer than nb survive)
+                c.k, c.v = c.k[order], c.v[order]
+            seen = seen[order]
+            seen[torch.arange(len(kept), device=dev), toks] = True
+            out, _ = model(toks[:, None], caches=caches, pos=len(prompt) + t)
+            logits = out[:, -1].float()
+        _, best, reason = max(finished, key=lambda f: f[0])
+        return best, reason
+
+
+def trim_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
+    """Text up to the first stop string (excluded), and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)

@@ -114,13 +114,14 @@ def shutdown_runtime(rt: Runtime) -> None:
 def memory_stats(device: torch.device) -> dict[str, int]:
     """Bytes: GPU allocated / reserved / peak on CUDA; process RSS (and peak RSS) elsewhere."""
     if device.type == "cuda":
-        return {"mem_allocated": torch.cuda.memory_allocated(device), "mem_reserved": torch.cuda.memory_reserved(device),
+        return {"mem_allocated": torch.cuda.memory_allocated(device),
+                "mem_reserved": torch.cuda.memory_reserved(device),
                 "mem_peak": torch.cuda.max_memory_allocated(device), "mem_kind": "cuda"}
     rss = psutil.Process().memory_info().rss
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     if device.type == "mps":
-        return {"mem_allocated": torch.mps.current_allocated_memory(), "mem_reserved": torch.mps.driver_allocated_memory(),
-                "mem_peak": peak, "mem_kind": "mps"}
+        return {"mem_allocated": torch.mps.current_allocated_memory(),
+                "mem_reserved": torch.mps.driver_allocated_memory(), "mem_peak": peak, "mem_kind": "mps"}
     return {"mem_allocated": rss, "mem_reserved": rss, "mem_peak": peak, "mem_kind": "rss"}
 
 
@@ -142,7 +143,8 @@ def doctor_report() -> dict:
         precisions.insert(1, "bf16")
     if gpus:
         precisions.insert(2, "fp16")
-    devices = ["auto", "cpu"] + (["cuda"] + [f"cuda:{g['index']}" for g in gpus] if gpus else []) + (["mps"] if mps else [])
+    devices = ["auto", "cpu"] + (["cuda"] + [f"cuda:{g['index']}" for g in gpus] if gpus else [])
+    devices += ["mps"] if mps else []
     return {
         "engine_version": __version__,
         "python": sys.version.split()[0],

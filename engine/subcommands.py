@@ -58,7 +58,6 @@ def train_extra(args) -> dict:
 
 def cmd_train(args, sink: EventSink) -> int:
     from engine.config import deep_merge, load_config, parse_override
-    from engine.train.run import run_training
     from engine.workspace import resolve_workspace
 
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
@@ -78,9 +77,11 @@ def cmd_train(args, sink: EventSink) -> int:
                 raise UserError(f"--set {text}: only run.* settings may change on resume", kind="config")
             over = deep_merge(over, o)
         over = deep_merge(over, {k: v for k, v in train_extra(args).items() if k == "run"})
+        from engine.train.run import run_training  # torch loads only once the arguments are known to be sane
         status = run_training(None, workspace, sink, commands, out=args.out, resume=args.resume, resume_overrides=over)
     else:
         cfg = load_config(args.config, args.overrides, extra=train_extra(args))
+        from engine.train.run import run_training
         status = run_training(cfg, workspace, sink, commands, out=args.out)
     return 0 if status in ("completed", "stopped") else 1
 
@@ -193,12 +194,10 @@ def cmd_chat(args, sink) -> int:
             history = history[:1] if args.system else []
             continue
         history.append({"role": "user", "content": line})
-        stream = TextStream(lm.tok)
         print("model> ", end="", flush=True)
-
-        def show(_row, tok_id):
-            print(stream.push(tok_id), end="", flush=True)
-        out = lm.generator.generate([chat_prompt_ids(lm, history)], sampling_from(params), on_tokens=show)[0]
+        stream = TextStream(lm.tok)
+        out = lm.generator.generate([chat_prompt_ids(lm, history)], sampling_from(params),
+                                    on_tokens=lambda _row, tok_id, s=stream: print(s.push(tok_id), end="", flush=True))[0]
         print()
         history.append({"role": "assistant", "content": lm.tok.decode(out)})
     return 0
@@ -207,7 +206,8 @@ def cmd_chat(args, sink) -> int:
 def cmd_serve(args, sink: EventSink) -> int:
     from engine.inference import load_for_inference
     from engine.serve import serve_stdio
-    commands = CommandQueue(on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))
+    commands = CommandQueue(
+        on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))
     commands.read_stream(sys.stdin, stop_at_eof=True)
     lm = load_for_inference(args.checkpoint, args.device)
     return serve_stdio(lm, sink, commands)

@@ -42,6 +42,8 @@ class Tokenizer:
         self.im_start_id = hf.token_to_id(IM_START)
         self.im_end_id = hf.token_to_id(IM_END)
         self.pad_id = hf.token_to_id(PAD) if hf.token_to_id(PAD) is not None else self.eot_id
+        self._headers: dict[str, list[int]] = {}
+        self._newline = self.encode("\n")
 
     # ---- files
     @classmethod
@@ -98,22 +100,40 @@ class Tokenizer:
             ids.append(self.eot_id)
         return ids
 
-    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = False) -> tuple[list[int], list[int]]:
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = False,
+                    bodies: list[list[int]] | None = None) -> tuple[list[int], list[int]]:
         """ChatML-encode a conversation. Returns (ids, mask) where mask is 1 on tokens that carry loss:
-        every assistant reply and its <|im_end|>, nothing else (not the role header, not the user)."""
+        every assistant reply and its <|im_end|>, nothing else (not the role header, not the user).
+        `bodies` may carry the contents already encoded (see encode_chats)."""
         ids: list[int] = []
         mask: list[int] = []
-        for m in messages:
-            header = self.encode(f"{m['role']}\n")
-            body = self.encode(m["content"])
+        for i, m in enumerate(messages):
+            header = self._header(m["role"])
+            body = bodies[i] if bodies is not None else self.encode(m["content"])
             on = 1 if m["role"] == "assistant" else 0
-            ids += [self.im_start_id] + header + body + [self.im_end_id] + self.encode("\n")
+            ids += [self.im_start_id] + header + body + [self.im_end_id] + self._newline
             mask += [0] * (1 + len(header)) + [on] * (len(body) + 1) + [0]
         if add_generation_prompt:
-            gen = [self.im_start_id] + self.encode("assistant\n")
+            gen = [self.im_start_id] + self._header("assistant")
             ids += gen
             mask += [0] * len(gen)
         return ids, mask
+
+    def encode_chats(self, conversations: list[list[dict]]) -> list[tuple[list[int], list[int]]]:
+        """encode_chat for many conversations, with every message encoded in one parallel batch."""
+        contents = [m["content"] for conv in conversations for m in conv]
+        encoded = self.encode_batch(contents)
+        out, k = [], 0
+        for conv in conversations:
+            out.append(self.encode_chat(conv, bodies=encoded[k:k + len(conv)]))
+            k += len(conv)
+        return out
+
+    def _header(self, role: str) -> list[int]:
+        cached = self._headers.get(role)
+        if cached is None:
+            cached = self._headers[role] = self.encode(f"{role}\n")
+        return cached
 
     def render_chat(self, messages: list[dict], add_generation_prompt: bool = False) -> str:
         text = "".join(f"{IM_START}{m['role']}\n{m['content']}{IM_END}\n" for m in messages)

@@ -7,8 +7,6 @@ Batches are dicts of CPU int64 tensors "x" (B, T) and "y" (B, T), with y = -100 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import torch
 

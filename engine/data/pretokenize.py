@@ -83,8 +83,7 @@ def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer) -> Itera
             for text, ids in zip(texts, tok.encode_batch(texts), strict=True):
                 yield (ids if "<|im_end|>" in text else ids + [tok.eot_id]), None
         else:
-            for r in batch:
-                yield tok.encode_chat(r["messages"])
+            yield from tok.encode_chats([r["messages"] for r in batch])
 
     for rec in records:
         batch.append(rec)

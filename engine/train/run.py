@@ -67,7 +67,8 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         tmp.write_text(parts.cfg.to_yaml(), encoding="utf-8")
         tmp.replace(run_dir / "run.yaml")
     sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),
-              params_non_embedding=parts.model.num_params(non_embedding=True), tokens_per_step=parts.cfg.tokens_per_step)
+              params_non_embedding=parts.model.num_params(non_embedding=True),
+              tokens_per_step=parts.cfg.tokens_per_step)
     trainer = Trainer(parts, rt, run_dir, sink, commands)
     if step_dir is not None:
         trainer.load_trainer_state(ckpt.load_trainer_state(step_dir))

@@ -20,6 +20,7 @@ from engine.data.sources import StageData, resolve_stage_data, sources_key, toke
 from engine.errors import UserError
 from engine.events import EventSink
 from engine.hardware import Runtime
+from engine.model.apply import apply_compile, apply_grad_checkpointing
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer
 from engine.train.stage import Stage
@@ -111,6 +112,10 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
     if init_dir is not None:
         ckpt.load_weights(model, init_dir)
     model.to(rt.device)
+    if cfg.hardware.grad_checkpointing:
+        apply_grad_checkpointing(model)
+    if cfg.hardware.compile:
+        apply_compile(model)
 
     task_items = []
     if data.builtin and cfg.run.task_eval_items > 0:

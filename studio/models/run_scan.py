@@ -1,0 +1,184 @@
+"""Read what the Runs table shows from a run folder: run.yaml, the head and tail of events.jsonl, checkpoints.
+
+Pure Python (no Qt): reads at most a few hundred KB per run, so a whole workspace scans quickly in a worker.
+A run whose engine process is gone without a `done` event is `interrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+HEAD_BYTES = 64 << 10
+TAIL_BYTES = 256 << 10
+
+
+@dataclass
+class RunInfo:
+    path: str
+    name: str
+    stage: str = ""
+    status: str = "unknown"
+    steps: int = 0
+    total_steps: int = 0
+    best_val: float | None = None
+    started: float | None = None
+    ended: float | None = None
+    pid: int | None = None
+    latest_ckpt: str | None = None
+    best_ckpt: str | None = None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return max(0.0, self.ended - self.started)
+
+    @property
+    def checkpoint(self) -> str | None:
+        """The checkpoint to chat with: best if there is one, else latest."""
+        return self.best_ckpt or self.latest_ckpt
+
+
+def _events(chunk: bytes) -> list[dict]:
+    out = []
+    for line in chunk.splitlines():
+        try:
+            obj = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(obj, dict) and "event" in obj:
+            out.append(obj)
+    return out
+
+
+def _pointer(ckpt_root: Path, name: str) -> str | None:
+    try:
+        target = (ckpt_root / name).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    folder = ckpt_root / target
+    return str(folder) if target and folder.is_dir() else None
+
+
+def engine_alive(pid: int | None) -> bool:
+    """True when `pid` is a running engine process (not a recycled pid of something else)."""
+    if not pid:
+        return False
+    try:
+        import psutil
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        cmd = " ".join(proc.cmdline())
+    except Exception:  # noqa: BLE001 - gone, denied or psutil missing: not ours to follow
+        return False
+    return "engine.cli" in cmd or "minigpt" in cmd
+
+
+def scan_run(folder: str | Path) -> RunInfo:
+    folder = Path(folder)
+    info = RunInfo(path=str(folder), name=folder.name)
+    try:
+        doc = yaml.safe_load((folder / "run.yaml").read_text(encoding="utf-8")) or {}
+        info.stage = str((doc.get("stage") or {}).get("name") or "")
+        info.total_steps = int((doc.get("run") or {}).get("max_steps") or 0)
+    except (OSError, yaml.YAMLError, AttributeError, ValueError):
+        pass
+    events_path = folder / "events.jsonl"
+    head: list[dict] = []
+    tail: list[dict] = []
+    try:
+        size = events_path.stat().st_size
+        with open(events_path, "rb") as f:
+            head = _events(f.read(HEAD_BYTES))
+            if size > HEAD_BYTES:
+                f.seek(max(HEAD_BYTES, size - TAIL_BYTES))
+                tail = _events(f.read())  # a line cut by the seek fails to parse and is skipped
+    except OSError:
+        pass
+    events = head + tail
+    for ev in events:
+        kind = ev.get("event")
+        if kind == "hello" and info.started is None:
+            info.started = ev.get("t")
+            info.pid = ev.get("pid")
+        elif kind == "hello":
+            info.pid = ev.get("pid")  # a resumed run: the newest process is the one to look for
+        elif kind == "config" and not info.stage:
+            info.stage = str(((ev.get("config") or {}).get("stage") or {}).get("name") or "")
+        elif kind == "step":
+            info.steps = max(info.steps, int(ev.get("step") or 0))
+            info.total_steps = int(ev.get("total_steps") or info.total_steps)
+        elif kind == "eval" and isinstance(ev.get("val_loss"), (int, float)):
+            info.best_val = ev["val_loss"] if info.best_val is None else min(info.best_val, ev["val_loss"])
+    done = [ev for ev in events if ev.get("event") == "done"]
+    last_hello = max((i for i, ev in enumerate(events) if ev.get("event") == "hello"), default=-1)
+    last_done = max((i for i, ev in enumerate(events) if ev.get("event") == "done"), default=-1)
+    if events:
+        info.ended = events[-1].get("t")
+    if done and last_done > last_hello:
+        summary = done[-1].get("summary") or {}
+        info.status = str(done[-1].get("status") or "completed")
+        info.steps = int(summary.get("steps") or info.steps)
+        if isinstance(summary.get("best_val_loss"), (int, float)):
+            info.best_val = summary["best_val_loss"]
+    elif engine_alive(info.pid):
+        info.status = "running"
+        info.ended = None
+    elif events:
+        info.status = "interrupted"
+    else:
+        info.status = "empty"
+    ckpts = folder / "checkpoints"
+    info.latest_ckpt = _pointer(ckpts, "latest")
+    info.best_ckpt = _pointer(ckpts, "best")
+    if info.started is None:
+        try:
+            info.started = folder.stat().st_mtime
+        except OSError:
+            pass
+    return info
+
+
+def scan_workspace(runs_dir: str | Path, job=None) -> list[RunInfo]:
+    """Every run folder under `runs_dir`, newest first. `job` (a workers.Job) gets progress and may cancel."""
+    runs_dir = Path(runs_dir)
+    try:
+        folders = sorted((p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")), reverse=True)
+    except OSError:
+        return []
+    out = []
+    for i, folder in enumerate(folders):
+        if job is not None:
+            job.check()
+            job.progress(i, len(folders))
+        out.append(scan_run(folder))
+    out.sort(key=lambda r: r.started or 0.0, reverse=True)
+    return out
+
+
+def delete_run(path: str | Path, runs_dir: str | Path) -> None:
+    """Remove a run folder, refusing anything that is not directly inside the workspace's runs folder."""
+    path, runs_dir = Path(path).resolve(), Path(runs_dir).resolve()
+    if path.parent != runs_dir:
+        raise ValueError(f"{path} is not a run folder of {runs_dir}")
+    shutil.rmtree(path)
+
+
+def checkpoints_of(run_dir: str | Path) -> list[str]:
+    root = Path(run_dir) / "checkpoints"
+    try:
+        return sorted(str(p) for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+    except OSError:
+        return []
+
+
+def is_checkpoint(folder: str | Path) -> bool:
+    return os.path.isfile(os.path.join(folder, "model.safetensors")) and os.path.isfile(
+        os.path.join(folder, "config.json"))

@@ -1,0 +1,241 @@
+"""RunState: everything known about one training run, built from its protocol events. No widgets.
+
+Fed live by an EngineClient or replayed from a run's events.jsonl. Metrics go into numpy-backed Series
+that plots read on their own timer (`revision` tells them something changed); rarer things (status,
+samples, log lines, checkpoints, errors) are announced with signals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from engine.protocol import Event
+from studio.models.series import Series
+
+STEP_BOOKKEEPING = {"step", "total_steps", "epoch", "tokens_seen", "eta_s", "mem_kind"}
+TERMINAL = ("completed", "stopped", "failed", "interrupted")
+LOG_LINES = 5000
+
+
+@dataclass
+class ErrorInfo:
+    message: str
+    hint: str = ""
+    traceback: str = ""
+    kind: str = ""
+
+
+class RunState(QObject):
+    status_changed = Signal(str)
+    series_added = Signal(str)              # a metric key seen for the first time (plots for stage metrics appear)
+    sample_added = Signal(int, str, str)    # step, prompt, completion
+    log_added = Signal(str, str)            # level, text
+    checkpoint_added = Signal(int, str, str)  # step, path, reason
+    error_received = Signal(object)         # ErrorInfo
+    progress_changed = Signal(str, int, int)  # phase, done, total
+    reloaded = Signal()                     # a batch of events was replayed
+
+    def __init__(self, name: str = "", parent: QObject | None = None):
+        super().__init__(parent)
+        self.name = name
+        self.run_dir = ""
+        self.status = "starting"
+        self.device = ""
+        self.mem_kind = ""
+        self.stage = ""
+        self.config: dict[str, Any] = {}
+        self.params = 0
+        self.step = 0
+        self.total_steps = 0
+        self.epoch = 0.0
+        self.tokens_seen = 0
+        self.eta_s: float | None = None
+        self.started_t: float | None = None
+        self.last_t: float | None = None
+        self.ended_t: float | None = None
+        self.best_val: float | None = None
+        self.error: ErrorInfo | None = None
+        self.stderr_tail = ""
+        self.samples: list[tuple[int, str, str]] = []
+        self.checkpoints: list[tuple[int, str, str]] = []
+        self.logs: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)
+        self.series: dict[str, Series] = {}
+        self.revision = 0
+        self._quiet = False
+
+    # ------------------------------------------------------------------ feeding
+    def apply(self, ev: Event) -> None:
+        handler = getattr(self, f"_ev_{ev.event}", None)
+        if ev.t:
+            self.started_t = ev.t if self.started_t is None else self.started_t
+            self.last_t = ev.t
+        if handler is not None:
+            handler(ev)
+        self.revision += 1
+
+    def apply_many(self, events: list[Event]) -> None:
+        """Replay a run's history without a signal per event; ends with `reloaded`."""
+        self._quiet = True
+        try:
+            for ev in events:
+                self.apply(ev)
+        finally:
+            self._quiet = False
+        self.reloaded.emit()
+        self.status_changed.emit(self.status)
+
+    def add_stderr(self, text: str) -> None:
+        for line in text.splitlines():
+            self._log("stderr", line)
+
+    def mark_failed(self, message: str, hint: str = "", tb: str = "", stderr_tail: str = "") -> None:
+        if self.error is None:
+            self.error = ErrorInfo(message, hint, tb)
+            self._emit(self.error_received, self.error)
+        elif tb and not self.error.traceback:
+            self.error.traceback = tb
+        self.stderr_tail = stderr_tail or self.stderr_tail
+        self._set_status("failed")
+
+    def mark_interrupted(self) -> None:
+        if self.status not in TERMINAL:
+            self._set_status("interrupted")
+
+    def set_status(self, status: str) -> None:
+        self._set_status(status)
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def elapsed_s(self) -> float:
+        if self.started_t is None:
+            return 0.0
+        end = self.ended_t or (self.last_t if self.finished else time.time())
+        return max(0.0, (end or self.started_t) - self.started_t)
+
+    def latest(self, key: str) -> float | None:
+        s = self.series.get(key)
+        return s.last if s is not None else None
+
+    # ------------------------------------------------------------------ events
+    def _ev_hello(self, ev: Event) -> None:
+        self.run_dir = str(ev.get("run_dir") or self.run_dir)
+        self.device = str(ev.get("device") or "")
+        if not self.name and self.run_dir:
+            self.name = self.run_dir.rstrip("/").rsplit("/", 1)[-1]
+        if self.status in ("starting", "interrupted"):
+            self._set_status("running")
+
+    def _ev_config(self, ev: Event) -> None:
+        self.config = ev.get("config") or {}
+        self.params = int(ev.get("params") or 0)
+        self.stage = str((self.config.get("stage") or {}).get("name") or "")
+        self.total_steps = int((self.config.get("run") or {}).get("max_steps") or self.total_steps)
+
+    def _ev_progress(self, ev: Event) -> None:
+        self._emit(self.progress_changed, str(ev.get("phase") or ""), int(ev.get("done") or 0),
+                   int(ev.get("total") or 0))
+
+    def _ev_step(self, ev: Event) -> None:
+        step = int(ev.get("step") or 0)
+        self.step = step
+        self.total_steps = int(ev.get("total_steps") or self.total_steps)
+        self.epoch = float(ev.get("epoch") or 0.0)
+        self.tokens_seen = int(ev.get("tokens_seen") or self.tokens_seen)
+        self.eta_s = ev.get("eta_s")
+        self.mem_kind = str(ev.get("mem_kind") or self.mem_kind)
+        for key, value in ev.data.items():
+            if key in STEP_BOOKKEEPING:
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._put(key, step, float(value))
+            elif isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+                for i, v in enumerate(value):  # e.g. expert_load: one series per expert
+                    self._put(f"{key}/{i}", step, float(v))
+        if self.status in ("starting", "interrupted"):
+            self._set_status("running")
+
+    def _ev_eval(self, ev: Event) -> None:
+        step = int(ev.get("step") or self.step)
+        val = ev.get("val_loss")
+        if isinstance(val, (int, float)):
+            self._put("val_loss", step, float(val))
+            self.best_val = float(val) if self.best_val is None else min(self.best_val, float(val))
+        for key, value in (ev.get("metrics") or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._put(f"eval/{key}", step, float(value))
+
+    def _ev_sample(self, ev: Event) -> None:
+        item = (int(ev.get("step") or 0), str(ev.get("prompt") or ""), str(ev.get("completion") or ""))
+        self.samples.append(item)
+        self._emit(self.sample_added, *item)
+
+    def _ev_checkpoint(self, ev: Event) -> None:
+        item = (int(ev.get("step") or 0), str(ev.get("path") or ""), str(ev.get("reason") or ""))
+        self.checkpoints.append(item)
+        self._emit(self.checkpoint_added, *item)
+        self._log("info", f"checkpoint ({item[2]}) at step {item[0]}: {item[1]}")
+
+    def _ev_log(self, ev: Event) -> None:
+        self._log(str(ev.get("level") or "info"), str(ev.get("message") or ""))
+
+    def _ev_paused(self, ev: Event) -> None:
+        self._set_status("paused")
+
+    def _ev_resumed(self, ev: Event) -> None:
+        self._set_status("running")
+
+    def _ev_error(self, ev: Event) -> None:
+        info = ErrorInfo(str(ev.get("message") or "error"), str(ev.get("hint") or ""),
+                         str(ev.get("traceback") or ""), str(ev.get("kind") or ""))
+        self._log("error", info.message)
+        if self.error is None:
+            self.error = info
+            self._emit(self.error_received, info)
+        self._set_status("failed")
+
+    def _ev_done(self, ev: Event) -> None:
+        summary = ev.get("summary") or {}
+        if isinstance(summary.get("best_val_loss"), (int, float)):
+            self.best_val = float(summary["best_val_loss"])
+        self.step = int(summary.get("steps") or self.step)
+        self.ended_t = ev.t or time.time()
+        status = str(ev.get("status") or "completed")
+        if status == "failed" and self.error is None:
+            self.error = ErrorInfo(str(summary.get("error") or "the run failed"))
+            self._emit(self.error_received, self.error)
+        self._set_status(status)
+
+    # ------------------------------------------------------------------ helpers
+    def _put(self, key: str, x: float, y: float) -> None:
+        s = self.series.get(key)
+        if s is None:
+            s = self.series[key] = Series()
+            self._emit(self.series_added, key)
+        s.append(x, y)
+
+    def _log(self, level: str, text: str) -> None:
+        self.logs.append((level, text))
+        self._emit(self.log_added, level, text)
+
+    def _set_status(self, status: str) -> None:
+        if status == self.status:
+            return
+        if self.status == "failed" and status in ("completed", "stopped", "running", "paused"):
+            return  # a failure sticks, even if the engine later says done
+        self.status = status
+        if status in TERMINAL and self.ended_t is None:
+            self.ended_t = self.last_t or time.time()
+        self._emit(self.status_changed, status)
+
+    def _emit(self, signal, *args) -> None:
+        if not self._quiet:
+            signal.emit(*args)

@@ -1,0 +1,305 @@
+"""Wizard page 1, Data: the built-in dataset or the user's files (dialog or drag-and-drop).
+
+Each file is scanned in a worker (format detection, validation with bad lines, counts, a preview) with a
+progress bar and Cancel; the UI thread never reads a data file. Next is blocked until every file is usable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.data import formats
+from studio import settings, workers
+from studio.views.record_render import render_records
+from studio.views.wizard_page import WizardPage
+
+PREVIEW_RECORDS = 6
+BUILTIN_TEXT = ("A bilingual (English and Chinese) corpus generated on first use: pretraining text, chat "
+                "conversations, preference pairs and checkable tasks (arithmetic, counting, copying, unit facts), "
+                "each with a held-out split. No download needed.")
+
+
+def scan_file(job: workers.Job, path: str) -> dict:
+    """Worker: detect, validate (with progress and cancel) and preview one data file."""
+    kind = formats.detect_format(path)
+    report = formats.validate_file(path, kind=kind, progress=job.progress, cancelled=job.is_cancelled)
+    preview = formats.preview_records(path, PREVIEW_RECORDS, kind=kind)
+    return {"kind": kind, "report": report, "preview": preview}
+
+
+def builtin_preview(job: workers.Job, workspace: str) -> dict:
+    """Worker: the first records of the built-in data, if it was generated in this workspace already."""
+    out: dict = {}
+    for folder in sorted(Path(workspace, "data").glob("builtin-*")):
+        for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl")):
+            f = folder / name
+            if f.is_file() and kind not in out:
+                out[kind] = formats.preview_records(f, 3, kind=kind)
+    return out
+
+
+class DataPage(WizardPage):
+    title = "1 · Data"
+    subtitle = "What the model learns from. The built-in dataset needs no files; or add your own .jsonl / .txt."
+
+    def __init__(self, doc, workspace: str, parent: QWidget | None = None):
+        super().__init__(doc, parent)
+        self.workspace = workspace
+        self.results: dict[str, dict] = {}     # path -> {"kind", "report", "preview"} or {"error": str}
+        self._queue: list[str] = []
+        self._worker: workers.Worker | None = None
+        self._scanning: str | None = None
+        self.setAcceptDrops(True)
+
+        self.builtin = QCheckBox("Use the built-in dataset")
+        self.builtin.setChecked(True)
+        self.builtin.setToolTip(BUILTIN_TEXT)
+        self.builtin.toggled.connect(self._on_sources_changed)
+        self.files = QListWidget()
+        self.files.setObjectName("dataFiles")
+        self.files.currentRowChanged.connect(self._on_selected)
+        add = QPushButton("Add files…")
+        add.clicked.connect(self._on_add_clicked)
+        self.remove = QPushButton("Remove")
+        self.remove.clicked.connect(self._on_remove_clicked)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.hide()
+        self.cancel = QPushButton("Cancel scan")
+        self.cancel.clicked.connect(self._on_cancel_clicked)
+        self.cancel.hide()
+        self.summary = QLabel()
+        self.summary.setObjectName("dataSummary")
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview = QTextBrowser()
+        self.preview.setObjectName("dataPreview")
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        lv.addWidget(self.builtin)
+        hint = QLabel("Your files (drop them here):")
+        lv.addWidget(hint)
+        lv.addWidget(self.files, 1)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(self.remove)
+        row.addStretch(1)
+        lv.addLayout(row)
+        lv.addWidget(self.progress)
+        lv.addWidget(self.cancel, 0, Qt.AlignmentFlag.AlignLeft)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.summary)
+        rv.addWidget(self.preview, 1)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([320, 560])
+        self.outer.addWidget(split, 1)
+        self._show_builtin()
+
+    # ------------------------------------------------------------------ API
+    def add_files(self, paths: list[str]) -> None:
+        for p in paths:
+            p = str(Path(p).expanduser().resolve())
+            if p in self.results or p in self._queue or p == self._scanning:
+                continue
+            item = QListWidgetItem(f"{Path(p).name}  —  queued")
+            item.setData(Qt.ItemDataRole.UserRole, p)
+            item.setToolTip(p)
+            self.files.addItem(item)
+            self._queue.append(p)
+        if paths:
+            settings.set_value("wizard/last_data_dir", str(Path(paths[-1]).parent))
+        self._scan_next()
+        self._on_sources_changed()
+
+    def sources(self) -> list[str]:
+        files = [self.files.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.files.count())]
+        return (["builtin"] if self.builtin.isChecked() else []) + files
+
+    def reason(self) -> str | None:
+        srcs = self.sources()
+        if not srcs:
+            return "choose the built-in dataset or add at least one file"
+        if self._scanning or self._queue:
+            return "wait for the files to be checked (or cancel and remove them)"
+        kinds = set()
+        for p in srcs[1 if srcs[0] == "builtin" else 0:]:
+            r = self.results.get(p) or {}
+            name = Path(p).name
+            if "error" in r:
+                return f"{name}: {r['error'].splitlines()[0]}"
+            if r.get("cancelled"):
+                return f"{name}: the check was cancelled; remove the file or add it again"
+            rep: formats.FileReport = r["report"]
+            if rep.records == 0:
+                return f"{name}: no usable records"
+            limit = float(self.doc.get("data.max_bad_fraction", 0.05) or 0.05)
+            if rep.bad_share > limit:
+                return f"{name}: {rep.bad_share:.1%} of the lines are bad (more than {limit:.0%})"
+            kinds.add(r["kind"])
+        if len(kinds) > 1:
+            return f"the files hold different kinds of data ({', '.join(sorted(kinds))}); train on one kind at a time"
+        return None
+
+    def shutdown(self) -> None:
+        self._queue.clear()
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # ------------------------------------------------------------------ scanning
+    def _scan_next(self) -> None:
+        if self._worker is not None or not self._queue:
+            return
+        path = self._queue.pop(0)
+        self._scanning = path
+        self._set_item_text(path, "checking…")
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Checking {Path(path).name}… %p%")
+        self.progress.show()
+        self.cancel.show()
+        w = workers.Worker(scan_file, path)
+        w.signals.progressed.connect(self._on_scan_progress)
+        w.signals.succeeded.connect(lambda res, p=path: self._on_scanned(p, res))
+        w.signals.failed.connect(lambda msg, p=path: self._on_scanned(p, {"error": msg}))
+        w.signals.cancelled.connect(lambda p=path: self._on_scanned(p, {"cancelled": True}))
+        w.signals.finished.connect(self._on_scan_finished)
+        self._worker = w.start()
+        self.validity_changed.emit()
+
+    def _on_scan_progress(self, done: int, total: int) -> None:
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+
+    def _on_scanned(self, path: str, result: dict) -> None:
+        self.results[path] = result
+        if "error" in result:
+            label = "error"
+        elif result.get("cancelled"):
+            label = "cancelled"
+        else:
+            rep = result["report"]
+            label = f"{result['kind']} · {rep.records:,} records" + (f" · {rep.bad_count:,} bad" if rep.bad_count else "")
+        self._set_item_text(path, label)
+        if self._current_path() in (path, None):
+            self._show(path)
+
+    def _on_scan_finished(self) -> None:
+        self._worker = None
+        self._scanning = None
+        self.progress.hide()
+        self.cancel.hide()
+        self._scan_next()
+        self._on_sources_changed()
+
+    def _on_cancel_clicked(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # ------------------------------------------------------------------ slots
+    def _on_add_clicked(self) -> None:
+        start = settings.value("wizard/last_data_dir", str(Path.home()), str)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add data files", start, "Data (*.jsonl *.txt);;All files (*)")
+        self.add_files(paths)
+
+    def _on_remove_clicked(self) -> None:
+        row = self.files.currentRow()
+        if row < 0:
+            return
+        path = self.files.item(row).data(Qt.ItemDataRole.UserRole)
+        self.files.takeItem(row)
+        self.results.pop(path, None)
+        if path in self._queue:
+            self._queue.remove(path)
+        if path == self._scanning and self._worker is not None:
+            self._worker.cancel()
+        self._on_sources_changed()
+
+    def _on_sources_changed(self) -> None:
+        self.doc.set("data.train", self.sources() or ["builtin"])
+        kinds = {p: r["kind"] for p, r in self.results.items() if "kind" in r}
+        self.doc.data_kinds = kinds
+        if self.files.count() == 0:
+            self._show_builtin()
+        self.validity_changed.emit()
+
+    def _on_selected(self, row: int) -> None:
+        if row >= 0:
+            self._show(self.files.item(row).data(Qt.ItemDataRole.UserRole))
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.add_files([u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()])
+
+    # ------------------------------------------------------------------ display
+    def _current_path(self) -> str | None:
+        item = self.files.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def _set_item_text(self, path: str, status: str) -> None:
+        for i in range(self.files.count()):
+            item = self.files.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == path:
+                item.setText(f"{Path(path).name}  —  {status}")
+
+    def _show(self, path: str) -> None:
+        r = self.results.get(path)
+        if r is None:
+            self.summary.setText(f"<b>{Path(path).name}</b>: being checked…")
+            self.preview.clear()
+            return
+        if "error" in r:
+            self.summary.setText(f"<b>{Path(path).name}</b>: <span style='color:#d9534f'>{r['error']}</span>")
+            self.preview.clear()
+            return
+        if r.get("cancelled"):
+            self.summary.setText(f"<b>{Path(path).name}</b>: check cancelled.")
+            self.preview.clear()
+            return
+        rep: formats.FileReport = r["report"]
+        lines = [f"<b>{Path(path).name}</b> — detected format: <b>{r['kind']}</b>",
+                 f"{rep.records:,} records · {rep.chars:,} characters · ~{rep.est_tokens:,} tokens · "
+                 f"{rep.bad_count:,} bad lines of {rep.total_lines:,}"]
+        if rep.bad_lines:
+            shown = "<br>".join(f"<code>{b}</code>" for b in rep.bad_lines[:8])
+            more = rep.bad_count - min(8, len(rep.bad_lines))
+            lines.append(f"<span style='color:#d9534f'>Bad lines:</span><br>{shown}"
+                         + (f"<br>… and {more:,} more" if more > 0 else ""))
+        self.summary.setText("<br>".join(lines))
+        self.preview.setHtml(render_records(r["preview"], r["kind"]))
+
+    def _show_builtin(self) -> None:
+        self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}")
+        self.preview.setHtml("<i>Preview appears once the dataset has been generated (after the first run).</i>")
+        w = workers.Worker(builtin_preview, self.workspace)
+        w.signals.succeeded.connect(self._on_builtin_preview)
+        w.start()
+
+    def _on_builtin_preview(self, previews: dict) -> None:
+        if self.files.count() or not previews:
+            return
+        html = "".join(f"<h4>{kind}</h4>{render_records(recs, kind)}" for kind, recs in previews.items())
+        self.preview.setHtml(html)

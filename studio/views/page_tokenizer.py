@@ -1,0 +1,242 @@
+"""Wizard page 2, Tokenizer: train one with the run (cached), use an existing tokenizer.json, or train one now.
+
+Training now runs `minigpt tokenizer train` as a background process with a progress bar. A sample sentence is
+shown split into coloured tokens, with characters per token in English and Chinese (tokenized in a worker).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio import workers
+from studio.engine_client import EngineClient
+from studio.views.fields import FieldGroup
+from studio.views.wizard_page import WizardPage
+
+SAMPLES = {"English": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
+           "Chinese": "今天天气很好，我们去公园散步吧。"}
+TOKEN_COLOURS = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa")
+
+
+def tokenizer_file(path: str) -> Path | None:
+    p = Path(path).expanduser()
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    return p if p.is_file() else None
+
+
+def split_samples(job: workers.Job, path: str) -> dict:
+    """Worker: tokenize the sample sentences with a tokenizer.json (the `tokenizers` library, no torch)."""
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(path))
+    out = {"vocab_size": tok.get_vocab_size(), "samples": {}}
+    for name, text in SAMPLES.items():
+        enc = tok.encode(text, add_special_tokens=False)
+        pieces = [text[a:b] for a, b in enc.offsets]
+        out["samples"][name] = {"pieces": pieces, "ratio": len(text) / max(1, len(enc.ids))}
+    return out
+
+
+def tokens_html(result: dict) -> str:
+    rows = [f"<p>Vocabulary: <b>{result['vocab_size']:,}</b> tokens</p>"]
+    for name, s in result["samples"].items():
+        spans = "".join(
+            f"<span style='background:{TOKEN_COLOURS[i % len(TOKEN_COLOURS)]};color:#111'>"
+            f"{html.escape(p).replace(' ', '&nbsp;') or '·'}</span>"
+            for i, p in enumerate(s["pieces"]))
+        rows.append(f"<p><b>{name}</b> — {s['ratio']:.2f} characters per token ({len(s['pieces'])} tokens)"
+                    f"<br><span style='font-size:15px'>{spans}</span></p>")
+    return "".join(rows)
+
+
+class TokenizerPage(WizardPage):
+    title = "2 · Tokenizer"
+    subtitle = "How text becomes token ids. A byte-level BPE tokenizer is trained on your data and cached."
+
+    def __init__(self, doc, command, parent: QWidget | None = None):
+        super().__init__(doc, parent)
+        self.command = command
+        self.job: EngineClient | None = None
+        self._error = ""
+        self.auto = QRadioButton("Train one automatically when the run starts (cached for later runs)")
+        self.existing = QRadioButton("Use an existing tokenizer")
+        self.train_now = QRadioButton("Train one now")
+        self.auto.setChecked(True)
+        group = QButtonGroup(self)
+        for b in (self.auto, self.existing, self.train_now):
+            group.addButton(b)
+            b.toggled.connect(self._on_mode_changed)
+
+        self.known = QComboBox()
+        self.known.setEditable(True)
+        self.known.setMinimumWidth(420)
+        self.known.setToolTip(doc.knobs["tokenizer"]["path"]["help"])
+        self.known.currentTextChanged.connect(self._on_path_changed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        self.fields = FieldGroup(doc.knobs, ["tokenizer.vocab_size", "tokenizer.sample_bytes",
+                                             "tokenizer.min_frequency"], parent=self)
+        self.fields.changed.connect(self._on_fields_changed)
+        self.train_button = QPushButton("Train tokenizer")
+        self.train_button.clicked.connect(self._on_train_clicked)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.preview = QTextBrowser()
+        self.preview.setObjectName("tokenPreview")
+        self.preview.setHtml("<i>The split of a sample sentence appears here once a tokenizer is chosen or trained.</i>")
+
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.known, 1)
+        path_row.addWidget(browse)
+        choose = QGroupBox("Tokenizer")
+        cv = QVBoxLayout(choose)
+        cv.addWidget(self.auto)
+        cv.addWidget(self.existing)
+        cv.addLayout(path_row)
+        cv.addWidget(self.train_now)
+        settings_box = QGroupBox("Training settings")
+        sv = QVBoxLayout(settings_box)
+        sv.addLayout(self.fields.form)
+        train_row = QHBoxLayout()
+        train_row.addWidget(self.train_button)
+        train_row.addWidget(self.progress, 1)
+        sv.addLayout(train_row)
+        sv.addWidget(self.status)
+        self.outer.addWidget(choose)
+        self.outer.addWidget(settings_box)
+        self.outer.addWidget(self.preview, 1)
+        self.fields.set_values(doc.resolved())
+        self._refresh_known()
+        self._on_mode_changed()
+
+    # ------------------------------------------------------------------ page API
+    def reason(self) -> str | None:
+        if self.job is not None:
+            return "wait for the tokenizer to finish training"
+        _, bad = self.fields.values()
+        if bad:
+            return next(iter(bad.values()))
+        if self.existing.isChecked() and tokenizer_file(self.known.currentText()) is None:
+            return "pick a tokenizer.json (or a folder holding one)"
+        if self.train_now.isChecked():
+            return "train the tokenizer first, or choose automatic training"
+        check = self.doc.check()
+        if not check.ok and check.key.startswith("tokenizer."):
+            return check.message
+        return None
+
+    def entered(self) -> None:
+        self._refresh_known()
+
+    def shutdown(self) -> None:
+        if self.job is not None:
+            self.job.kill()
+
+    # ------------------------------------------------------------------ slots
+    def _refresh_known(self) -> None:
+        current = self.known.currentText()
+        self.known.blockSignals(True)
+        self.known.clear()
+        for f in sorted(Path(self.command.workspace, "tokenizers").glob("*/tokenizer.json")):
+            self.known.addItem(str(f))
+        self.known.setEditText(current)
+        self.known.blockSignals(False)
+
+    def _on_mode_changed(self, *_args) -> None:
+        self.known.setEnabled(self.existing.isChecked())
+        self.train_button.setEnabled(self.train_now.isChecked() and self.job is None)
+        path = tokenizer_file(self.known.currentText()) if self.existing.isChecked() else None
+        self.doc.set("tokenizer.path", str(path) if path else None)
+        if path:
+            self._split(str(path))
+        self.validity_changed.emit()
+
+    def _on_path_changed(self, _text: str) -> None:
+        if self.existing.isChecked():
+            self._on_mode_changed()
+
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a tokenizer", str(self.command.workspace),
+                                              "Tokenizer (tokenizer.json);;JSON (*.json)")
+        if path:
+            self.existing.setChecked(True)
+            self.known.setEditText(path)
+
+    def _on_fields_changed(self) -> None:
+        values, bad = self.fields.values()
+        self.fields.show_errors(bad)
+        if not bad:
+            self.doc.update(values)
+        self.validity_changed.emit()
+
+    def _on_train_clicked(self) -> None:
+        values, bad = self.fields.values()
+        if bad:
+            return
+        tok = values["tokenizer"]
+        out = Path(self.command.workspace, "tokenizers", time.strftime("studio-%Y%m%d-%H%M%S"))
+        data = [p for p in self.doc.get("data.train", ["builtin"])]
+        argv = self.command.tokenizer(data, tok["vocab_size"], out, tok["sample_bytes"])
+        log = Path(self.command.studio_dir, "logs", out.name + ".stderr")
+        self.job = EngineClient(argv, stderr_path=log, parent=self)
+        self.job.event_received.connect(self._on_job_event)
+        self.job.finished.connect(self._on_job_finished)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.status.setText("Training the tokenizer…")
+        self.train_button.setEnabled(False)
+        self.job.start()
+        self.validity_changed.emit()
+
+    def _on_job_event(self, ev) -> None:
+        if ev.event == "progress":
+            total, done = int(ev.get("total") or 0), int(ev.get("done") or 0)
+            if total:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * done / total))
+        elif ev.event == "done" and ev.get("status") == "completed":
+            summary = ev.get("summary") or {}
+            self._result = summary
+
+    def _on_job_finished(self, outcome) -> None:
+        self.job.deleteLater()
+        self.job = None
+        self.progress.hide()
+        if outcome.ok and getattr(self, "_result", None):
+            path = self._result.get("path", "")
+            ratios = self._result.get("chars_per_token") or {}
+            ratio_text = ", ".join(f"{k}: {v} chars/token" for k, v in ratios.items())
+            self.status.setText(f"Trained: {path} ({self._result.get('vocab_size', '?')} tokens; {ratio_text})")
+            self._refresh_known()
+            self.existing.setChecked(True)
+            self.known.setEditText(path)
+        else:
+            self.status.setText(f"<span style='color:#d9534f'>Tokenizer training failed: {html.escape(outcome.message)}"
+                                f"</span><br>{html.escape(outcome.hint)}")
+        self._on_mode_changed()
+
+    def _split(self, path: str) -> None:
+        w = workers.Worker(split_samples, path)
+        w.signals.succeeded.connect(lambda res: self.preview.setHtml(tokens_html(res)))
+        w.signals.failed.connect(lambda msg: self.preview.setHtml(f"<i>could not read the tokenizer: "
+                                                                  f"{html.escape(msg.splitlines()[0])}</i>"))
+        w.start()

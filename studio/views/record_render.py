@@ -1,0 +1,58 @@
+"""Render normalised data records (engine.data.formats.preview_records) as small HTML for previews.
+
+Text records show as paragraphs, conversations as role-labelled turns, preference pairs as chosen / rejected.
+"""
+
+from __future__ import annotations
+
+import html
+
+ROLE_COLOURS = {"user": "#3b82f6", "assistant": "#16a34a", "system": "#9333ea"}
+MAX_CHARS = 600
+
+
+def _esc(text: object) -> str:
+    s = str(text)
+    if len(s) > MAX_CHARS:
+        s = s[:MAX_CHARS] + " …"
+    return html.escape(s).replace("\n", "<br>")
+
+
+def _turns(messages: list) -> str:
+    out = []
+    for m in messages or []:
+        if not isinstance(m, dict):
+            continue
+        role = str(m.get("role", ""))
+        colour = ROLE_COLOURS.get(role, "#888")
+        out.append(f"<div><b style='color:{colour}'>{html.escape(role)}</b>: {_esc(m.get('content', ''))}</div>")
+    return "".join(out)
+
+
+def _answer(value: object) -> str:
+    return _turns(value) if isinstance(value, list) else _esc(value)
+
+
+def render_record(rec: dict, kind: str) -> str:
+    if "text" in rec:
+        return _esc(rec["text"])
+    if "messages" in rec or "conversations" in rec:
+        body = _turns(rec.get("messages") or rec.get("conversations"))
+        if "answer" in rec:
+            body += f"<div style='color:#888'>expected answer: {_esc(rec['answer'])}</div>"
+        return body
+    if "chosen" in rec:
+        prompt = rec.get("prompt")
+        return (f"{_answer(prompt)}<div><b style='color:#16a34a'>chosen</b>: {_answer(rec['chosen'])}</div>"
+                f"<div><b style='color:#d9534f'>rejected</b>: {_answer(rec['rejected'])}</div>")
+    if "prompt" in rec:
+        return _answer(rec["prompt"])
+    return _esc(rec)
+
+
+def render_records(records: list[dict], kind: str) -> str:
+    if not records:
+        return "<i>no records to preview</i>"
+    items = [f"<div style='margin-bottom:10px'><span style='color:#888'>#{i + 1}</span> {render_record(r, kind)}</div>"
+             for i, r in enumerate(records)]
+    return "<hr>".join(items)

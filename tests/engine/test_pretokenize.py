@@ -1,0 +1,114 @@
+"""engine.data.pretokenize: memmap sets written once, keyed by source + tokenizer, reused while unchanged."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from engine.data.pretokenize import TokenizedSet, dataset_key, pretokenize
+from engine.tokenizer import train_tokenizer
+
+PRETRAIN = [
+    {"text": "<|im_start|>user\n鉴别一组中文文章的风格和特点。<|im_end|> <|im_start|>assistant\n好的。<|im_end|>"},
+    {"text": "预训练的目标是根据前面的文字预测下一个字。"},
+    {"text": "A language model learns patterns from text by next-token prediction."},
+] + [{"text": f"Document {i}: {i} + {i} = {2 * i}. 第{i}段。"} for i in range(40)]
+
+SFT = [
+    {"conversations": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "MiniMind 是什么？"},
+        {"role": "assistant", "content": "一个小型语言模型教学项目。"},
+    ]},
+    {"messages": [
+        {"role": "user", "content": "What is 2 + 3?"},
+        {"role": "assistant", "content": "5"},
+    ]},
+] + [{"conversations": [{"role": "user", "content": f"Echo {i}"}, {"role": "assistant", "content": f"{i}"}]}
+     for i in range(10)]
+
+
+@pytest.fixture
+def files(tmp_path, jsonl):
+    return jsonl(tmp_path / "src" / "pretrain.jsonl", PRETRAIN), jsonl(tmp_path / "src" / "sft.jsonl", SFT)
+
+
+def test_pretrain_set_holds_each_document_with_its_end_token(tok, files, tmp_path):
+    root = tmp_path / "data"
+    ts = pretokenize([files[0]], "pretrain", tok, root)
+    assert ts.folder.parent == root
+    assert ts.n_docs == len(PRETRAIN) and ts.meta["n_docs"] == len(PRETRAIN)
+    assert ts.mask is None and not (ts.folder / "mask.bin").exists()
+    assert ts.tokens.dtype == np.uint16
+    for i, rec in enumerate(PRETRAIN):
+        doc = ts.tokens[ts.offsets[i]:ts.offsets[i + 1]].tolist()
+        assert doc == tok.encode_document(rec["text"]), i
+    assert ts.tokens[ts.offsets[0]:ts.offsets[1]].tolist()[-1] == tok.im_end_id  # ChatML text: no <|endoftext|>
+    assert ts.n_tokens == len(ts.tokens) == int(ts.offsets[-1])
+
+
+def test_sft_set_holds_each_conversation_with_its_loss_mask(tok, files, tmp_path):
+    ts = pretokenize([files[1]], "sft", tok, tmp_path / "data")
+    assert ts.n_docs == len(SFT) and ts.mask is not None and len(ts.mask) == ts.n_tokens
+    for i, rec in enumerate(SFT):
+        ids, mask = tok.encode_chat(rec.get("conversations") or rec["messages"])
+        a, b = ts.offsets[i], ts.offsets[i + 1]
+        assert ts.tokens[a:b].tolist() == ids
+        assert ts.mask[a:b].tolist() == mask
+
+
+def test_second_call_reuses_the_folder_without_rewriting(tok, files, tmp_path):
+    root = tmp_path / "data"
+    first = pretokenize([files[0]], "pretrain", tok, root)
+    stamps = {p.name: p.stat().st_mtime_ns for p in first.folder.iterdir()}
+    seen = []
+    second = pretokenize([files[0]], "pretrain", tok, root, progress=lambda *a: seen.append(a))
+    assert second.folder == first.folder
+    assert {p.name: p.stat().st_mtime_ns for p in second.folder.iterdir()} == stamps
+    assert seen == []  # nothing was tokenized again
+    assert [p.name for p in root.iterdir()] == [first.folder.name]  # no temporary folders left behind
+
+
+def test_changed_source_or_tokenizer_or_kind_gives_a_new_key(tok, files, tmp_path, jsonl):
+    key = dataset_key([files[0]], "pretrain", tok)
+    assert dataset_key([files[0]], "pretrain", tok) == key
+    jsonl(files[0], PRETRAIN + [{"text": "one more line"}])
+    assert dataset_key([files[0]], "pretrain", tok) != key
+    other_tok = train_tokenizer(["something else entirely"] * 30, vocab_size=300, min_frequency=1)
+    assert dataset_key([files[0]], "pretrain", other_tok) != dataset_key([files[0]], "pretrain", tok)
+    assert dataset_key([files[1]], "sft", tok) != dataset_key([files[1]], "pretrain", tok)
+
+
+def test_changed_source_is_tokenized_into_a_new_folder(tok, files, tmp_path, jsonl):
+    root = tmp_path / "data"
+    first = pretokenize([files[0]], "pretrain", tok, root)
+    jsonl(files[0], PRETRAIN[:5])
+    second = pretokenize([files[0]], "pretrain", tok, root)
+    assert second.folder != first.folder and second.n_docs == 5
+    assert TokenizedSet.open(first.folder).n_docs == len(PRETRAIN)  # the old set is untouched
+
+
+def test_several_files_are_concatenated_in_order(tok, files, tmp_path, jsonl):
+    extra = jsonl(tmp_path / "src" / "more.jsonl", [{"text": "the very last document"}])
+    ts = pretokenize([files[0], extra], "pretrain", tok, tmp_path / "data")
+    assert ts.n_docs == len(PRETRAIN) + 1
+    assert ts.tokens[ts.offsets[-2]:].tolist() == tok.encode_document("the very last document")
+    assert ts.meta["sources"] == [str(files[0]), str(extra)]
+
+
+def test_txt_source_and_progress_reports(tok, tmp_path):
+    src = tmp_path / "book.txt"
+    src.write_text("First line of a book.\nSecond line, 第二行。\n", encoding="utf-8")
+    seen = []
+    ts = pretokenize([src], "pretrain", tok, tmp_path / "data", progress=lambda *a: seen.append(a))
+    assert ts.n_docs >= 1
+    assert seen and seen[-1] == ("pretokenize", src.stat().st_size, src.stat().st_size)
+
+
+def test_meta_json_describes_the_set(tok, files, tmp_path):
+    ts = pretokenize([files[1]], "sft", tok, tmp_path / "data")
+    meta = json.loads((ts.folder / "meta.json").read_text())
+    assert meta["kind"] == "sft" and meta["dtype"] == "uint16"
+    assert meta["n_tokens"] == ts.n_tokens and meta["n_docs"] == ts.n_docs
