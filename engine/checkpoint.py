@@ -19,7 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from engine import __version__
-from engine.config import ConfigError, ModelConfig
+from engine.config import ConfigError, ModelConfig, build_section
 from engine.errors import UserError
 
 FORMAT_VERSION = 1
@@ -87,14 +87,19 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def read_checkpoint_config(folder: Path) -> dict:
     try:
         meta = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        return upgrade_checkpoint_config(meta)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise UserError(f"{folder / CONFIG}: unreadable ({e})", "the checkpoint is damaged; use another step",
                         kind="checkpoint") from None
-    return upgrade_checkpoint_config(meta)
+    except UserError as e:
+        raise UserError(f"{folder / CONFIG}: {e.message}", e.hint, kind="checkpoint") from None
 
 
 def upgrade_checkpoint_config(meta: dict) -> dict:
     """Patch older checkpoint metadata forward when the model config gains keys (explicitly, one version at a time)."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+        raise UserError("config.json has no 'model' section", "the checkpoint's config.json is damaged",
+                        kind="checkpoint")
     meta.setdefault("format_version", 1)
     known = {f.name for f in fields(ModelConfig)}
     meta["model"] = {k: v for k, v in meta.get("model", {}).items() if k in known}
@@ -104,7 +109,7 @@ def upgrade_checkpoint_config(meta: dict) -> dict:
 def model_config_of(folder: Path) -> ModelConfig:
     meta = read_checkpoint_config(folder)
     try:
-        return ModelConfig(**meta["model"])
+        return build_section("model", meta["model"], str(folder / CONFIG))
     except ConfigError as e:
         raise UserError(f"{folder / CONFIG}: {e.message}", "the checkpoint's config.json was edited or damaged",
                         kind="checkpoint") from None
@@ -119,7 +124,12 @@ def load_weights(model: torch.nn.Module, folder: Path) -> None:
         raise UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
                         "checkpoint (checkpoints/latest names the newest)", kind="checkpoint") from None
     if getattr(model, "cfg", None) is not None and model.cfg.tie_embeddings:
-        state.setdefault("lm_head.weight", state.get("embed.weight"))
+        head, embed = state.get("lm_head.weight"), state.get("embed.weight")
+        if head is not None and embed is not None and not torch.equal(head, embed):
+            raise UserError(f"{file}: weights do not match config.json (a separate lm_head.weight, but the config "
+                            "ties it to the embedding)", "the weights and config.json come from different models",
+                            kind="checkpoint")
+        state["lm_head.weight"] = embed
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -150,7 +160,8 @@ def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
     if keep_last <= 0:
         return
     protected = {(ckpt_root / n).read_text().strip() for n in ("latest", "best") if (ckpt_root / n).is_file()}
-    steps = sorted(p for p in ckpt_root.glob("step-*") if p.is_dir())
+    steps = sorted((p for p in ckpt_root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()),
+                   key=lambda p: int(p.name[5:]))
     for old in steps[:-keep_last]:
         if old.name not in protected:
             shutil.rmtree(old, ignore_errors=True)

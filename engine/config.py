@@ -78,6 +78,7 @@ class ModelConfig:
         _require(self.rope_theta > 0, "model.rope_theta", "must be positive")
         _require(0.0 <= self.dropout < 1.0, "model.dropout", "must be in [0, 1)")
         _require(self.init_std > 0, "model.init_std", "must be positive")
+        _require(0 < self.norm_eps < 1, "model.norm_eps", "must be in (0, 1), e.g. 1e-5")
 
     @property
     def head_dim(self) -> int:
@@ -103,6 +104,7 @@ class TokenizerConfig:
                  f"{self.vocab_size} is too small", "byte-level BPE needs 256 bytes + specials; use >= 300")
         _require(self.vocab_size <= 1 << 20, "tokenizer.vocab_size", "is unreasonably large (max 1048576)")
         _require(self.sample_bytes > 0, "tokenizer.sample_bytes", "must be positive")
+        _require(self.min_frequency >= 1, "tokenizer.min_frequency", "must be >= 1")
 
 
 @dataclass(kw_only=True)
@@ -146,10 +148,12 @@ class OptimConfig:
     grad_clip: float = knob(1.0, "Clip the global gradient norm to this (0 = off).")
 
     def __post_init__(self) -> None:
-        _require(self.lr > 0, "optim.lr", f"must be positive, got {self.lr}", "typical values: 1e-4 .. 3e-3")
+        _require(0 < self.lr < float("inf"), "optim.lr", f"must be positive and finite, got {self.lr}",
+                 "typical values: 1e-4 .. 3e-3")
         _require(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "must be in [0, 1]")
         _require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
-        _require(0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0, "optim.beta1", "betas must be in [0, 1)")
+        _require(0.0 <= self.beta1 < 1.0, "optim.beta1", "must be in [0, 1)")
+        _require(0.0 <= self.beta2 < 1.0, "optim.beta2", "must be in [0, 1)")
         _require(self.eps > 0, "optim.eps", "must be positive")
         _require(self.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
         _require(self.schedule in ("cosine", "wsd", "constant"), "optim.schedule",
@@ -290,7 +294,8 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """'optim.lr=1e-3' -> {'optim': {'lr': 0.001}}. The value is read as YAML (numbers, bools, lists)."""
+    """'run.max_steps=200' -> {'run': {'max_steps': 200}}. The value is read as YAML (numbers, bools, lists);
+    YAML reads '1e-3' as text, and the field's declared type turns it into a number later."""
     if "=" not in text:
         raise UserError(f"--set {text!r}: expected KEY=VALUE", "e.g. --set optim.lr=1e-3", kind="config")
     key, raw = text.split("=", 1)
@@ -302,7 +307,7 @@ def parse_override(text: str) -> dict[str, Any]:
     except yaml.YAMLError:
         value = raw
     if parts[0] == "data" and parts[1] in ("train", "val") and isinstance(value, str):
-        value = [value]
+        value = [value] if value else []
     return {parts[0]: {parts[1]: value}}
 
 
@@ -330,20 +335,23 @@ def build_config(doc: dict[str, Any], source: str = "config") -> Config:
     unknown = [k for k in doc if k not in SECTIONS]
     if unknown:
         raise ConfigError(unknown[0], f"unknown section in {source}", f"sections are: {', '.join(SECTIONS)}")
-    parts: dict[str, Any] = {}
-    for section, cls in SECTION_TYPES.items():
-        values = doc.get(section) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(section, f"must be a mapping, got {type(values).__name__}")
-        known = {f.name: f for f in fields(cls)}
-        for key, value in values.items():
-            if key not in known:
-                close = difflib.get_close_matches(key, list(known), n=1)
-                hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
-                raise ConfigError(f"{section}.{key}", f"unknown key in {source}", hint)
-            values = {**values, key: _coerce(f"{section}.{key}", value, known[key])}
-        parts[section] = cls(**values)
+    parts = {section: build_section(section, doc.get(section) or {}, source) for section in SECTION_TYPES}
     return Config(**parts)
+
+
+def build_section(section: str, values: Any, source: str = "config") -> Any:
+    """One section's dataclass from a mapping, with unknown keys and wrong types named by key path."""
+    cls = SECTION_TYPES[section]
+    if not isinstance(values, dict):
+        raise ConfigError(section, f"must be a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    for key, value in values.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
+            raise ConfigError(f"{section}.{key}", f"unknown key in {source}", hint)
+        values = {**values, key: _coerce(f"{section}.{key}", value, known[key])}
+    return cls(**values)
 
 
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:

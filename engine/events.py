@@ -104,6 +104,7 @@ class EventSink:
         self.stream, self.display = stream, display
         self._file: IO[str] | None = None
         self._pending: list[str] = []
+        self._closed = False
         self._lock = threading.Lock()
 
     def attach_file(self, path: Path) -> None:
@@ -125,7 +126,7 @@ class EventSink:
                     self.stream = None  # the studio went away: keep training and keep writing the file
             if self._file is not None:
                 self._file.write(line + "\n")
-            else:
+            elif not self._closed:
                 self._pending.append(line)
         if self.display is not None:
             self.display.show(ev)
@@ -136,6 +137,7 @@ class EventSink:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -39,7 +39,7 @@ def llama_blockers(cfg: ModelConfig, raw_model: dict) -> list[str]:
 
 
 def hf_config(cfg: ModelConfig, tok: Tokenizer | None, dtype: str = "float32", eos_id: int | None = None) -> dict:
-    """config.json of a LlamaForCausalLM with the same shape (rope_theta also under rope_parameters for transformers 5)."""
+    """config.json of a LlamaForCausalLM of the same shape (rope_theta also in rope_parameters, for transformers 5)."""
     return {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama",
         "vocab_size": cfg.vocab_size, "hidden_size": cfg.d_model, "intermediate_size": cfg.ffn_dim,
@@ -70,7 +70,8 @@ def hf_state_dict(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str,
         raise UserError(f"weights {', '.join(stray[:4])} have no place in a Llama model",
                         "only plain Llama-shaped checkpoints export to the hf format (merge LoRA adapters first)",
                         kind="export")
-    missing = sorted(v for k, v in names.items() if k not in state and not (k == "lm_head.weight" and cfg.tie_embeddings))
+    missing = sorted(v for k, v in names.items()
+                     if k not in state and not (k == "lm_head.weight" and cfg.tie_embeddings))
     if missing:
         raise UserError(f"the checkpoint lacks {', '.join(missing[:4])}", "the weights file is incomplete",
                         kind="export")
@@ -115,9 +116,9 @@ def export_hf(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -
     files["generation_config.json"] = json.dumps({
         "bos_token_id": None, "eos_token_id": [tok.im_end_id, tok.eot_id], "pad_token_id": tok.pad_id,
         "max_length": cfg.max_seq_len, "do_sample": False}, indent=1)
-    files["minigpt_export.json"] = json.dumps({"source": str(folder), "step": meta.get("step"),
-                                               "stage": meta.get("stage"), "engine_version": meta.get("engine_version")},
-                                              indent=1)
+    source = {"source": str(folder), "step": meta.get("step"), "stage": meta.get("stage"),
+              "engine_version": meta.get("engine_version")}
+    files["minigpt_export.json"] = json.dumps(source, indent=1)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

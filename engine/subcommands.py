@@ -196,8 +196,10 @@ def cmd_chat(args, sink) -> int:
         history.append({"role": "user", "content": line})
         print("model> ", end="", flush=True)
         stream = TextStream(lm.tok)
-        out = lm.generator.generate([chat_prompt_ids(lm, history)], sampling_from(params),
-                                    on_tokens=lambda _row, tok_id, s=stream: print(s.push(tok_id), end="", flush=True))[0]
+
+        def show(_row: int, tok_id: int, s: TextStream = stream) -> None:
+            print(s.push(tok_id), end="", flush=True)
+        out = lm.generator.generate([chat_prompt_ids(lm, history)], sampling_from(params), on_tokens=show)[0]
         print()
         history.append({"role": "assistant", "content": lm.tok.decode(out)})
     return 0

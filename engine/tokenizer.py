@@ -88,9 +88,20 @@ class Tokenizer:
         return self.hf.decode(list(ids), skip_special_tokens=skip_special)
 
     def token_strings(self, text: str) -> list[str]:
-        """The pieces `text` splits into, as readable strings (for showing tokenisation)."""
+        """The pieces `text` splits into, as readable strings that join back to `text` (for showing tokenisation).
+
+        Byte-level BPE can split one character (e.g. a Chinese one) over several tokens; those tokens share the
+        character's span and are shown as one piece.
+        """
         enc = self.hf.encode(text, add_special_tokens=False)
-        return [text[a:b] for a, b in enc.offsets]
+        pieces: list[str] = []
+        end = 0
+        for a, b in enc.offsets:
+            if b <= end:
+                continue  # more bytes of a character already shown
+            pieces.append(text[max(a, end):b])
+            end = b
+        return pieces
 
     # ---- documents and chats
     def encode_document(self, text: str) -> list[int]:

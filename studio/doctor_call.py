@@ -52,7 +52,8 @@ class DoctorCall(QObject):
                 raise ValueError("no 'options' in the report")
         except ValueError as e:
             tail = "\n".join(err.strip().splitlines()[-5:])
-            self.failed.emit(f"`minigpt doctor --json` failed (exit code {exit_code}): {e}" + (f"\n{tail}" if tail else ""))
+            message = f"`minigpt doctor --json` failed (exit code {exit_code}): {e}"
+            self.failed.emit(message + (f"\n{tail}" if tail else ""))
             return
         self.report = report
         self.report_ready.emit(report)

@@ -218,7 +218,8 @@ class EngineClient(QObject):
         done_status = str(self._done.get("status")) if self._done is not None else None
         summary = dict(self._done.get("summary") or {}) if self._done is not None else {}
         if crashed and self._failure is None and not self._stop_requested:
-            self._fail(f"the engine crashed (exit code {exit_code})", "the log holds the engine's last words")
+            self._fail("the engine process crashed (killed by a signal or a fatal error)",
+                       "the engine's last stderr lines are below; a crash without a traceback is often out-of-memory")
         elif crashed and self._failure is None:
             self._fail("the engine was killed after it did not stop in time")
         elif exit_code not in (0, None) and self._failure is None:

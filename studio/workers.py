@@ -1,7 +1,8 @@
 """One pattern for short GUI jobs (scan a data file, read a run's events, split a sentence into tokens).
 
-`Worker(fn, *args)`, connect to `worker.signals`, then `worker.start()` runs `fn(job, *args)` on the pool. The job reports progress and polls a
-cooperative cancel flag; results come back through a fixed set of signals. Workers never touch widgets.
+`Worker(fn, *args)`, connect to `worker.signals`, then `worker.start()` runs `fn(job, *args)` on the
+global QThreadPool. The job reports progress and polls a cooperative cancel flag; results come back
+through a fixed set of signals. Workers never touch widgets.
 """
 
 from __future__ import annotations

@@ -94,12 +94,13 @@ class RunState(QObject):
             self._log("stderr", line)
 
     def mark_failed(self, message: str, hint: str = "", tb: str = "", stderr_tail: str = "") -> None:
+        self.stderr_tail = stderr_tail or self.stderr_tail
         if self.error is None:
             self.error = ErrorInfo(message, hint, tb)
-            self._emit(self.error_received, self.error)
-        elif tb and not self.error.traceback:
-            self.error.traceback = tb
-        self.stderr_tail = stderr_tail or self.stderr_tail
+        else:  # the first reason stays; later reports may add the hint, traceback and stderr tail
+            self.error.hint = self.error.hint or hint
+            self.error.traceback = self.error.traceback or tb
+        self._emit(self.error_received, self.error)
         self._set_status("failed")
 
     def mark_interrupted(self) -> None:

@@ -40,11 +40,11 @@ class RunsTableModel(QAbstractTableModel):
         self._again = False
 
     # ------------------------------------------------------------------ Qt model API
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else len(self._runs)
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(self._runs)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802 - Qt API
-        return 0 if parent.isValid() else len(COLUMNS)
+    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt API
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:

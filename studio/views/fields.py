@@ -41,6 +41,7 @@ class Field(QObject):
         super().__init__(parent)
         self.key = key
         self.kind = self._kind(default, options)
+        self.nullable = default is None
         self.label = QLabel(label or pretty_label(key.split(".")[-1]))
         self.error = QLabel()
         self.error.setObjectName("fieldError")
@@ -104,7 +105,7 @@ class Field(QObject):
                 raise ValueError(f"{text!r} is not a number") from None
         if self.kind == "list":
             return [p.strip() for p in text.split(",") if p.strip()]
-        return text or None
+        return text or (None if self.nullable else "")
 
     def set_value(self, value: Any) -> None:
         w = self.widget

@@ -199,7 +199,8 @@ class DataPage(WizardPage):
             label = "cancelled"
         else:
             rep = result["report"]
-            label = f"{result['kind']} · {rep.records:,} records" + (f" · {rep.bad_count:,} bad" if rep.bad_count else "")
+            label = f"{result['kind']} · {rep.records:,} records"
+            label += f" · {rep.bad_count:,} bad" if rep.bad_count else ""
         self._set_item_text(path, label)
         if self._current_path() in (path, None):
             self._show(path)

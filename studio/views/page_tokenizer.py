@@ -102,7 +102,8 @@ class TokenizerPage(WizardPage):
         self.status.setWordWrap(True)
         self.preview = QTextBrowser()
         self.preview.setObjectName("tokenPreview")
-        self.preview.setHtml("<i>The split of a sample sentence appears here once a tokenizer is chosen or trained.</i>")
+        self.preview.setHtml("<i>The split of a sample sentence appears here once a tokenizer is chosen or "
+                             "trained.</i>")
 
         path_row = QHBoxLayout()
         path_row.addWidget(self.known, 1)
@@ -146,6 +147,7 @@ class TokenizerPage(WizardPage):
 
     def entered(self) -> None:
         self._refresh_known()
+        self.fields.set_values(self.doc.resolved())
 
     def shutdown(self) -> None:
         if self.job is not None:

@@ -151,6 +151,13 @@ def test_weights_from_a_different_shape_do_not_match(model_cfg, tok, tmp_path, o
         ckpt.load_weights(GPT(model_cfg(**other)), folder)
 
 
+def test_untied_weights_do_not_load_into_a_tied_model(model_cfg, tok, tmp_path):
+    model, cfg = make_model(model_cfg, tie_embeddings=False)
+    folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
+    with pytest.raises(UserError, match="do not match"):
+        ckpt.load_weights(GPT(model_cfg()), folder)
+
+
 def test_damaged_config_json_is_a_user_error(model_cfg, tok, tmp_path):
     model, cfg = make_model(model_cfg)
     folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
@@ -158,6 +165,16 @@ def test_damaged_config_json_is_a_user_error(model_cfg, tok, tmp_path):
     with pytest.raises(UserError, match="config.json"):
         ckpt.model_config_of(folder)
     (folder / "config.json").write_text(json.dumps({"model": {"d_model": 30, "n_head": 4}}))
+    with pytest.raises(UserError, match="config.json"):
+        ckpt.model_config_of(folder)
+
+
+@pytest.mark.parametrize("content", ['{"model": {"d_model": "abc"}}', "[1, 2]", '{"model": [1]}'],
+                         ids=["wrong-type", "list", "model-list"])
+def test_config_json_with_wrong_types_is_a_user_error(model_cfg, tok, tmp_path, content):
+    model, cfg = make_model(model_cfg)
+    folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
+    (folder / "config.json").write_text(content)
     with pytest.raises(UserError, match="config.json"):
         ckpt.model_config_of(folder)
 
@@ -239,3 +256,12 @@ def test_prune_keeps_the_newest_and_latest_and_best(model_cfg, tok, tmp_path):
     ckpt.write_pointer(root, "latest", "step-000400")
     ckpt.prune_checkpoints(root, keep_last=1)
     assert sorted(p.name for p in root.glob("step-*")) == ["step-000200", "step-000400", "step-000500"]
+
+
+def test_prune_orders_steps_numerically_past_six_digits(tmp_path):
+    root = tmp_path / "checkpoints"
+    for step in (999_998, 999_999, 1_000_000, 1_000_001):
+        (root / ckpt.step_dir_name(step)).mkdir(parents=True)
+    ckpt.write_pointer(root, "latest", ckpt.step_dir_name(1_000_001))
+    ckpt.prune_checkpoints(root, keep_last=2)
+    assert sorted(p.name for p in root.glob("step-*")) == ["step-1000000", "step-1000001"]

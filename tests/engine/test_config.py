@@ -1,4 +1,6 @@
-"""engine.config: defaults, validation with key paths, YAML errors, --set, precedence, relative paths, help, round trip."""
+"""engine.config: defaults, validation with key paths, YAML errors, --set, precedence, relative paths,
+help texts and the YAML round trip.
+"""
 
 from __future__ import annotations
 
@@ -315,3 +317,9 @@ def test_to_yaml_round_trips_through_build_config(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text(cfg.to_yaml(), encoding="utf-8")
     assert load_config(path) == cfg
+
+
+def test_bad_beta2_names_beta2():
+    with pytest.raises(ConfigError) as e:
+        build_config({"optim": {"beta2": 1.5}})
+    assert e.value.key == "optim.beta2"

@@ -59,8 +59,8 @@ def test_sft_set_holds_each_conversation_with_its_loss_mask(tok, files, tmp_path
         assert ts.mask[a:b].tolist() == mask
 
 
-def test_second_call_reuses_the_folder_without_rewriting(tok, files, tmp_path):
-    root = tmp_path / "data"
+def test_second_call_reuses_the_folder_without_rewriting(tok, files, workspace):
+    root = workspace / "data"
     first = pretokenize([files[0]], "pretrain", tok, root)
     stamps = {p.name: p.stat().st_mtime_ns for p in first.folder.iterdir()}
     seen = []

@@ -73,7 +73,8 @@ def test_special_tokens_are_single_ids(tok, special):
     assert tok.encode(special) == [tok.hf.token_to_id(special)]
 
 
-@pytest.mark.parametrize("text", ["北京是中国的首都。", "混合 mixed 文本 with 数字 42 and emoji 🙂", "  leading spaces\n\ttabs"])
+@pytest.mark.parametrize("text", ["北京是中国的首都。", "混合 mixed 文本 with 数字 42 and emoji 🙂",
+                                  "  leading spaces\n\ttabs"])
 def test_round_trip_including_chinese(tok, text):
     assert tok.decode(tok.encode(text)) == text
 
@@ -166,3 +167,14 @@ def test_training_reports_progress():
     seen = []
     train_tokenizer((f"line {i}" for i in range(4500)), vocab_size=300, progress=seen.append)
     assert seen == [2000, 4000]
+
+
+def test_token_strings_show_the_split_of_ascii_text(tok):
+    text = "hello world 12"
+    pieces = tok.token_strings(text)
+    assert "".join(pieces) == text and len(pieces) == len(tok.encode(text))
+
+
+def test_token_strings_show_the_split_of_chinese_text(tok):
+    text = "你好世界，北京是中国的首都"
+    assert "".join(tok.token_strings(text)) == text

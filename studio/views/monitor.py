@@ -1,0 +1,231 @@
+"""MonitorView: one run's live view: status, progress (step, epoch, elapsed, ETA), plots, samples, log, and the
+Pause / Resume / Stop (save and exit) / Save now buttons. On failure it shows the message, hint, traceback and
+the engine's last stderr lines. A view over a RunSession; it never touches the process itself.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.models.runs_table import fmt_duration
+from studio.run_session import RunSession
+from studio.views.plots import PlotGrid
+
+STATUS_COLOURS = {"running": "#16a34a", "paused": "#ca8a04", "stopping": "#ca8a04", "completed": "#2563eb",
+                  "stopped": "#64748b", "failed": "#dc2626", "interrupted": "#c2410c", "starting": "#64748b"}
+LABEL_MS = 250
+
+
+class ErrorPanel(QFrame):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("errorPanel")
+        self.message = QLabel()
+        self.message.setObjectName("errorMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hint = QLabel()
+        self.hint.setObjectName("errorHint")
+        self.hint.setWordWrap(True)
+        self.details = QPlainTextEdit()
+        self.details.setObjectName("errorDetails")
+        self.details.setReadOnly(True)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setMaximumHeight(160)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.message)
+        lay.addWidget(self.hint)
+        lay.addWidget(self.details)
+        self.hide()
+
+    def show_error(self, message: str, hint: str, traceback: str, stderr_tail: str) -> None:
+        self.message.setText(f"<b>Run failed:</b> {html.escape(message)}")
+        self.hint.setText(f"Hint: {html.escape(hint)}" if hint else "")
+        self.hint.setVisible(bool(hint))
+        parts = []
+        if traceback:
+            parts.append(traceback.rstrip())
+        if stderr_tail:
+            parts.append("— last lines of the engine's stderr —\n" + stderr_tail.rstrip())
+        self.details.setPlainText("\n\n".join(parts))
+        self.details.setVisible(bool(parts))
+        self.show()
+
+
+class MonitorView(QWidget):
+    chat_requested = Signal(str)    # a checkpoint path
+
+    def __init__(self, session: RunSession, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.session = session
+        state = self.state = session.state
+        self.title = QLabel(html.escape(state.name or "run"))
+        self.title.setObjectName("monitorTitle")
+        self.status = QLabel()
+        self.status.setObjectName("statusBadge")
+        self.device = QLabel()
+        self.device.setObjectName("hintLabel")
+        self.pause = QPushButton("Pause")
+        self.resume = QPushButton("Resume")
+        self.stop = QPushButton("Stop (save and exit)")
+        self.save = QPushButton("Save now")
+        self.chat = QPushButton("Chat with latest")
+        self.pause.clicked.connect(session.pause)
+        self.resume.clicked.connect(session.resume)
+        self.stop.clicked.connect(self._on_stop_clicked)
+        self.save.clicked.connect(session.save)
+        self.chat.clicked.connect(self._on_chat_clicked)
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addWidget(self.status)
+        head.addWidget(self.device, 1)
+        for b in (self.pause, self.resume, self.save, self.stop, self.chat):
+            head.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("runProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.progress_text = QLabel()
+        self.progress_text.setObjectName("progressText")
+        self.errors = ErrorPanel()
+        self.plots = PlotGrid(state)
+        self.samples = QListWidget()
+        self.samples.setObjectName("samples")
+        self.samples.setWordWrap(True)
+        self.log = QPlainTextEdit()
+        self.log.setObjectName("log")
+        self.log.setReadOnly(True)
+        self.log.setMaximumBlockCount(5000)
+        self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        side = QTabWidget()
+        side.addTab(self.samples, "Samples")
+        side.addTab(self.log, "Log")
+        self.side = side
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.plots)
+        split.addWidget(side)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        split.setSizes([800, 300])
+        lay = QVBoxLayout(self)
+        lay.addLayout(head)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.progress_text)
+        lay.addWidget(self.errors)
+        lay.addWidget(split, 1)
+
+        self._pending_log: list[str] = []
+        state.status_changed.connect(self._on_status_changed)
+        state.sample_added.connect(self._on_sample_added)
+        state.log_added.connect(self._on_log_added)
+        state.error_received.connect(self._on_error)
+        state.progress_changed.connect(self._on_phase_progress)
+        state.reloaded.connect(self._on_reloaded)
+        state.checkpoint_added.connect(lambda *_: self._update_buttons())
+        self._phase = ""
+        self._timer = QTimer(self, interval=LABEL_MS)
+        self._timer.timeout.connect(self._on_tick)
+        self._timer.start()
+        self._on_reloaded()
+
+    # ------------------------------------------------------------------ slots
+    def _on_reloaded(self) -> None:
+        self.samples.clear()
+        for item in self.state.samples:
+            self._on_sample_added(*item)
+        self.log.setPlainText("\n".join(self._fmt_log(lv, t) for lv, t in self.state.logs))
+        if self.state.error is not None:
+            self._on_error(self.state.error)
+        self._on_status_changed(self.state.status)
+
+    def _on_status_changed(self, status: str) -> None:
+        colour = STATUS_COLOURS.get(status, "#64748b")
+        self.status.setText(status)
+        self.status.setStyleSheet(f"background:{colour};color:white;border-radius:8px;padding:2px 10px;")
+        if self.state.finished and self.state.error is not None:
+            self._on_error(self.state.error)
+        self._update_buttons()
+        self._on_tick()
+
+    def _update_buttons(self) -> None:
+        live = self.session.live
+        status = self.state.status
+        self.pause.setEnabled(live and status == "running")
+        self.resume.setEnabled(live and status == "paused")
+        self.stop.setEnabled(live and status in ("running", "paused", "starting"))
+        self.save.setEnabled(live and status in ("running", "paused"))
+        self.chat.setEnabled(bool(self.state.checkpoints))
+        for b in (self.pause, self.resume, self.stop, self.save):
+            b.setVisible(self.session.client is not None)
+
+    def _on_stop_clicked(self) -> None:
+        self.session.stop()
+        self._update_buttons()
+
+    def _on_chat_clicked(self) -> None:
+        if self.state.checkpoints:
+            self.chat_requested.emit(self.state.checkpoints[-1][1])
+
+    def _on_sample_added(self, step: int, prompt: str, completion: str) -> None:
+        self.samples.insertItem(0, f"step {step:,} · {prompt!r} → {completion!r}")
+
+    @staticmethod
+    def _fmt_log(level: str, text: str) -> str:
+        return text if level == "stderr" else f"[{level}] {text}"
+
+    def _on_log_added(self, level: str, text: str) -> None:
+        self._pending_log.append(self._fmt_log(level, text))
+
+    def _on_error(self, info) -> None:
+        self.errors.show_error(info.message, info.hint, info.traceback, self.state.stderr_tail)
+
+    def _on_phase_progress(self, phase: str, done: int, total: int) -> None:
+        if self.state.step:
+            return
+        self._phase = f"{phase}: {100 * done / total:.0f}%" if total else f"{phase}: {done:,}"
+        if total:
+            self.progress.setValue(int(1000 * done / total))
+
+    def _on_tick(self) -> None:
+        if self._pending_log:
+            self.log.appendPlainText("\n".join(self._pending_log))
+            self._pending_log.clear()
+        s = self.state
+        self.device.setText(html.escape(s.device))
+        if s.name and self.title.text() != s.name:
+            self.title.setText(html.escape(s.name))
+        elapsed = fmt_duration(s.elapsed_s) or "0s"
+        if s.total_steps and s.step:
+            self.progress.setValue(int(1000 * s.step / s.total_steps))
+            tok_s = s.latest("tokens_per_s")
+            eta = "" if s.finished or s.eta_s is None else f" · ETA {fmt_duration(s.eta_s)}"
+            loss = s.latest("loss")
+            text = (f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch:.3f} · elapsed {elapsed}{eta}"
+                    + (f" · loss {loss:.4f}" if loss is not None else "")
+                    + (f" · {tok_s:,.0f} tok/s" if tok_s else ""))
+        else:
+            text = f"{self._phase or 'starting'} · elapsed {elapsed}" if not s.finished else f"elapsed {elapsed}"
+        if s.best_val is not None:
+            text += f" · best val {s.best_val:.4f}"
+        self.progress_text.setText(text)
+
+    def close_view(self) -> None:
+        self._timer.stop()
+        self.plots.timer.stop()
+        self.session.close()

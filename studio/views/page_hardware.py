@@ -1,0 +1,110 @@
+"""Wizard page 4, Hardware: what `minigpt doctor --json` found (GPUs, Apple MPS, CPU cores and RAM) and the
+hardware knobs. Devices and precisions are the doctor's lists; a switch (compile, gradient checkpointing, ...)
+is shown only when the doctor says the engine offers it, so later engine work appears without studio changes.
+"""
+
+from __future__ import annotations
+
+import html
+
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
+
+from studio.views.estimate_box import human_bytes
+from studio.views.fields import FieldGroup
+from studio.views.wizard_page import WizardPage
+
+
+def describe_machine(report: dict) -> str:
+    cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
+    rows = [f"<b>CPU</b>: {html.escape(str(cpu.get('name', '?')))}, {cpu.get('cores', '?')} cores"
+            + (", native bf16" if cpu.get("native_bf16") else "")
+            + f" · <b>RAM</b>: {human_bytes(mem.get('total', 0))} ({human_bytes(mem.get('available', 0))} free)"]
+    for g in (report.get("cuda") or {}).get("gpus") or []:
+        rows.append(f"<b>GPU cuda:{g.get('index', 0)}</b>: {html.escape(str(g.get('name')))}, "
+                    f"{human_bytes(g.get('memory', 0))}" + (f", sm {g['capability']}" if g.get("capability") else ""))
+    if not (report.get("cuda") or {}).get("gpus"):
+        rows.append("<b>CUDA</b>: no NVIDIA GPU found")
+    rows.append(f"<b>Apple MPS</b>: {'available' if (report.get('mps') or {}).get('available') else 'not available'}")
+    esc = {k: html.escape(str(report.get(k, "?"))) for k in ("default_device", "engine_version", "torch")}
+    rows.append(f"<b>Default device</b>: {esc['default_device']} · engine {esc['engine_version']} · "
+                f"torch {esc['torch']}")
+    return "<br>".join(rows)
+
+
+class HardwarePage(WizardPage):
+    title = "4 · Hardware"
+    subtitle = "Where the run trains and at what precision. Detected by the engine on this machine."
+
+    def __init__(self, doc, parent: QWidget | None = None):
+        super().__init__(doc, parent)
+        self.report: dict | None = None
+        self.error = ""
+        self.machine = QLabel("Detecting hardware (minigpt doctor)…")
+        self.machine.setObjectName("machineInfo")
+        self.machine.setWordWrap(True)
+        box = QGroupBox("This machine")
+        QVBoxLayout(box).addWidget(self.machine)
+        self.outer.addWidget(box)
+        self.knob_box = QGroupBox("Settings")
+        self.knob_layout = QVBoxLayout(self.knob_box)
+        self.outer.addWidget(self.knob_box)
+        self.outer.addStretch(1)
+        self.fields: FieldGroup | None = None
+        self._build_fields({"devices": ["auto", "cpu"], "precisions": ["auto", "fp32"]})
+
+    def _build_fields(self, options: dict) -> None:
+        if self.fields is not None:
+            self.fields.deleteLater()
+            self._host.deleteLater()
+        knobs = self.doc.knobs.get("hardware", {})
+        keys = []
+        for name, info in knobs.items():
+            offered = options.get(name, options.get(f"{name}s", True))
+            if isinstance(info.get("default"), bool) and offered is False:
+                continue  # the engine says it cannot do this here
+            keys.append(f"hardware.{name}")
+        choices = {"hardware.device": options.get("devices"), "hardware.precision": options.get("precisions")}
+        self.fields = FieldGroup(self.doc.knobs, keys, {k: v for k, v in choices.items() if v}, parent=self)
+        self.fields.set_values(self.doc.resolved())
+        self.fields.changed.connect(self._on_fields_changed)
+        self._host = QWidget()
+        self._host.setLayout(self.fields.form)
+        self.knob_layout.insertWidget(0, self._host)
+        self._on_fields_changed()
+
+    def set_report(self, report: dict) -> None:
+        self.report = report
+        self.machine.setText(describe_machine(report))
+        options = dict(report.get("options") or {})
+        self._build_fields(options)
+
+    def set_error(self, message: str) -> None:
+        self.error = message
+        self.machine.setText(f"<span style='color:#d9534f'>{html.escape(message)}</span><br>"
+                             "You can still launch with device 'auto'.")
+
+    def entered(self) -> None:
+        if self.fields is not None:
+            self.fields.set_values(self.doc.resolved())
+
+    def reason(self) -> str | None:
+        if self.fields is None:
+            return None
+        _, bad = self.fields.values()
+        if bad:
+            return next(iter(bad.values()))
+        check = self.doc.check()
+        if not check.ok and check.key.startswith("hardware."):
+            return check.message
+        return None
+
+    def _on_fields_changed(self) -> None:
+        values, bad = self.fields.values()
+        if not bad:
+            self.doc.update(values)
+        check = self.doc.check()
+        errors = dict(bad)
+        if not check.ok and check.key.startswith("hardware."):
+            errors[check.key] = check.message.split(": ", 1)[-1]
+        self.fields.show_errors(errors)
+        self.validity_changed.emit()

@@ -1,0 +1,112 @@
+"""Wizard page 5, Review: the run's YAML (editable, validated with engine.config as you type), "Copy CLI
+command", "Save config" and "Launch". The YAML shown here is exactly what `minigpt train` receives.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QFontDatabase, QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QWidget
+
+from studio import settings
+from studio.models.run_document import check_document, parse_yaml_document
+from studio.views.wizard_page import WizardPage
+
+
+class ReviewPage(WizardPage):
+    title = "5 · Review and launch"
+    subtitle = "The run as one YAML document. Edit it if you like; it is checked as you type."
+    launch_requested = Signal(str)   # the YAML text
+
+    def __init__(self, doc, command, parent: QWidget | None = None):
+        super().__init__(doc, parent)
+        self.command = command
+        self.editor = QPlainTextEdit()
+        self.editor.setObjectName("yamlEditor")
+        self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.editor.textChanged.connect(self._on_text_changed)
+        self.state = QLabel()
+        self.state.setObjectName("reviewState")
+        self.state.setWordWrap(True)
+        self.copy = QPushButton("Copy CLI command")
+        self.copy.clicked.connect(self._on_copy_clicked)
+        self.save = QPushButton("Save config…")
+        self.save.clicked.connect(self._on_save_clicked)
+        self.launch = QPushButton("Launch")
+        self.launch.setObjectName("primaryButton")
+        self.launch.clicked.connect(self._on_launch_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.copy)
+        row.addWidget(self.save)
+        row.addStretch(1)
+        row.addWidget(self.launch)
+        self.outer.addWidget(self.editor, 1)
+        self.outer.addWidget(self.state)
+        self.outer.addLayout(row)
+        self._timer = QTimer(self, singleShot=True, interval=250)
+        self._timer.timeout.connect(self._validate)
+        self._reason: str | None = None
+
+    def entered(self) -> None:
+        self.editor.setPlainText(self.doc.yaml_text())
+        self._validate()
+
+    def reason(self) -> str | None:
+        return self._reason
+
+    def text(self) -> str:
+        return self.editor.toPlainText()
+
+    def _on_text_changed(self) -> None:
+        self._timer.start()
+
+    def _validate(self) -> None:
+        doc, why = parse_yaml_document(self.text())
+        if doc is not None:
+            check = check_document(doc)
+            why = "" if check.ok else check.message + (f" — {check.hint}" if check.hint else "")
+        self._reason = why or None
+        if why:
+            self.state.setText(f"<span style='color:#d9534f'>✗ {html.escape(why)}</span>")
+        else:
+            self.state.setText("<span style='color:#16a34a'>✓ Valid run configuration</span>")
+        for b in (self.copy, self.save, self.launch):
+            b.setEnabled(not why)
+        self.validity_changed.emit()
+
+    def write_config(self, folder: Path | None = None) -> Path:
+        folder = folder or Path(self.command.studio_dir, "configs")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / time.strftime("run-%Y%m%d-%H%M%S.yaml")
+        i = 1
+        while path.exists():
+            path = folder / time.strftime(f"run-%Y%m%d-%H%M%S-{i}.yaml")
+            i += 1
+        path.write_text(self.text(), encoding="utf-8")
+        return path
+
+    def cli_command(self, path: Path) -> str:
+        return self.command.shell_line(self.command.argv("train", str(path)))
+
+    def _on_copy_clicked(self) -> None:
+        path = self.write_config()
+        line = self.cli_command(path)
+        QGuiApplication.clipboard().setText(line)
+        self.state.setText(f"Copied: <code>{html.escape(line)}</code>")
+
+    def _on_save_clicked(self) -> None:
+        start = settings.value("wizard/last_config_dir", str(Path.home()), str)
+        path, _ = QFileDialog.getSaveFileName(self, "Save run config", str(Path(start, "run.yaml")), "YAML (*.yaml)")
+        if path:
+            Path(path).write_text(self.text(), encoding="utf-8")
+            settings.set_value("wizard/last_config_dir", str(Path(path).parent))
+            self.state.setText(f"Saved to {html.escape(path)}")
+
+    def _on_launch_clicked(self) -> None:
+        self._validate()
+        if self._reason is None:
+            self.launch_requested.emit(self.text())

@@ -1,0 +1,225 @@
+"""Wizard page 3, Stage: the training stage, the checkpoint to start from, the model preset and its knobs,
+and the hyperparameters, each with the engine's help as its tooltip, beside a live estimate.
+
+Stages, presets, activations and schedules come from the engine (doctor report / engine.config), so what the
+engine adds later appears here without studio changes. Invalid values show their reason beside the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.config import STAGES, UserError, list_presets, load_preset
+from studio.models.run_scan import is_checkpoint
+from studio.views.estimate_box import EstimateBox
+from studio.views.fields import FieldGroup
+from studio.views.wizard_page import WizardPage
+
+STAGE_DATA = {"pretrain": "pretrain", "sft": "sft", "dpo": "preference", "reward": "preference",
+              "ppo": "prompts", "grpo": "prompts"}  # a compatibility check only; unknown stages accept any data
+HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val"}
+GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
+
+
+class StagePage(WizardPage):
+    title = "3 · Stage and model"
+    subtitle = "What kind of training, how big a model, and how it learns. Hover any field for what it does."
+
+    def __init__(self, doc, checkpoints=lambda: [], parent: QWidget | None = None):
+        super().__init__(doc, parent)
+        self._checkpoints = checkpoints           # callable -> [(label, path)] from past runs
+        self.options = {"stages": list(STAGES), "model_presets": list_presets("models"),
+                        "activations": ["swiglu", "geglu", "gelu"], "schedules": ["cosine", "wsd", "constant"]}
+        knobs = doc.knobs
+        self.top = FieldGroup(knobs, ["stage.name", "model.preset"], self._option_map(), parent=self)
+        self.init = QComboBox()
+        self.init.setEditable(True)
+        self.init.setObjectName("field:stage.init")
+        self.init.setToolTip(f"<b>stage.init</b><br>{knobs['stage']['init']['help']}")
+        self.init.currentTextChanged.connect(self._on_init_changed)
+        self.init_error = QLabel()
+        self.init_error.setObjectName("fieldError")
+        self.init_error.hide()
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._on_browse_clicked)
+        init_row = QHBoxLayout()
+        init_row.addWidget(self.init, 1)
+        init_row.addWidget(browse)
+        init_box = QWidget()
+        iv = QVBoxLayout(init_box)
+        iv.setContentsMargins(0, 0, 0, 0)
+        iv.addLayout(init_row)
+        iv.addWidget(self.init_error)
+        self.top.form.addRow("Start from", init_box)
+
+        self.groups: dict[str, FieldGroup] = {}
+        body = QWidget()
+        bv = QVBoxLayout(body)
+        top_box = QGroupBox("Stage")
+        top_box.setLayout(self.top.form)
+        bv.addWidget(top_box)
+        for title, section in GROUPS:
+            keys = [f"{section}.{k}" for k in knobs.get(section, {}) if f"{section}.{k}" not in HIDDEN]
+            group = FieldGroup(knobs, keys, self._option_map(), parent=self)
+            box = QGroupBox(title)
+            box.setLayout(group.form)
+            bv.addWidget(box)
+            self.groups[section] = group
+        bv.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.estimate = EstimateBox()
+        right = QVBoxLayout()
+        right.addWidget(self.estimate)
+        right.addStretch(1)
+        row = QHBoxLayout()
+        row.addWidget(scroll, 3)
+        row.addLayout(right, 2)
+        self.outer.addLayout(row, 1)
+
+        self.top.set_values(doc.resolved())
+        for g in self.groups.values():
+            g.set_values(doc.resolved())
+        self.top.fields["stage.name"].changed.connect(self._on_stage_changed)
+        self.top.fields["model.preset"].changed.connect(self._on_preset_changed)
+        for g in self.groups.values():
+            g.changed.connect(self._on_fields_changed)
+        self._on_fields_changed()
+
+    # ------------------------------------------------------------------ engine options
+    def _option_map(self) -> dict[str, list[str]]:
+        o = self.options
+        return {"stage.name": o["stages"], "model.preset": o["model_presets"],
+                "model.activation": o.get("activations"), "optim.schedule": o.get("schedules")}
+
+    def set_engine_options(self, options: dict) -> None:
+        """Adopt the doctor report's lists (stages and presets the engine offers)."""
+        for key, name in (("stage.name", "stages"), ("model.preset", "model_presets"),
+                          ("model.activation", "activations"), ("optim.schedule", "schedules")):
+            items = options.get(name)
+            f = self.top.fields.get(key) or self.groups[key.split(".")[0]].fields.get(key)
+            if not items or f is None or f.kind != "choice":
+                continue
+            current = f.value()
+            f.widget.blockSignals(True)
+            f.widget.clear()
+            f.widget.addItems([str(i) for i in items])
+            f.widget.blockSignals(False)
+            f.set_value(current)
+
+    # ------------------------------------------------------------------ page API
+    def entered(self) -> None:
+        current = self.init.currentText()
+        self.init.blockSignals(True)
+        self.init.clear()
+        self.init.addItem("")
+        for label, path in self._checkpoints():
+            self.init.addItem(label, path)
+        self.init.setEditText(current)
+        self.init.blockSignals(False)
+        for g in self.groups.values():
+            g.set_values(self.doc.resolved())
+
+    def reason(self) -> str | None:
+        for g in (self.top, *self.groups.values()):
+            _, bad = g.values()
+            if bad:
+                key, why = next(iter(bad.items()))
+                return f"{key}: {why}"
+        init = self._init_path()
+        if init and not (Path(init).is_dir() and (is_checkpoint(init) or (Path(init) / "checkpoints").is_dir())):
+            return "stage.init: not a checkpoint folder (or a run folder with checkpoints)"
+        stage = self.doc.get("stage.name", "pretrain")
+        want = STAGE_DATA.get(stage)
+        kinds = set(self.doc.data_kinds.values())
+        if want and kinds and kinds != {want}:
+            return f"the {stage} stage needs {want} data, but the data page holds {', '.join(sorted(kinds))}"
+        check = self.doc.check()
+        if not check.ok:
+            return check.message + (f" — {check.hint}" if check.hint else "")
+        return None
+
+    # ------------------------------------------------------------------ slots
+    def _init_path(self) -> str:
+        i = self.init.currentIndex()
+        text = self.init.currentText().strip()
+        if i > 0 and self.init.itemText(i) == text:
+            return str(self.init.itemData(i) or text)
+        return text
+
+    def _on_init_changed(self, _text: str) -> None:
+        self.doc.set("stage.init", self._init_path() or None)
+        self._on_fields_changed()
+
+    def _on_browse_clicked(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", str(Path.home()))
+        if path:
+            self.init.setEditText(path)
+
+    def _forget_preset_keys(self, kind: str, name: str) -> None:
+        """Drop the user's values for keys a preset sets, so choosing the preset takes effect."""
+        try:
+            preset = load_preset(kind, name)
+        except UserError:
+            return
+        for section, values in preset.items():
+            if isinstance(values, dict) and isinstance(self.doc.doc.get(section), dict):
+                for key in values:
+                    if key not in ("preset", "name"):
+                        self.doc.doc[section].pop(key, None)
+
+    def _on_preset_changed(self) -> None:
+        name = self.top.fields["model.preset"].value()
+        self._forget_preset_keys("models", name)
+        self.doc.doc["model"] = {"preset": name}
+        self._reload_fields()
+
+    def _on_stage_changed(self) -> None:
+        name = self.top.fields["stage.name"].value()
+        self._forget_preset_keys("stages", name)
+        self.doc.doc.setdefault("stage", {})["name"] = name
+        self._reload_fields()
+
+    def _reload_fields(self) -> None:
+        resolved = self.doc.resolved()
+        for g in self.groups.values():
+            g.blockSignals(True)
+            g.set_values(resolved)
+            g.blockSignals(False)
+        self._on_fields_changed()
+
+    def _on_fields_changed(self) -> None:
+        errors: dict[str, str] = {}
+        merged: dict = {}
+        for g in (self.top, *self.groups.values()):
+            values, bad = g.values()
+            errors.update(bad)
+            for section, vals in values.items():
+                merged.setdefault(section, {}).update(vals)
+        self.doc.update(merged)
+        check = self.doc.check()
+        if not check.ok and check.key and check.key not in errors:
+            errors[check.key] = check.message.split(": ", 1)[-1] + (f" ({check.hint})" if check.hint else "")
+        for g in (self.top, *self.groups.values()):
+            g.show_errors(errors)
+        init_reason = None
+        init = self._init_path()
+        if init and not Path(init).exists():
+            init_reason = "no such folder"
+        self.init_error.setText(init_reason or "")
+        self.init_error.setVisible(bool(init_reason))
+        self.estimate.show_estimate(self.doc.estimate())
+        self.validity_changed.emit()

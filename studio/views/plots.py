@@ -1,0 +1,173 @@
+"""Live metric plots of one run (pyqtgraph), redrawn on a timer from the RunState's numpy series.
+
+Loss (train, smoothed, and val; log scale and smoothing controls), learning rate, gradient norm, tokens/s and
+memory are always there; stage metrics (reward, KL, chosen vs rejected, preference accuracy, expert load,
+task accuracy...) get a plot as soon as their first value arrives. Curves clip to view and downsample,
+so 100k points stay smooth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from studio.models.run_state import RunState
+from studio.models.series import smooth
+
+REFRESH_MS = 66          # ~15 Hz
+BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient norm"),
+              ("tokens_per_s", "Tokens / s"), ("memory", "Memory (MiB)"))
+MEMORY_KEYS = ("mem_allocated", "mem_reserved", "mem_peak")
+BASE_KEYS = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s", *MEMORY_KEYS}
+PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward"}
+PALETTE = ("#3b82f6", "#f97316", "#16a34a", "#e11d48", "#9333ea", "#0891b2", "#ca8a04", "#64748b")
+MIB = 1 / 2**20
+
+
+def group_of(key: str) -> str:
+    if key in PAIRED:
+        return PAIRED[key]
+    if key.startswith("eval/"):
+        return "Eval: " + key[5:].replace("_", " ")
+    return key.split("/", 1)[0].replace("_", " ").capitalize()
+
+
+class PlotGrid(QWidget):
+    def __init__(self, state: RunState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.plots: dict[str, pg.PlotWidget] = {}
+        self.curves: dict[str, pg.PlotDataItem] = {}    # series key (or "loss_smooth") -> curve
+        self._seen_rev = -1
+        self._force = True
+        self._mem_kind = None
+
+        self.log_scale = QCheckBox("Log scale")
+        self.log_scale.setObjectName("logScale")
+        self.log_scale.setToolTip("Show the loss on a logarithmic axis")
+        self.log_scale.toggled.connect(self._on_log_toggled)
+        self.smoothing = QSlider(Qt.Orientation.Horizontal)
+        self.smoothing.setObjectName("smoothing")
+        self.smoothing.setRange(0, 100)
+        self.smoothing.setValue(30)
+        self.smoothing.setMaximumWidth(200)
+        self.smoothing.setToolTip("Moving-average window of the smoothed training loss")
+        self.smoothing.valueChanged.connect(self._on_smoothing_changed)
+        controls = QHBoxLayout()
+        controls.addWidget(self.log_scale)
+        controls.addSpacing(16)
+        controls.addWidget(QLabel("Smoothing"))
+        controls.addWidget(self.smoothing)
+        controls.addStretch(1)
+        self.grid = QGridLayout()
+        self.grid.setSpacing(6)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(controls)
+        lay.addLayout(self.grid, 1)
+
+        for key, title in BASE_PLOTS:
+            self._add_plot(key, title)
+        self._add_curve("loss", "loss", "train", PALETTE[0], alpha=70)
+        self._add_curve("loss", "loss_smooth", "train (smoothed)", PALETTE[0])
+        self._add_curve("loss", "val_loss", "val", PALETTE[1], symbol=True)
+        self._add_curve("lr", "lr", "lr", PALETTE[2])
+        self._add_curve("grad_norm", "grad_norm", "grad norm", PALETTE[3])
+        self._add_curve("tokens_per_s", "tokens_per_s", "tokens/s", PALETTE[4])
+        for i, key in enumerate(MEMORY_KEYS):
+            self._add_curve("memory", key, key.split("_", 1)[1], PALETTE[5 + i])
+
+        state.series_added.connect(self._on_series_added)
+        state.reloaded.connect(self._on_reloaded)
+        for key in list(state.series):
+            self._on_series_added(key)
+        self.timer = QTimer(self, interval=REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    # ------------------------------------------------------------------ building
+    def _add_plot(self, group: str, title: str) -> pg.PlotWidget:
+        w = pg.PlotWidget()
+        w.setObjectName(f"plot:{group}")
+        w.setTitle(title, size="10pt")
+        w.showGrid(x=True, y=True, alpha=0.25)
+        w.setLabel("bottom", "step")
+        w.setMinimumHeight(170)
+        w.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        w.setMouseEnabled(x=True, y=False)
+        n = len(self.plots)
+        self.grid.addWidget(w, n // 2, n % 2)
+        self.plots[group] = w
+        return w
+
+    def _add_curve(self, group: str, key: str, name: str, colour: str, alpha: int = 255, symbol: bool = False):
+        c = pg.mkColor(colour)
+        c.setAlpha(alpha)
+        kwargs = {"pen": pg.mkPen(c, width=1.6 if alpha == 255 else 1), "name": name}
+        if symbol:
+            kwargs.update(symbol="o", symbolSize=6, symbolBrush=c, symbolPen=None)
+        curve = self.plots[group].plot(**kwargs)
+        curve.setClipToView(True)
+        curve.setDownsampling(auto=True, method="peak")
+        self.curves[key] = curve
+        return curve
+
+    def _on_series_added(self, key: str) -> None:
+        if key in BASE_KEYS or key in self.curves:
+            return
+        group = group_of(key)
+        if group not in self.plots:
+            self._add_plot(group, group)
+        n = sum(1 for k in self.curves if group_of(k) == group and k not in BASE_KEYS)
+        self._add_curve(group, key, key.split("/")[-1].replace("_", " "), PALETTE[n % len(PALETTE)])
+        self._force = True
+
+    # ------------------------------------------------------------------ drawing
+    def _on_reloaded(self) -> None:
+        self._force = True
+        self.refresh()
+
+    def _on_log_toggled(self, on: bool) -> None:
+        self.plots["loss"].setLogMode(y=on)
+        self._force = True
+
+    def _on_smoothing_changed(self, _value: int) -> None:
+        self._force = True
+
+    def smoothing_window(self, n: int) -> int:
+        v = self.smoothing.value()
+        return max(1, int(round((v / 100) ** 2 * max(10, n / 5))))
+
+    def refresh(self) -> None:
+        """Push the newest data into the curves (only when the state changed since the last refresh)."""
+        s = self.state
+        if s.revision == self._seen_rev and not self._force:
+            return
+        self._seen_rev, self._force = s.revision, False
+        for key, curve in self.curves.items():
+            if key == "loss_smooth":
+                series = s.series.get("loss")
+                if series is not None and len(series):
+                    curve.setData(series.x, smooth(series.y, self.smoothing_window(len(series))))
+                continue
+            series = s.series.get(key)
+            if series is None or not len(series):
+                continue
+            y = series.y * MIB if key in MEMORY_KEYS else series.y
+            if key in ("loss", "val_loss", "loss_smooth") and self.log_scale.isChecked():
+                y = np.where(y > 0, y, np.nan)
+            curve.setData(series.x, y)
+        if s.mem_kind == self._mem_kind:
+            return
+        self._mem_kind = s.mem_kind
+        self.plots["memory"].setTitle("GPU memory (MiB)" if s.mem_kind == "cuda" else
+                     ("MPS memory (MiB)" if s.mem_kind == "mps" else "Process memory, RSS (MiB)"), size="10pt")
+
+    def point_count(self, key: str = "loss") -> int:
+        """How many points the curve of `key` holds (tests and the latency bench read this)."""
+        curve = self.curves.get(key)
+        if curve is None or curve.xData is None:
+            return 0
+        return len(curve.xData)

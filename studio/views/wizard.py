@@ -1,0 +1,111 @@
+"""The Train wizard: five pages (data, tokenizer, stage, hardware, review) over one RunDocument.
+
+A step bar on top, Back / Next below; Next is disabled while the page's `reason()` says why, and the reason
+is shown beside it. Launching is the Review page's job; the wizard only forwards its request.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
+
+from studio.models.run_document import RunDocument
+from studio.views.page_data import DataPage
+from studio.views.page_hardware import HardwarePage
+from studio.views.page_review import ReviewPage
+from studio.views.page_stage import StagePage
+from studio.views.page_tokenizer import TokenizerPage
+
+
+class TrainWizard(QWidget):
+    launch_requested = Signal(str)   # YAML text of the run
+    page_changed = Signal(int)
+
+    def __init__(self, command, checkpoints=lambda: [], knobs: dict | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.doc = RunDocument(knobs)
+        self.data = DataPage(self.doc, str(command.workspace))
+        self.tokenizer = TokenizerPage(self.doc, command)
+        self.stage = StagePage(self.doc, checkpoints)
+        self.hardware = HardwarePage(self.doc)
+        self.review = ReviewPage(self.doc, command)
+        self.pages = [self.data, self.tokenizer, self.stage, self.hardware, self.review]
+        self.review.launch_requested.connect(self.launch_requested)
+
+        self.steps: list[QLabel] = []
+        bar = QHBoxLayout()
+        bar.setContentsMargins(24, 12, 24, 0)
+        for i, p in enumerate(self.pages):
+            label = QLabel(p.title.split("·", 1)[-1].strip())
+            label.setObjectName("wizardStep")
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.steps.append(label)
+            bar.addWidget(label, 1)
+            if i < len(self.pages) - 1:
+                arrow = QLabel("›")
+                arrow.setObjectName("wizardArrow")
+                bar.addWidget(arrow)
+        self.stack = QStackedWidget()
+        for p in self.pages:
+            self.stack.addWidget(p)
+            p.validity_changed.connect(self._update_buttons)
+        self.back = QPushButton("Back")
+        self.back.setShortcut("Alt+Left")
+        self.back.clicked.connect(self._on_back_clicked)
+        self.next = QPushButton("Next")
+        self.next.setObjectName("primaryButton")
+        self.next.setShortcut("Alt+Right")
+        self.next.clicked.connect(self._on_next_clicked)
+        self.why = QLabel()
+        self.why.setObjectName("blockReason")
+        self.why.setWordWrap(True)
+        nav = QHBoxLayout()
+        nav.setContentsMargins(24, 4, 24, 12)
+        nav.addWidget(self.back)
+        nav.addWidget(self.why, 1)
+        nav.addWidget(self.next)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.stack, 1)
+        lay.addLayout(nav)
+        self.go_to(0)
+
+    @property
+    def index(self) -> int:
+        return self.stack.currentIndex()
+
+    def go_to(self, i: int) -> None:
+        i = max(0, min(i, len(self.pages) - 1))
+        self.stack.setCurrentIndex(i)
+        self.pages[i].entered()
+        for j, label in enumerate(self.steps):
+            label.setProperty("state", "current" if j == i else ("done" if j < i else "todo"))
+            label.style().unpolish(label)
+            label.style().polish(label)
+        self._update_buttons()
+        self.page_changed.emit(i)
+
+    def set_doctor_report(self, report: dict) -> None:
+        self.stage.set_engine_options(report.get("options") or {})
+        self.hardware.set_report(report)
+
+    def shutdown(self) -> None:
+        for p in self.pages:
+            p.shutdown()
+
+    def _update_buttons(self) -> None:
+        i = self.index
+        reason = self.pages[i].reason()
+        self.back.setEnabled(i > 0)
+        last = i == len(self.pages) - 1
+        self.next.setVisible(not last)
+        self.next.setEnabled(reason is None)
+        self.why.setText(f"⚠ {reason}" if reason else "")
+
+    def _on_back_clicked(self) -> None:
+        self.go_to(self.index - 1)
+
+    def _on_next_clicked(self) -> None:
+        if self.pages[self.index].reason() is None:
+            self.go_to(self.index + 1)

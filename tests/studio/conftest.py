@@ -1,0 +1,46 @@
+"""Studio test set-up: offscreen Qt, a throwaway QSettings folder, one workspace per session (so the built-in
+data and tokenizer cache of the real-engine tests are built once), and the fake engine's command prefix."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+FAKE = str(Path(__file__).with_name("fake_engine.py"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_dir(tmp_path_factory):
+    from studio import settings
+    settings.use_settings_dir(tmp_path_factory.mktemp("settings"))
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory) -> Path:
+    """One workspace for the whole session: the real engine builds its data and tokenizer cache here once."""
+    ws = tmp_path_factory.mktemp("workspace")
+    os.environ["MINIGPT_HOME"] = str(ws)
+    return ws
+
+
+@pytest.fixture
+def fake_workspace(tmp_path) -> Path:
+    return tmp_path / "ws"
+
+
+def fake_prefix(mode: str) -> list[str]:
+    return [sys.executable, FAKE, mode]
+
+
+@pytest.fixture
+def fake_command(fake_workspace):
+    from studio.engine_cmd import EngineCommand
+
+    def make(mode: str) -> EngineCommand:
+        return EngineCommand(workspace=fake_workspace, prefix=fake_prefix(mode))
+    return make
