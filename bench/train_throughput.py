@@ -1,7 +1,8 @@
-"""Training throughput of the presets: tokens/s and achieved FLOP/s for one optimizer step
-(forward + backward + AdamW), fp32 and bf16 side by side in one run. Prints JSON.
+"""Training throughput of the presets: tokens/s, achieved FLOP/s and MFU for one optimizer step
+(forward + backward + AdamW), fp32 and bf16 (and compiled) side by side in one run. Prints JSON.
 
     python bench/train_throughput.py [--presets tiny small] [--precisions fp32 bf16] [--steps 8] [--device cpu]
+                                     [--compile] [--batch-size N]
 
 The model, optimizer and autocast are the engine's own; batches are random token ids (data loading is not timed).
 """
@@ -18,15 +19,26 @@ import torch
 from engine.config import HardwareConfig, load_config
 from engine.estimate import flops_per_token
 from engine.hardware import device_name, init_runtime
+from engine.model.apply import apply_compile
 from engine.model.gpt import GPT
 from engine.optim import build_optimizer
 
+# Dense bf16 tensor-core peaks (vendor datasheets, TFLOP/s) for MFU; unknown chips report no MFU.
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "RTX 4090": 165.0}
 
-def measure(preset: str, precision: str, steps: int, device: str, batch_size: int | None) -> dict:
+
+def peak_tflops(name: str) -> float | None:
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def measure(preset: str, precision: str, steps: int, device: str, batch_size: int | None,
+            compiled: bool = False) -> dict:
     cfg = load_config(overrides=[f"model.preset={preset}"])
     model_cfg = dataclasses.replace(cfg.model, vocab_size=cfg.tokenizer.vocab_size)
     rt = init_runtime(HardwareConfig(device=device, precision=precision), seed=0)
     model = GPT(model_cfg).to(rt.device)
+    if compiled:
+        apply_compile(model)
     opt = build_optimizer(model, cfg.optim, rt.device)
     b, t = batch_size or cfg.run.batch_size, cfg.data.seq_len
     x = torch.randint(0, model_cfg.vocab_size, (b, t + 1), device=rt.device)
@@ -40,7 +52,7 @@ def measure(preset: str, precision: str, steps: int, device: str, batch_size: in
         opt.zero_grad(set_to_none=True)
         return loss
 
-    for _ in range(2):  # warm-up: allocator, kernels, autocast caches
+    for _ in range(3 if compiled else 2):  # warm-up: allocator, kernels, autocast caches, compilation
         step()
     if rt.device.type == "cuda":
         torch.cuda.synchronize()
@@ -53,9 +65,13 @@ def measure(preset: str, precision: str, steps: int, device: str, batch_size: in
     elapsed = time.perf_counter() - t0
     tokens = steps * b * t
     flops = flops_per_token(model_cfg, t) * tokens
-    return {"preset": preset, "precision": rt.precision, "device": device_name(rt.device), "params": model.num_params(),
-            "batch": b, "seq_len": t, "steps": steps, "step_s": round(elapsed / steps, 4),
-            "tokens_per_s": round(tokens / elapsed, 1), "tflops": round(flops / elapsed / 1e12, 4)}
+    name = device_name(rt.device)
+    tflops = flops / elapsed / 1e12
+    peak = peak_tflops(name) if rt.device.type == "cuda" else None
+    return {"preset": preset, "precision": rt.precision, "compiled": compiled, "device": name,
+            "params": model.num_params(), "batch": b, "seq_len": t, "steps": steps, "step_s": round(elapsed / steps, 4),
+            "tokens_per_s": round(tokens / elapsed, 1), "tflops": round(tflops, 4),
+            "mfu": round(tflops / peak, 4) if peak else None}
 
 
 def main() -> None:
@@ -65,10 +81,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--compile", action="store_true", help="also measure each case with torch.compile")
     args = ap.parse_args()
-    results = [measure(p, prec, args.steps, args.device, args.batch_size)
-               for p in args.presets for prec in args.precisions]
-    by = {(r["preset"], r["precision"]): r["tokens_per_s"] for r in results}
+    results = [measure(p, prec, args.steps, args.device, args.batch_size, c)
+               for p in args.presets for prec in args.precisions for c in ([False, True] if args.compile else [False])]
+    by = {(r["preset"], r["precision"]): r["tokens_per_s"] for r in results if not r["compiled"]}
     ratios = {p: round(by[(p, "bf16")] / by[(p, "fp32")], 2) for p in args.presets
               if (p, "bf16") in by and (p, "fp32") in by}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results,

@@ -36,7 +36,9 @@ def load_for_inference(path: str | Path, device: str = "auto") -> LoadedModel:
     model = GPT(ckpt.model_config_of(folder))
     ckpt.load_weights(model, folder)
     model.to(rt.device).eval()
-    gen = Generator(model, [tok.im_end_id, tok.eot_id], tok.pad_id, decode=tok.decode, autocast=rt.autocast)
+    # A reply ends at <|im_end|>; a weak model may instead open the next turn or end the document.
+    stops = [tok.im_end_id, tok.eot_id, tok.im_start_id]
+    gen = Generator(model, stops, tok.pad_id, decode=tok.decode, autocast=rt.autocast)
     return LoadedModel(folder, model, tok, rt, gen, meta)
 
 
@@ -48,7 +50,7 @@ class TextStream:
 
     def push(self, token_id: int) -> str:
         self.ids.append(token_id)
-        text = self.tok.decode(self.ids)
+        text = self.tok.decode(self.ids, skip_special=True)
         if text.endswith("\ufffd"):
             return ""
         piece, self.sent = text[self.sent:], len(text)

@@ -106,18 +106,9 @@ def cmd_tokenizer(args, sink: EventSink) -> int:
             report = formats.validate_file(d)
             formats.check_bad_share(report)
             paths.append(Path(d))
-    total = sum(min(p.stat().st_size, args.sample_bytes) for p in paths)
-    sink.emit("progress", phase="tokenizer", done=0, total=total)
-    read = {"chars": 0}
-
-    def texts():
-        for t in tokenizer_texts(paths, args.sample_bytes):
-            read["chars"] += len(t.encode("utf-8"))
-            yield t
-    tok = train_tokenizer(texts(), args.vocab_size,
-                          progress=lambda n: sink.emit("progress", phase="tokenizer", done=min(read["chars"], total),
-                                                       total=total))
-    sink.emit("progress", phase="tokenizer", done=total, total=total)
+    texts = tokenizer_texts(paths, args.sample_bytes,
+                            progress=lambda done, total: sink.emit("progress", phase="tokenizer", done=done, total=total))
+    tok = train_tokenizer(texts, args.vocab_size)
     file = tok.save(out)
     samples = {"en": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
                "zh": "今天天气很好，我们去公园散步吧。"}

@@ -15,6 +15,13 @@ from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 from engine.protocol import ProtocolError, make_command, parse_event
 
 STOP_GRACE_MS = 3000
+_CLOSING: set[QProcess] = set()   # servers told to exit, kept alive until they do
+
+
+def _reap_closed(*_args) -> None:
+    for proc in [p for p in _CLOSING if p.state() == QProcess.ProcessState.NotRunning]:
+        _CLOSING.discard(proc)
+        proc.deleteLater()
 
 
 class ChatClient(QObject):
@@ -36,7 +43,6 @@ class ChatClient(QObject):
         self.current_id: int | None = None
         self.checkpoint: str | None = None
         self.is_ready = False
-        self._closing: set[QProcess] = set()
 
     # ------------------------------------------------------------------ control
     def load(self, checkpoint: str) -> None:
@@ -78,10 +84,13 @@ class ChatClient(QObject):
             return
         for sig in (proc.readyReadStandardOutput, proc.readyReadStandardError, proc.finished, proc.errorOccurred):
             sig.disconnect()
-        self._closing.add(proc)
-        proc.finished.connect(lambda *_a, p=proc: self._on_closed(p))
+        proc.setParent(None)         # it may outlive this client for the grace period
+        _CLOSING.add(proc)
+        proc.finished.connect(_reap_closed)
         proc.closeWriteChannel()
-        QTimer.singleShot(STOP_GRACE_MS, proc.kill)
+        grace = QTimer(proc, singleShot=True, interval=STOP_GRACE_MS)  # owned by proc: dies with it
+        grace.timeout.connect(proc.kill)
+        grace.start()
         self.stopped.emit()
 
     @property
@@ -91,10 +100,6 @@ class ChatClient(QObject):
     # ------------------------------------------------------------------ slots
     def _write(self, obj: dict) -> None:
         self._proc.write((json.dumps(obj) + "\n").encode())
-
-    def _on_closed(self, proc: QProcess) -> None:
-        self._closing.discard(proc)
-        proc.deleteLater()
 
     def _on_stdout(self) -> None:
         if self._proc is None:
@@ -146,6 +151,8 @@ class ChatClient(QObject):
     def _on_finished(self, exit_code: int, _status: QProcess.ExitStatus) -> None:
         self._on_stdout()
         self._on_stderr()
+        if self._proc is not None:
+            self._proc.deleteLater()
         self._proc = None
         was_ready, self.is_ready = self.is_ready, False
         if self.current_id is not None:

@@ -18,7 +18,7 @@ DARK = {"window": "#1e2127", "base": "#16181d", "alt": "#23262d", "text": "#e6e8
         "user": "#1e3a5f", "assistant": "#262a33", "error_bg": "#3b1d1d", "error": "#fca5a5"}
 
 STYLE = """
-#navList {{ background: {nav}; border: none; font-size: 14px; padding-top: 8px; }}
+#navList {{ background: {nav}; border: none; font-size: 14px; padding-top: 8px; outline: 0; }}
 #navList::item {{ padding: 10px 18px; border-radius: 6px; margin: 2px 8px; }}
 #navList::item:selected {{ background: {highlight}; color: white; }}
 #pageTitle {{ font-size: 20px; font-weight: 600; }}
@@ -69,7 +69,7 @@ def apply_theme(app: QApplication, dark: bool | None = None) -> None:
     app.setStyle("Fusion")
     app.setPalette(palette_for(colours))
     app.setStyleSheet(STYLE.format(**colours))
-    pg.setConfigOptions(antialias=True, background=colours["plot"], foreground=colours["text"])
+    pg.setConfigOptions(antialias=False, background=colours["plot"], foreground=colours["text"])
 
 
 def follow_system(app: QApplication) -> None:

@@ -29,7 +29,7 @@ __all__ = [
     "extract_answer", "generate_builtin",
 ]
 
-BUILTIN_VERSION = 1
+BUILTIN_VERSION = 2
 RECORD_COUNTS = {
     "pretrain_train": 16_000, "pretrain_val": 500,
     "sft_train": 10_000, "sft_val": 400,
@@ -91,11 +91,14 @@ def _worksheet(rng: random.Random, held_out: bool, lang: str) -> str:
 
 
 def _chatml_document(rng: random.Random, held_out: bool, lang: str) -> str:
-    """A conversation written inline as text, the way minimind's pretraining files hold some of their chat data."""
-    task = rng.random() < 0.5
-    parts = [f"<|im_start|>system\n{_system_prompt(rng, lang, task)}<|im_end|>\n"] if rng.random() < 0.3 else []
-    for turn in range(rng.randint(1, 3)):
-        user, reply = _exchange(rng, held_out, lang, task if turn == 0 else rng.random() < 0.5)
+    """A conversation written inline as text, the way minimind's pretraining files hold some of their chat data.
+
+    Dialogue only: the checkable tasks appear in pretraining as worksheets, so answering them in the chat format
+    is what SFT teaches (and what its measured gain shows).
+    """
+    parts = [f"<|im_start|>system\n{_system_prompt(rng, lang, False)}<|im_end|>\n"] if rng.random() < 0.3 else []
+    for _turn in range(rng.randint(1, 3)):
+        user, reply = _exchange(rng, held_out, lang, False)
         parts.append(f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n{reply}<|im_end|>\n")
     return "".join(parts)
 

@@ -83,13 +83,14 @@ PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {
         "zh": ("这个列表里有几样东西：{items}？", "数一数下面有几项：{items}。", "下列清单中一共有多少项：{items}？"),
     },
     "copy": {
-        "en": ("Repeat exactly: {s}", "Copy this string: {s}", "Write this back exactly: {s}", "Say this again: {s}"),
-        "zh": ("请原样重复：{s}", "照抄这个字符串：{s}", "复制下面的字符串：{s}"),
+        "en": ("Repeat exactly:\n{s}", "Copy this string:\n{s}", "Write this back exactly:\n{s}",
+               "Say this again:\n{s}"),
+        "zh": ("请原样重复：\n{s}", "照抄这个字符串：\n{s}", "复制下面的字符串：\n{s}"),
     },
     "reverse": {
-        "en": ("Reverse the string: {s}", "Write this string backwards: {s}", "Reverse the letters: {s}",
-               "Spell this backwards: {s}"),
-        "zh": ("反转这个字符串：{s}", "把这个字符串倒过来写：{s}", "请倒序输出：{s}"),
+        "en": ("Reverse the string:\n{s}", "Write this string backwards:\n{s}", "Reverse the letters:\n{s}",
+               "Spell this backwards:\n{s}"),
+        "zh": ("反转这个字符串：\n{s}", "把这个字符串倒过来写：\n{s}", "请倒序输出：\n{s}"),
     },
     "unit": {
         "en": ("How many {to} are in {n} {fr}?", "How many {to} are there in {n} {fr}?", "Convert {n} {fr} to {to}.",

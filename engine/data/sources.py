@@ -59,16 +59,28 @@ def _kind_hint(kind: str) -> str:
     }.get(kind, "see `minigpt data check`")
 
 
-def tokenizer_texts(paths: list[Path], sample_bytes: int) -> Iterator[str]:
-    """Plain text from any accepted data file, at most `sample_bytes` characters from each."""
+def tokenizer_texts(paths: list[Path], sample_bytes: int, progress=None) -> Iterator[str]:
+    """Plain text from any accepted data file, at most about `sample_bytes` bytes from each.
+
+    progress(done_bytes, total_bytes) is called every megabyte or so (total = what will be read at most).
+    """
+    total = sum(min(p.stat().st_size, sample_bytes) for p in paths)
+    done, reported = 0, 0
     for p in paths:
         budget = sample_bytes
         for rec in formats.iter_records(p):
             text = record_text(rec)
             yield text
-            budget -= len(text)
+            size = len(text.encode("utf-8"))
+            budget -= size
+            done += size
+            if progress and done - reported >= 1 << 20:
+                progress(min(done, total), total)
+                reported = done
             if budget <= 0:
                 break
+    if progress:
+        progress(total, total)
 
 
 def record_text(rec: dict) -> str:

@@ -35,7 +35,8 @@ class Trainer:
         self.tokens_seen = 0
         self.best_val = float("inf")
         self.last_eval: tuple[int, float] | None = None
-        self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id], parts.tok.pad_id,
+        self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
+                                   parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
 
     # ------------------------------------------------------------------ state

@@ -59,10 +59,9 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
         sink.log(f"using cached tokenizer {folder}")
         return Tokenizer.load(folder)
     sink.log(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on {len(data.train)} file(s)")
-    sink.emit("progress", phase="tokenizer", done=0, total=0)
-    tok = train_tokenizer(tokenizer_texts(data.train, cfg.tokenizer.sample_bytes), cfg.tokenizer.vocab_size,
-                          cfg.tokenizer.min_frequency,
-                          progress=lambda n: sink.emit("progress", phase="tokenizer", done=n, total=0))
+    texts = tokenizer_texts(data.train, cfg.tokenizer.sample_bytes,
+                            progress=lambda done, total: sink.emit("progress", phase="tokenizer", done=done, total=total))
+    tok = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
     tok.save(folder)
     return tok
 

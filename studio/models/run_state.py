@@ -130,7 +130,7 @@ class RunState(QObject):
     def _ev_hello(self, ev: Event) -> None:
         self.run_dir = str(ev.get("run_dir") or self.run_dir)
         self.device = str(ev.get("device") or "")
-        if not self.name and self.run_dir:
+        if self.run_dir:
             self.name = self.run_dir.rstrip("/").rsplit("/", 1)[-1]
         if self.status in ("starting", "interrupted"):
             self._set_status("running")

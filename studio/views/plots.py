@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QSlid
 from studio.models.run_state import RunState
 from studio.models.series import smooth
 
-REFRESH_MS = 66          # ~15 Hz
+REFRESH_MS = 33          # one plot per tick: the loss plot at ~15 Hz, the others in turn
 BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient norm"),
               ("tokens_per_s", "Tokens / s"), ("memory", "Memory (MiB)"))
 MEMORY_KEYS = ("mem_allocated", "mem_reserved", "mem_peak")
@@ -39,9 +39,12 @@ class PlotGrid(QWidget):
         super().__init__(parent)
         self.state = state
         self.plots: dict[str, pg.PlotWidget] = {}
+        self.titles: dict[str, str] = {}
+        self.members: dict[str, list[str]] = {}          # plot group -> curve keys
+        self._seen: dict[str, int] = {}                   # plot group -> state revision last drawn
+        self._tick = 0
+        self.legend: dict[str, list[tuple[str, str]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}    # series key (or "loss_smooth") -> curve
-        self._seen_rev = -1
-        self._force = True
         self._mem_kind = None
 
         self.log_scale = QCheckBox("Log scale")
@@ -84,7 +87,7 @@ class PlotGrid(QWidget):
         for key in list(state.series):
             self._on_series_added(key)
         self.timer = QTimer(self, interval=REFRESH_MS)
-        self.timer.timeout.connect(self.refresh)
+        self.timer.timeout.connect(self._on_timer)
         self.timer.start()
 
     # ------------------------------------------------------------------ building
@@ -95,7 +98,8 @@ class PlotGrid(QWidget):
         w.showGrid(x=True, y=True, alpha=0.25)
         w.setLabel("bottom", "step")
         w.setMinimumHeight(170)
-        w.addLegend(offset=(-4, 4), labelTextSize="8pt")
+        # Curve names go in the title: pyqtgraph's LegendItem crashed PySide 6.12 in paint (refcount error).
+        self.titles[group] = title
         w.setMouseEnabled(x=True, y=False)
         n = len(self.plots)
         self.grid.addWidget(w, n // 2, n % 2)
@@ -105,14 +109,26 @@ class PlotGrid(QWidget):
     def _add_curve(self, group: str, key: str, name: str, colour: str, alpha: int = 255, symbol: bool = False):
         c = pg.mkColor(colour)
         c.setAlpha(alpha)
-        kwargs = {"pen": pg.mkPen(c, width=1.6 if alpha == 255 else 1), "name": name}
+        # Width-1 cosmetic pens without antialiasing: wide or antialiased pens make the software rasteriser
+        # spend hundreds of ms per frame on long curves (see bench/ui_latency.py).
+        kwargs = {"pen": pg.mkPen(c, width=1), "name": name, "antialias": False, "skipFiniteCheck": True}
         if symbol:
             kwargs.update(symbol="o", symbolSize=6, symbolBrush=c, symbolPen=None)
         curve = self.plots[group].plot(**kwargs)
+        if alpha == 255:
+            self.legend.setdefault(group, []).append((name, colour))
+            self._retitle(group)
         curve.setClipToView(True)
-        curve.setDownsampling(auto=True, method="peak")
+        curve.setDownsampling(auto=True, method="mean")
         self.curves[key] = curve
+        self.members.setdefault(group, []).append(key)
+        self._seen.pop(group, None)
         return curve
+
+    def _retitle(self, group: str) -> None:
+        names = self.legend.get(group, [])
+        keys = " ".join(f"<span style='color:{c}'>━ {n}</span>" for n, c in names) if len(names) > 1 else ""
+        self.plots[group].setTitle(f"{self.titles[group]} &nbsp; <small>{keys}</small>", size="10pt")
 
     def _on_series_added(self, key: str) -> None:
         if key in BASE_KEYS or key in self.curves:
@@ -122,48 +138,68 @@ class PlotGrid(QWidget):
             self._add_plot(group, group)
         n = sum(1 for k in self.curves if group_of(k) == group and k not in BASE_KEYS)
         self._add_curve(group, key, key.split("/")[-1].replace("_", " "), PALETTE[n % len(PALETTE)])
-        self._force = True
 
     # ------------------------------------------------------------------ drawing
     def _on_reloaded(self) -> None:
-        self._force = True
+        self._seen.clear()
         self.refresh()
 
     def _on_log_toggled(self, on: bool) -> None:
         self.plots["loss"].setLogMode(y=on)
-        self._force = True
+        self._seen.pop("loss", None)
 
     def _on_smoothing_changed(self, _value: int) -> None:
-        self._force = True
+        self._seen.pop("loss", None)
 
     def smoothing_window(self, n: int) -> int:
         v = self.smoothing.value()
         return max(1, int(round((v / 100) ** 2 * max(10, n / 5))))
 
-    def refresh(self) -> None:
-        """Push the newest data into the curves (only when the state changed since the last refresh)."""
+    def _on_timer(self) -> None:
+        """Redraw one plot per tick: the loss every other tick, the rest in turn. Painting every plot in one
+        event-loop pass stalls it for tens of ms on a software rasteriser; spreading it keeps the UI responsive."""
+        groups = list(self.plots)
+        self._tick += 1
+        if self._tick % 2 == 0:
+            self.refresh(["loss"])
+        else:
+            others = groups[1:]
+            self.refresh([others[(self._tick // 2) % len(others)]])
+
+    def refresh(self, groups: list[str] | None = None) -> None:
+        """Push the newest data into the curves of `groups` (all by default) that changed since their last draw."""
         s = self.state
-        if s.revision == self._seen_rev and not self._force:
+        for group in groups or list(self.plots):
+            if self._seen.get(group) == s.revision:
+                continue
+            self._seen[group] = s.revision
+            for key in self.members.get(group, ()):
+                self._draw(key)
+        self._update_memory_title()
+
+    def _draw(self, key: str) -> None:
+        s, curve = self.state, self.curves[key]
+        if key == "loss_smooth":
+            series = s.series.get("loss")
+            if series is not None and len(series):
+                curve.setData(series.x, smooth(series.y, self.smoothing_window(len(series))))
             return
-        self._seen_rev, self._force = s.revision, False
-        for key, curve in self.curves.items():
-            if key == "loss_smooth":
-                series = s.series.get("loss")
-                if series is not None and len(series):
-                    curve.setData(series.x, smooth(series.y, self.smoothing_window(len(series))))
-                continue
-            series = s.series.get(key)
-            if series is None or not len(series):
-                continue
-            y = series.y * MIB if key in MEMORY_KEYS else series.y
-            if key in ("loss", "val_loss", "loss_smooth") and self.log_scale.isChecked():
-                y = np.where(y > 0, y, np.nan)
-            curve.setData(series.x, y)
+        series = s.series.get(key)
+        if series is None or not len(series):
+            return
+        y = series.y * MIB if key in MEMORY_KEYS else series.y
+        if key in ("loss", "val_loss") and self.log_scale.isChecked():
+            y = np.where(y > 0, y, np.nan)
+        curve.setData(series.x, y)
+
+    def _update_memory_title(self) -> None:
+        s = self.state
         if s.mem_kind == self._mem_kind:
             return
         self._mem_kind = s.mem_kind
-        self.plots["memory"].setTitle("GPU memory (MiB)" if s.mem_kind == "cuda" else
-                     ("MPS memory (MiB)" if s.mem_kind == "mps" else "Process memory, RSS (MiB)"), size="10pt")
+        self.titles["memory"] = ("GPU memory (MiB)" if s.mem_kind == "cuda" else
+                                 ("MPS memory (MiB)" if s.mem_kind == "mps" else "Process memory, RSS (MiB)"))
+        self._retitle("memory")
 
     def point_count(self, key: str = "loss") -> int:
         """How many points the curve of `key` holds (tests and the latency bench read this)."""

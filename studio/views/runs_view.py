@@ -49,7 +49,8 @@ class RunsView(QWidget):
         for col in range(1, 7):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(lambda _i: self._on_open_clicked())
-        self.table.selectionModel().selectionChanged.connect(lambda *_: self._update_buttons())
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self._selected_path: str | None = None
 
         title = QLabel("Runs")
         title.setObjectName("pageTitle")
@@ -102,7 +103,15 @@ class RunsView(QWidget):
         self.table.selectRow(self.proxy.mapFromSource(self.model.index(row, 0)).row())
         return True
 
+    def _on_selection_changed(self, *_args) -> None:
+        run = self.selected()
+        if run is not None:
+            self._selected_path = run.path
+        self._update_buttons()
+
     def _on_refreshed(self) -> None:
+        if self._selected_path:
+            self.select_path(self._selected_path)   # keep the selection across rescans
         n = self.model.rowCount()
         self.where.setText(f"{n} run{'s' if n != 1 else ''} in {self.model.runs_dir}")
         self._update_buttons()

@@ -19,6 +19,7 @@ from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer
 
 VOCAB = 384
+__all__ = ["toy", "toy_lm"]  # what test modules star-import: the fixtures
 
 
 def toy_texts() -> list[str]:

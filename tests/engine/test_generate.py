@@ -3,11 +3,14 @@ repeats, stop tokens and strings end a row, and the streaming iterator agrees wi
 
 from __future__ import annotations
 
+import copy
+import json
+
 import pytest
 import torch
-from inference_fixtures import toy  # noqa: F401 - session fixture
+from inference_fixtures import *  # noqa: F403 - the toy / toy_lm session fixtures
 
-from engine.generate import BeamDecoding, SamplingError, SamplingParams, trim_at_stop
+from engine.generate import BeamDecoding, FastStep, SamplingError, SamplingParams, trim_at_stop
 
 PROMPTS = ["What is 3 + 4?", "the model learns", "小模型", "<|im_start|>user\nhello 7<|im_end|>\n"]
 
@@ -124,7 +127,8 @@ def test_stream_iterator_agrees_and_can_be_cancelled(toy):
 def test_callback_can_cancel(toy):
     gen = toy.generator(stop_ids=[])
     seen: list[int] = []
-    out = gen.generate(encode(toy)[:1], SamplingParams.greedy(30), on_tokens=lambda r, t: seen.append(t) or len(seen) < 3)
+    out = gen.generate(encode(toy)[:1], SamplingParams.greedy(30),
+                       on_tokens=lambda r, t: seen.append(t) or len(seen) < 3)
     assert out[0] == seen and len(seen) == 3
 
 
@@ -152,3 +156,76 @@ def test_repetition_penalty_changes_greedy_output(toy):
     plain = gen.generate(prompt, SamplingParams.greedy(24))[0]
     penalised = gen.generate(prompt, SamplingParams(max_new_tokens=24, temperature=0, repetition_penalty=5.0))[0]
     assert len(set(penalised)) >= len(set(plain))
+
+
+def test_cli_single_prompt(toy, capsys):
+    from engine.cli import main
+    assert main(["generate", str(toy.folder), "--prompt", "What is 3 + 4?", "--temperature", "0",
+                 "--max-new-tokens", "8", "--json", "--device", "cpu"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["params"]["temperature"] == 0.0 and result["completion_tokens"] <= 8
+    assert main(["generate", str(toy.folder), "--prompt", "hi", "--num-beams", "2", "--temperature", "0.5"]) == 2
+    assert "beam search is deterministic" in capsys.readouterr().err
+
+
+def test_cli_batch_writes_one_result_per_line(toy, tmp_path, capsys):
+    from engine.cli import main
+    lines = [{"prompt": "What is 3 + 4?", "id": "a"}, {"messages": [{"role": "user", "content": "hello 7"}]},
+             {"prompt": "小模型", "params": {"temperature": 0.9, "seed": 3}},
+             {"prompt": "the model", "params": {"num_beams": 2}}]
+    src = tmp_path / "prompts.jsonl"
+    src.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    args = ["generate", str(toy.folder), "--mode", "batch", "--input", str(src), "--output", str(out),
+            "--max-new-tokens", "6", "--temperature", "0", "--device", "cpu"]
+    assert main(args) == 0
+    results = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["index"] for r in results] == [1, 2, 3, 4] and results[0]["id"] == "a"
+    assert results[2]["params"]["temperature"] == 0.9 and results[2]["params"]["seed"] == 3
+    assert results[3]["params"]["num_beams"] == 2 and all(r["completion_tokens"] <= 6 for r in results)
+    before = out.read_text(encoding="utf-8")
+    assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == before
+    src.write_text('{"prompt": "ok"}\n{"prompt": 5}\n', encoding="utf-8")
+    assert main(args[:-8] + ["--output", str(tmp_path / "new.jsonl")]) == 2
+    assert "prompts.jsonl:2:" in capsys.readouterr().err and not (tmp_path / "new.jsonl").exists()
+
+
+@pytest.mark.parametrize("shape", [dict(), dict(activation="geglu", qk_norm=True), dict(activation="gelu", n_kv_head=4),
+                                   dict(n_kv_head=1, tie_embeddings=False)])
+def test_fast_step_matches_the_model(shape):
+    from engine.config import ModelConfig
+    from engine.model.gpt import GPT
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(**{"vocab_size": 97, "d_model": 32, "n_layer": 2, "n_head": 4, "n_kv_head": 2,
+                               "max_seq_len": 32, **shape})).eval()
+    fast = FastStep.for_model(model)
+    assert fast is not None
+    prompt = torch.randint(0, 97, (3, 6))
+    valid = torch.ones(3, 8, dtype=torch.bool)
+    valid[0, :2] = False  # row 0 is left-padded: its first two keys are hidden
+    with torch.inference_mode():
+        ref_caches, fast_caches = model.new_caches(3, 8), model.new_caches(3, 8)
+        model(prompt, caches=ref_caches)
+        model(prompt, caches=fast_caches)
+        tok = torch.tensor([5, 17, 42])
+        mask = valid[:, None, None, :7]
+        ref, _ = model(tok[:, None], mask=mask, caches=ref_caches, pos=6)
+        got = fast(tok, fast_caches, 6, mask)
+    assert (ref[:, -1] - got).abs().max().item() < 1e-5
+    assert torch.equal(ref_caches[1].k[:, :, :7], fast_caches[1].k[:, :, :7])
+
+
+def test_fast_step_stands_aside_for_wrapped_or_low_precision_models(toy):
+    assert FastStep.applies_to(toy.model)
+
+    class Wrapped(torch.nn.Linear):  # what an adapter (LoRA) looks like from outside
+        pass
+    model = copy.deepcopy(toy.model)
+    old = model.blocks[0].attn.q_proj
+    model.blocks[0].attn.q_proj = Wrapped(old.in_features, old.out_features, bias=False)
+    assert not FastStep.applies_to(model)
+    assert not FastStep.applies_to(copy.deepcopy(toy.model).to(torch.bfloat16))
+    hooked = copy.deepcopy(toy.model)
+    hooked.blocks[1].mlp.register_forward_hook(lambda *a: None)
+    assert not FastStep.applies_to(hooked)

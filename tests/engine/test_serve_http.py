@@ -9,7 +9,7 @@ import threading
 
 import openai
 import pytest
-from inference_fixtures import toy, toy_lm  # noqa: F401 - session fixtures
+from inference_fixtures import *  # noqa: F403 - the toy / toy_lm session fixtures
 
 from engine.errors import UserError
 from engine.serve_http import MAX_BODY, StopTrimmer, make_server, parse_address
@@ -155,3 +155,8 @@ def test_parse_address():
     assert parse_address("0.0.0.0:9") == ("0.0.0.0", 9)
     with pytest.raises(UserError):
         parse_address("localhost:http")
+
+
+def test_a_taken_port_is_a_user_error(server, toy_lm):
+    with pytest.raises(UserError, match="cannot listen"):
+        make_server(toy_lm, "127.0.0.1", server.server_address[1])

@@ -1,0 +1,128 @@
+"""Decode speed: our Generator vs transformers' `generate` on the exported copy of the same weights.
+
+For each model preset (random-init weights; speed does not depend on training): greedy tokens/s at batch 1 and
+batch 8, and time to first token (prefill + first pick), fp32, best of N runs taken in turns.
+Prints one JSON object.
+
+    .venv/bin/python bench/decode.py [--presets tiny,small] [--new-tokens 64] [--prompt-len 32] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from engine.config import PRESETS_DIR, ModelConfig
+from engine.export import hf_config, hf_state_dict
+from engine.generate import Generator, SamplingParams
+from engine.model.gpt import GPT
+
+
+def preset_model(name: str) -> GPT:
+    doc = yaml.safe_load((PRESETS_DIR / "models" / f"{name}.yaml").read_text())
+    vocab = doc.get("tokenizer", {}).get("vocab_size", 4096)
+    torch.manual_seed(0)
+    return GPT(ModelConfig(**{**doc["model"], "vocab_size": vocab})).eval()
+
+
+def export_copy(model: GPT, folder: Path):
+    """Write the model as an HF Llama folder with engine.export's mapping and load it back with transformers."""
+    from transformers import AutoModelForCausalLM
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(hf_state_dict(state, model.cfg), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(hf_config(model.cfg, None)))
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def race(fns: dict, repeats: int) -> dict[str, float]:
+    """Best-of-`repeats` seconds of each zero-arg fn, run in turns so that load from other processes hits all alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    best = {name: float("inf") for name in fns}
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            sync()
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def contenders(model: GPT, hf, prompts: torch.Tensor, new: int) -> dict:
+    """Zero-arg callables: (who, what) -> run. Greedy, no stop tokens, exactly `new` tokens per row."""
+    gen = Generator(model, stop_ids=[], pad_id=0)
+    kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0, temperature=None, top_p=None, top_k=None)
+
+    def ours(b: int, n: int):
+        return gen.generate(prompts[:b].tolist(), SamplingParams.greedy(n))
+
+    def ours_first():
+        for _ in gen.stream(prompts[:1].tolist(), SamplingParams.greedy(new)):
+            break
+
+    def theirs(b: int, n: int):
+        ids = prompts[:b]
+        with torch.inference_mode():
+            out = hf.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n, **kw)
+        return out[:, ids.shape[1]:].tolist()
+    runs = {}
+    for b in (1, 8):
+        runs[("ours", f"b{b}")] = lambda b=b: ours(b, new)
+        runs[("transformers", f"b{b}")] = lambda b=b: theirs(b, new)
+    runs[("ours", "ttft")] = ours_first
+    runs[("transformers", "ttft")] = lambda: theirs(1, 1)
+    return runs, ours(8, new) == theirs(8, new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--presets", default="tiny,small")
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--prompt-len", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    report: dict = {"device": str(dev), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "torch_threads": torch.get_num_threads(), "load_avg_1m": os.getloadavg()[0],
+                    "torch": torch.__version__, "new_tokens": args.new_tokens, "prompt_len": args.prompt_len,
+                    "dtype": "float32", "presets": {}}
+    import transformers
+    report["transformers"] = transformers.__version__
+    for name in args.presets.split(","):
+        model = preset_model(name)
+        g = torch.Generator().manual_seed(1)
+        prompts = torch.randint(8, model.cfg.vocab_size, (8, args.prompt_len), generator=g).to(dev)
+        with tempfile.TemporaryDirectory() as tmp:
+            hf = export_copy(model, Path(tmp)).to(dev)
+            model.to(dev)
+            runs, same = contenders(model, hf, prompts, args.new_tokens)
+            best = race(runs, args.repeats)
+        result: dict = {"params": model.num_params(), "same_greedy_tokens": same}
+        for who in ("ours", "transformers"):
+            result[who] = {"tokens_per_s_b1": args.new_tokens / best[(who, "b1")],
+                           "tokens_per_s_b8": 8 * args.new_tokens / best[(who, "b8")],
+                           "ttft_s": best[(who, "ttft")]}
+        for b in ("b1", "b8"):
+            result[f"speedup_{b}"] = result["ours"][f"tokens_per_s_{b}"] / result["transformers"][f"tokens_per_s_{b}"]
+        report["presets"][name] = result
+    report["load_avg_1m_after"] = os.getloadavg()[0]
+    print(json.dumps(report, indent=1, default=lambda x: round(x, 4) if isinstance(x, float) else str(x)))
+
+
+if __name__ == "__main__":
+    main()
