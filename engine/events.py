@@ -71,7 +71,9 @@ class HumanDisplay:
         if kind == "eval":
             metrics = "  ".join(f"{k} {v:.3f}" for k, v in (ev.get("metrics") or {}).items()
                                 if isinstance(v, (int, float)))
-            return f"eval @ {ev['step']}: val_loss {ev['val_loss']:.4f}  ppl {ev['ppl']:.2f}  {metrics}"
+            if ev.get("val_loss") is None or ev["val_loss"] != ev["val_loss"]:
+                return f"eval @ {ev['step']}: no validation data  {metrics}".rstrip()
+            return f"eval @ {ev['step']}: val_loss {ev['val_loss']:.4f}  ppl {ev['ppl']:.2f}  {metrics}".rstrip()
         if kind == "sample":
             return f"sample @ {ev['step']}: {ev['prompt']!r} -> {ev['completion']!r}"
         if kind == "checkpoint":

@@ -1,7 +1,8 @@
 """`minigpt serve CKPT --http HOST:PORT`: an OpenAI-compatible chat server on the standard library's HTTP server.
 
 GET /v1/models, POST /v1/chat/completions (JSON, or server-sent events with "stream": true). Bad requests get a
-4xx JSON error in OpenAI's shape; replies are generated one at a time under a lock, so concurrent requests queue.
+4xx JSON error in OpenAI's shape; replies are generated one at a time by a single worker thread, in arrival order,
+so concurrent requests queue instead of interleaving.
 Request parsing and the reply wire format live here; the model, tokenizer and generator come from LoadedModel.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import sys
 import threading
 import time
@@ -145,14 +147,46 @@ class ChatServer(ThreadingHTTPServer):
 
     def __init__(self, lm: LoadedModel, address: tuple[str, int], api_key: str | None = None):
         self.lm, self.api_key = lm, api_key
-        self.lock = threading.Lock()        # one reply at a time: the model and its KV cache are not shared
-        self.waiting = 0
-        self.counter_lock = threading.Lock()
+        # One worker generates every reply, first come first served: the model and its KV caches are not shared,
+        # and torch state stays on one long-lived thread that server_close() joins.
+        self.jobs: queue.Queue = queue.Queue(maxsize=MAX_WAITING)
         folder = lm.folder
         run = folder.parent.parent.name if folder.parent.name == "checkpoints" else folder.name
         self.model_id = run or "minigpt"
         self.created = int(time.time())
-        super().__init__(address, ChatHandler)
+        super().__init__(address, ChatHandler)  # binds: raises OSError before any thread exists
+        self.worker = threading.Thread(target=self._work, name="minigpt-generate", daemon=True)
+        self.worker.start()
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            job()
+
+    def run_job(self, fn) -> None:
+        """Run fn on the worker and wait for it; its exception is re-raised here. Raises 503 when the queue is full."""
+        done, box = threading.Event(), {}
+
+        def job():
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001 - handed back to the request's thread
+                box["error"] = e
+            finally:
+                done.set()
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:
+            raise RequestError(503, "the server is busy; try again shortly", "server_busy") from None
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+
+    def server_close(self) -> None:
+        super().server_close()  # also called by the constructor when binding fails, before the worker exists
+        worker = getattr(self, "worker", None)
+        if worker is not None and worker.is_alive():
+            self.jobs.put(None)
+            worker.join(timeout=30)
 
     def model_card(self) -> dict:
         lm = self.lm
@@ -189,16 +223,7 @@ class ChatHandler(BaseHTTPRequestHandler):
         if path != "/v1/chat/completions":
             raise RequestError(404, f"no such endpoint: POST {path}", "not_found")
         req = parse_chat_request(self._body(), self.server.lm)
-        with self.server.counter_lock:
-            if self.server.waiting >= MAX_WAITING:
-                raise RequestError(503, "the server is busy; try again shortly", "server_busy")
-            self.server.waiting += 1
-        try:
-            with self.server.lock:
-                (self._stream if req.stream else self._complete)(req)
-        finally:
-            with self.server.counter_lock:
-                self.server.waiting -= 1
+        self.server.run_job(lambda: (self._stream if req.stream else self._complete)(req))
 
     def _guard(self, handler):
         """Every failure becomes a JSON error response; nothing escapes to kill the connection thread noisily."""

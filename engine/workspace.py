@@ -53,9 +53,27 @@ def new_run_dir(workspace: Path, stage: str, name: str = "") -> Path:
     raise UserError(f"could not create a run folder under {runs}", kind="workspace")
 
 
+def failed_before_training(folder: Path) -> bool:
+    """True for a run folder holding only event logs whose current log ends in a failed `done`."""
+    from engine.protocol import read_events_file
+    names = {p.name for p in folder.iterdir()}
+    if "events.jsonl" not in names or any(not (n.startswith("events") and n.endswith(".jsonl")) for n in names):
+        return False
+    events = read_events_file(folder / "events.jsonl")
+    return bool(events) and events[-1].event == "done" and events[-1].get("status") == "failed"
+
+
 def claim_out_dir(out: Path) -> Path:
-    """Use `out` as a new run folder: refuse one that exists and is not empty (nothing is ever overwritten)."""
+    """Use `out` as a new run folder: refuse one that exists and is not empty (nothing is ever overwritten).
+
+    The one exception is a folder left by a run that failed before it trained (only its events.jsonl, ending in a
+    failed `done`): its events are kept as events-failed-<time>.jsonl and the folder is used again.
+    """
     out = out.expanduser().resolve()
+    if out.is_dir() and failed_before_training(out):
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        (out / "events.jsonl").rename(out / f"events-failed-{stamp}.jsonl")
+        return out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
                         f"with --resume {out}", kind="output")

@@ -192,7 +192,11 @@ class GPT(nn.Module):
         logits = self.lm_head(x)                                              # (B, T, V)
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
+            # Mean over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
+            flat = targets.reshape(-1)
+            total = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
+                                    reduction="sum")
+            loss = total / (flat != -100).sum().clamp(min=1)
         return logits, loss
 
     def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:

@@ -100,6 +100,8 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
     if len(train_items) == 0:
         raise UserError(f"the training data gives no complete sequence of {cfg.data.seq_len + 1} tokens "
                         f"({train_set.n_tokens} tokens in all)", "add data or lower data.seq_len", kind="data")
+    if stage.kind == "sft":
+        warn_lossless_conversations(train_set, cfg.data.seq_len, sink)
     if len(val_items) == 0:
         sink.log("no validation data: val loss will not be measured (add data.val or raise data.val_fraction)",
                  "warning")
@@ -120,6 +122,15 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
     if data.builtin and cfg.run.task_eval_items > 0:
         task_items = builtin_task_items(workspace, cfg.data.seed, cfg.run.task_eval_items)
     return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items)
+
+
+def warn_lossless_conversations(data: TokenizedSet, seq_len: int, sink: EventSink) -> None:
+    """Conversations whose first seq_len + 1 tokens hold no assistant token teach nothing: say how many."""
+    starts, ends = data.offsets[:-1], np.minimum(data.offsets[1:], data.offsets[:-1] + seq_len + 1)
+    lossless = sum(1 for a, b in zip(starts.tolist(), ends.tolist(), strict=True) if not data.mask[a:b].any())
+    if lossless:
+        sink.log(f"{lossless:,} of {data.n_docs:,} conversations have no assistant reply within data.seq_len "
+                 f"{seq_len} tokens and teach nothing; raise data.seq_len to keep them", "warning")
 
 
 def builtin_task_items(workspace: Path, seed: int, n: int) -> list[dict]:

@@ -2,8 +2,9 @@
 
 Loss (train, smoothed, and val; log scale and smoothing controls), learning rate, gradient norm, tokens/s and
 memory are always there; stage metrics (reward, KL, chosen vs rejected, preference accuracy, expert load,
-task accuracy...) get a plot as soon as their first value arrives. Curves clip to view and downsample,
-so 100k points stay smooth.
+task accuracy...) get a plot as soon as their first value arrives. Curves never get the raw arrays: the whole
+run is drawn from each series' min/max envelope and a zoomed-in view from a min/max reduction of the visible slice
+(series.py), so at most ~4k points per curve reach pyqtgraph and 100k-point runs stay responsive.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from studio.models.run_state import RunState
-from studio.models.series import smooth
+from studio.models.series import MAX_BUCKETS
 
 REFRESH_MS = 33          # one plot per tick: the loss plot at ~15 Hz, the others in turn
 BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient norm"),
@@ -45,6 +46,8 @@ class PlotGrid(QWidget):
         self._tick = 0
         self.legend: dict[str, list[tuple[str, str]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}    # series key (or "loss_smooth") -> curve
+        self.group_of_curve: dict[str, str] = {}
+        self._drawn: dict[str, int] = {}                  # curve key -> series length at its last draw
         self._mem_kind = None
 
         self.log_scale = QCheckBox("Log scale")
@@ -101,6 +104,7 @@ class PlotGrid(QWidget):
         # Curve names go in the title: pyqtgraph's LegendItem crashed PySide 6.12 in paint (refcount error).
         self.titles[group] = title
         w.setMouseEnabled(x=True, y=False)
+        w.getViewBox().sigXRangeChanged.connect(lambda _vb, _r, g=group: self._on_x_range_changed(g))
         n = len(self.plots)
         self.grid.addWidget(w, n // 2, n % 2)
         self.plots[group] = w
@@ -111,16 +115,17 @@ class PlotGrid(QWidget):
         c.setAlpha(alpha)
         # Width-1 cosmetic pens without antialiasing: wide or antialiased pens make the software rasteriser
         # spend hundreds of ms per frame on long curves (see bench/ui_latency.py).
-        kwargs = {"pen": pg.mkPen(c, width=1), "name": name, "antialias": False, "skipFiniteCheck": True}
+        kwargs = {"pen": pg.mkPen(c, width=1), "name": name, "antialias": False}
         if symbol:
             kwargs.update(symbol="o", symbolSize=6, symbolBrush=c, symbolPen=None)
         curve = self.plots[group].plot(**kwargs)
         if alpha == 255:
             self.legend.setdefault(group, []).append((name, colour))
             self._retitle(group)
-        curve.setClipToView(True)
-        curve.setDownsampling(auto=True, method="mean")
+        # No clipToView / auto-downsampling: with x auto-range they fed back into each other (the x bounds of the
+        # downsampled data moved the view, which moved the clip...) and repainted the plot on every loop pass.
         self.curves[key] = curve
+        self.group_of_curve[key] = group
         self.members.setdefault(group, []).append(key)
         self._seen.pop(group, None)
         return curve
@@ -155,9 +160,22 @@ class PlotGrid(QWidget):
         v = self.smoothing.value()
         return max(1, int(round((v / 100) ** 2 * max(10, n / 5))))
 
+    def _on_x_range_changed(self, group: str) -> None:
+        """A zoom or pan (x auto-range off): redraw this plot now from the visible slice, at full detail."""
+        if not self.plots[group].getViewBox().autoRangeEnabled()[0]:
+            self._seen.pop(group, None)
+            self.refresh([group])
+
+    def showEvent(self, event) -> None:
+        self._seen.clear()          # hidden plots were not drawn (see _on_timer): catch up on the next ticks
+        super().showEvent(event)
+
     def _on_timer(self) -> None:
         """Redraw one plot per tick: the loss every other tick, the rest in turn. Painting every plot in one
-        event-loop pass stalls it for tens of ms on a software rasteriser; spreading it keeps the UI responsive."""
+        event-loop pass stalls it for tens of ms on a software rasteriser; spreading it keeps the UI responsive.
+        A hidden grid (another monitor tab, another page) draws nothing."""
+        if not self.isVisible():
+            return
         groups = list(self.plots)
         self._tick += 1
         if self._tick % 2 == 0:
@@ -178,19 +196,28 @@ class PlotGrid(QWidget):
         self._update_memory_title()
 
     def _draw(self, key: str) -> None:
-        s, curve = self.state, self.curves[key]
-        if key == "loss_smooth":
-            series = s.series.get("loss")
-            if series is not None and len(series):
-                curve.setData(series.x, smooth(series.y, self.smoothing_window(len(series))))
-            return
-        series = s.series.get(key)
+        series = self.state.series.get("loss" if key == "loss_smooth" else key)
         if series is None or not len(series):
             return
-        y = series.y * MIB if key in MEMORY_KEYS else series.y
-        if key in ("loss", "val_loss") and self.log_scale.isChecked():
+        vb = self.plots[self.group_of_curve[key]].getViewBox()
+        if vb.autoRangeEnabled()[0]:    # following the whole run
+            idx = series.envelope()
+        else:                           # zoomed or panned: the visible slice, at full detail when it is short
+            x0, x1 = vb.viewRange()[0]
+            idx = series.window(x0, x1, 2 * MAX_BUCKETS)
+        if key == "loss_smooth":
+            # the moving average at the envelope's indices: its window (>= 1/5 of a bucket at the default
+            # setting) makes it vary slowly within a bucket, so these samples trace it faithfully
+            y = series.moving_average(idx, self.smoothing_window(len(series)))
+        else:
+            y = series.y[idx]
+        if key in MEMORY_KEYS:
+            y = y * MIB
+        if key in ("loss", "loss_smooth", "val_loss") and self.log_scale.isChecked():
             y = np.where(y > 0, y, np.nan)
-        curve.setData(series.x, y)
+        self._drawn[key] = len(series)
+        curve = self.curves[key]
+        curve.setData(series.x[idx], y, skipFiniteCheck=bool(np.isfinite(y).all()))
 
     def _update_memory_title(self) -> None:
         s = self.state
@@ -202,8 +229,10 @@ class PlotGrid(QWidget):
         self._retitle("memory")
 
     def point_count(self, key: str = "loss") -> int:
-        """How many points the curve of `key` holds (tests and the latency bench read this)."""
+        """How many points of its series the curve of `key` showed at its last draw (tests and the bench)."""
+        return self._drawn.get(key, 0)
+
+    def shown_count(self, key: str = "loss") -> int:
+        """How many (reduced) points the curve of `key` hands pyqtgraph."""
         curve = self.curves.get(key)
-        if curve is None or curve.xData is None:
-            return 0
-        return len(curve.xData)
+        return 0 if curve is None or curve.xData is None else len(curve.xData)

@@ -157,3 +157,16 @@ def test_wrong_record_kind_for_stage(trained_run, tmp_path):
     proc = minigpt(["train", "--stage", "sft", "--data", str(ws / "text.jsonl"), "--out", str(tmp_path / "r"), *TOY],
                    ws)
     assert_clear_failure(proc, "pretrain records", "sft")
+
+
+def test_out_of_a_run_that_failed_before_training_can_be_used_again(tmp_path):
+    data = write(tmp_path / "text.jsonl", TEXT)
+    out = tmp_path / "run"
+    failed = minigpt(["train", "--stage", "sft", "--data", str(data), "--out", str(out), *TOY], tmp_path / "ws")
+    assert failed.returncode == 2 and (out / "events.jsonl").is_file()
+    ok = minigpt(["train", "--stage", "pretrain", "--data", str(data), "--out", str(out), *TOY], tmp_path / "ws",
+                 events=False)
+    assert ok.returncode == 0, ok.stderr
+    kept = list(out.glob("events-failed-*.jsonl"))
+    assert len(kept) == 1 and "sft stage" in kept[0].read_text()
+    assert (out / "checkpoints" / "latest").is_file()
