@@ -106,8 +106,9 @@ def cmd_tokenizer(args, sink: EventSink) -> int:
             report = formats.validate_file(d)
             formats.check_bad_share(report)
             paths.append(Path(d))
-    texts = tokenizer_texts(paths, args.sample_bytes,
-                            progress=lambda done, total: sink.emit("progress", phase="tokenizer", done=done, total=total))
+    def progress(done: int, total: int) -> None:
+        sink.emit("progress", phase="tokenizer", done=done, total=total)
+    texts = tokenizer_texts(paths, args.sample_bytes, progress=progress)
     tok = train_tokenizer(texts, args.vocab_size)
     file = tok.save(out)
     samples = {"en": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",

@@ -59,8 +59,9 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
         sink.log(f"using cached tokenizer {folder}")
         return Tokenizer.load(folder)
     sink.log(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on {len(data.train)} file(s)")
-    texts = tokenizer_texts(data.train, cfg.tokenizer.sample_bytes,
-                            progress=lambda done, total: sink.emit("progress", phase="tokenizer", done=done, total=total))
+    def progress(done: int, total: int) -> None:
+        sink.emit("progress", phase="tokenizer", done=done, total=total)
+    texts = tokenizer_texts(data.train, cfg.tokenizer.sample_bytes, progress=progress)
     tok = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
     tok.save(folder)
     return tok

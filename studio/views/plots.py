@@ -193,6 +193,8 @@ class PlotGrid(QWidget):
             self._seen[group] = s.revision
             for key in self.members.get(group, ()):
                 self._draw(key)
+            # Auto-range now, not lazily at paint time: a range set during the paint asks for a second paint.
+            self.plots[group].getViewBox().prepareForPaint()
         self._update_memory_title()
 
     def _draw(self, key: str) -> None:

@@ -100,7 +100,7 @@ def test_human_display_renders_step_and_eval_with_missing_optional_fields():
                                 "tokens_per_s": 10, "grad_norm": None, "eta_s": None})
     assert step.startswith("step      1/2") and "grad 0.00" in step
     ev = HumanDisplay.render({"event": "eval", "t": 0, "step": 2, "val_loss": 1.0, "ppl": 2.72})
-    assert ev == "eval @ 2: val_loss 1.0000  ppl 2.72  "
+    assert ev == "eval @ 2: val_loss 1.0000  ppl 2.72"
 
 
 def test_human_display_other_events():
