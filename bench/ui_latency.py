@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = dict.fromkeys(view.plots.plots, 0)
 
     class PaintCounter(QObject):
-        def eventFilter(self, obj, ev):  # noqa: N802 (Qt override)
+        def eventFilter(self, obj, ev):
             if ev.type() == QEvent.Type.Paint:
                 frames[obj.parent().objectName().removeprefix("plot:")] += 1
             return False

@@ -48,7 +48,8 @@ class Series:
         self._envelope_add(n, y)
 
     def extend(self, xs, ys) -> None:
-        for x, y in zip(np.asarray(xs, dtype=np.float64).tolist(), np.asarray(ys, dtype=np.float64).tolist()):
+        xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+        for x, y in zip(xs.tolist(), ys.tolist(), strict=True):
             self.append(x, y)
 
     def _grow(self) -> None:

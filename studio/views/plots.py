@@ -12,7 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QCheckBox, QGridLayout, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGraphicsItem,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio.models.run_state import RunState
 from studio.models.series import MAX_BUCKETS
@@ -25,6 +34,22 @@ BASE_KEYS = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s", *MEMORY_KEYS
 PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward"}
 PALETTE = ("#3b82f6", "#f97316", "#16a34a", "#e11d48", "#9333ea", "#0891b2", "#ca8a04", "#64748b")
 MIB = 1 / 2**20
+X_HEADROOM = 0.05        # a followed x range ends this far (share of the run) past the last step: a new range,
+Y_MARGIN = 0.06          # and a new set of axis ticks, every 5% of the run rather than every tick
+LOOSE = 0.7              # refit a range once the data spans less than this share of it
+
+
+def settle_range(view: tuple[float, float] | None, lo: float, hi: float, pad_lo: float, pad_hi: float,
+                 loose: float = LOOSE) -> tuple[float, float] | None:
+    """A new (lo, hi) view range for data spanning [lo, hi], or None if `view` still holds it snugly. The margins
+    (shares of the data span) make the range step rather than creep: each change re-lays out and repaints the
+    axes, which costs more than the curves on a software rasteriser."""
+    span = hi - lo
+    if span <= 0:                                   # one point or a constant series: a band around it
+        span = 0.1 * max(abs(hi), 1e-9)
+    if view is not None and view[0] <= lo and hi <= view[1] and span >= loose * (view[1] - view[0]):
+        return None
+    return lo - pad_lo * span, hi + pad_hi * span
 
 
 def group_of(key: str) -> str:
@@ -46,8 +71,9 @@ class PlotGrid(QWidget):
         self._tick = 0
         self.legend: dict[str, list[tuple[str, str]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}    # series key (or "loss_smooth") -> curve
-        self.group_of_curve: dict[str, str] = {}
         self._drawn: dict[str, int] = {}                  # curve key -> series length at its last draw
+        self.follow: dict[str, bool] = {}                 # plot group -> x shows the whole run (no user zoom)
+        self._setting_range = False
         self._mem_kind = None
 
         self.log_scale = QCheckBox("Log scale")
@@ -104,7 +130,19 @@ class PlotGrid(QWidget):
         # Curve names go in the title: pyqtgraph's LegendItem crashed PySide 6.12 in paint (refcount error).
         self.titles[group] = title
         w.setMouseEnabled(x=True, y=False)
-        w.getViewBox().sigXRangeChanged.connect(lambda _vb, _r, g=group: self._on_x_range_changed(g))
+        # Ranges are ours (_fit_ranges): pyqtgraph's auto-range re-ranged, and so re-laid out the axes, on every
+        # new point, in the paint itself, which then asked for a second paint. Re-enabling it (the "A" button,
+        # the menu, a log toggle) means "follow the whole run again"; a mouse zoom or pan means "stop following".
+        vb = w.getViewBox()
+        vb.disableAutoRange()
+        vb.sigRangeChangedManually.connect(lambda _mask, g=group: self._on_zoomed(g))
+        vb.sigXRangeChanged.connect(lambda _vb, _r, g=group: self._on_x_range_changed(g))
+        vb.sigStateChanged.connect(lambda _vb, g=group: self._on_view_state_changed(g))
+        self.follow[group] = True
+        for side in ("left", "bottom"):
+            # Cache the axes (ticks, labels and the grid they draw) as pixmaps: replaying their QPicture cost
+            # ~2 ms each per paint; now they are redrawn only when their range changes.
+            w.getPlotItem().getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         n = len(self.plots)
         self.grid.addWidget(w, n // 2, n % 2)
         self.plots[group] = w
@@ -125,7 +163,6 @@ class PlotGrid(QWidget):
         # No clipToView / auto-downsampling: with x auto-range they fed back into each other (the x bounds of the
         # downsampled data moved the view, which moved the clip...) and repainted the plot on every loop pass.
         self.curves[key] = curve
-        self.group_of_curve[key] = group
         self.members.setdefault(group, []).append(key)
         self._seen.pop(group, None)
         return curve
@@ -147,6 +184,7 @@ class PlotGrid(QWidget):
     # ------------------------------------------------------------------ drawing
     def _on_reloaded(self) -> None:
         self._seen.clear()
+        self.follow = dict.fromkeys(self.plots, True)
         self.refresh()
 
     def _on_log_toggled(self, on: bool) -> None:
@@ -160,11 +198,25 @@ class PlotGrid(QWidget):
         v = self.smoothing.value()
         return max(1, int(round((v / 100) ** 2 * max(10, n / 5))))
 
+    def _on_zoomed(self, group: str) -> None:
+        """A mouse zoom or pan: stop following the run and redraw now from the visible slice, at full detail."""
+        self.follow[group] = False
+        self._redraw(group)
+
     def _on_x_range_changed(self, group: str) -> None:
-        """A zoom or pan (x auto-range off): redraw this plot now from the visible slice, at full detail."""
-        if not self.plots[group].getViewBox().autoRangeEnabled()[0]:
-            self._seen.pop(group, None)
-            self.refresh([group])
+        if not self._setting_range and not self.follow[group]:    # e.g. a range typed into the context menu
+            self._redraw(group)
+
+    def _on_view_state_changed(self, group: str) -> None:
+        vb = self.plots[group].getViewBox()
+        if any(a is not False for a in vb.autoRangeEnabled()):
+            vb.disableAutoRange()
+            self.follow[group] = True
+            self._redraw(group)
+
+    def _redraw(self, group: str) -> None:
+        self._seen.pop(group, None)
+        self.refresh([group])
 
     def showEvent(self, event) -> None:
         self._seen.clear()          # hidden plots were not drawn (see _on_timer): catch up on the next ticks
@@ -191,25 +243,46 @@ class PlotGrid(QWidget):
             if self._seen.get(group) == s.revision:
                 continue
             self._seen[group] = s.revision
-            for key in self.members.get(group, ()):
-                self._draw(key)
-            # Auto-range now, not lazily at paint time: a range set during the paint asks for a second paint.
-            self.plots[group].getViewBox().prepareForPaint()
+            drawn = [xy for key in self.members.get(group, ()) if (xy := self._draw(group, key)) is not None]
+            if drawn:
+                self._fit_ranges(group, drawn)
         self._update_memory_title()
 
-    def _draw(self, key: str) -> None:
+    def _fit_ranges(self, group: str, drawn: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Fit y to what is drawn (the whole run, or the zoomed-in slice) and, when following, x to the run."""
+        vb = self.plots[group].getViewBox()
+        (vx, vy) = vb.viewRange()
+        ys = np.concatenate([y for _, y in drawn])
+        if group == "loss" and self.log_scale.isChecked():
+            ys = np.log10(ys[ys > 0])               # view coordinates of a log axis
+        ys = ys[np.isfinite(ys)]
+        self._setting_range = True
+        try:
+            if self.follow[group]:
+                xs = np.concatenate([x for x, _ in drawn])
+                new = settle_range(tuple(vx), float(xs.min()), float(xs.max()), 0.01, X_HEADROOM)
+                if new is not None:
+                    vb.setXRange(*new, padding=0)
+            if len(ys):
+                new = settle_range(tuple(vy), float(ys.min()), float(ys.max()), Y_MARGIN, Y_MARGIN)
+                if new is not None:
+                    vb.setYRange(*new, padding=0)
+        finally:
+            self._setting_range = False
+
+    def _draw(self, group: str, key: str) -> tuple[np.ndarray, np.ndarray] | None:
         series = self.state.series.get("loss" if key == "loss_smooth" else key)
         if series is None or not len(series):
-            return
-        vb = self.plots[self.group_of_curve[key]].getViewBox()
-        if vb.autoRangeEnabled()[0]:    # following the whole run
+            return None
+        vb = self.plots[group].getViewBox()
+        if self.follow[group]:          # the whole run
             idx = series.envelope()
         else:                           # zoomed or panned: the visible slice, at full detail when it is short
             x0, x1 = vb.viewRange()[0]
             idx = series.window(x0, x1, 2 * MAX_BUCKETS)
         if key == "loss_smooth":
-            # the moving average at the envelope's indices: its window (>= 1/5 of a bucket at the default
-            # setting) makes it vary slowly within a bucket, so these samples trace it faithfully
+            # the moving average at the drawn indices (2 per bucket): at the default setting its window spans
+            # ~10-20 buckets, so it barely moves within one and these samples trace it faithfully
             y = series.moving_average(idx, self.smoothing_window(len(series)))
         else:
             y = series.y[idx]
@@ -218,8 +291,9 @@ class PlotGrid(QWidget):
         if key in ("loss", "loss_smooth", "val_loss") and self.log_scale.isChecked():
             y = np.where(y > 0, y, np.nan)
         self._drawn[key] = len(series)
-        curve = self.curves[key]
-        curve.setData(series.x[idx], y, skipFiniteCheck=bool(np.isfinite(y).all()))
+        x = series.x[idx]
+        self.curves[key].setData(x, y, skipFiniteCheck=bool(np.isfinite(y).all()))
+        return x, y
 
     def _update_memory_title(self) -> None:
         s = self.state
