@@ -155,6 +155,19 @@ def load_trainer_state(folder: Path) -> dict:
                         "the file is damaged; resume from an earlier step", kind="checkpoint") from None
 
 
+def remove_step(folder: Path) -> None:
+    """Delete one step folder of ours (renamed first, so a crash never leaves half a checkpoint under its name)."""
+    if folder.is_dir() and folder.name.startswith("step-"):
+        doomed = folder.with_name(f".{folder.name}.del-{os.getpid()}")
+        folder.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def later_steps(ckpt_root: Path, step: int) -> list[Path]:
+    """Step folders newer than `step` (resuming from an older checkpoint would overwrite them)."""
+    return sorted(p for p in ckpt_root.glob("step-*") if p.name[5:].isdigit() and int(p.name[5:]) > step)
+
+
 def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
     """Delete the oldest periodic step folders beyond `keep_last`; never the ones `latest` or `best` name."""
     if keep_last <= 0:
@@ -164,4 +177,4 @@ def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
                    key=lambda p: int(p.name[5:]))
     for old in steps[:-keep_last]:
         if old.name not in protected:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_step(old)

@@ -11,6 +11,7 @@ import json
 import sys
 import traceback
 
+from engine.config import STAGES
 from engine.errors import UserError
 
 EXIT_USER_ERROR = 2
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", help="run YAML (sections model, tokenizer, data, stage, optim, hardware, run)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set optim.lr=1e-3 (repeatable)")
-    t.add_argument("--stage", choices=["pretrain", "sft"], help="training stage")
+    t.add_argument("--stage", choices=list(STAGES), help="training stage")
     t.add_argument("--preset", help="model preset: tiny, small, medium, large")
     t.add_argument("--data", nargs="+", help="training files (.jsonl/.txt); default: the built-in dataset")
     t.add_argument("--tokenizer", help="folder or tokenizer.json to use (default: train one on the data, cached)")

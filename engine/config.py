@@ -220,6 +220,8 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
+        if self.stage.init:  # the model's shape will come from the checkpoint; set-up checks seq_len against it
+            return
         _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
                  f"{self.data.seq_len} exceeds model.max_seq_len {self.model.max_seq_len}",
                  "lower data.seq_len or raise model.max_seq_len")

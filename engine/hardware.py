@@ -10,7 +10,6 @@ import contextlib
 import os
 import platform
 import random
-import resource
 import sys
 from dataclasses import dataclass
 
@@ -117,6 +116,7 @@ def memory_stats(device: torch.device) -> dict[str, int]:
         return {"mem_allocated": torch.cuda.memory_allocated(device),
                 "mem_reserved": torch.cuda.memory_reserved(device),
                 "mem_peak": torch.cuda.max_memory_allocated(device), "mem_kind": "cuda"}
+    import resource  # POSIX only; Windows has no such module
     rss = psutil.Process().memory_info().rss
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     if device.type == "mps":

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from engine import checkpoint as ckpt
 from engine.config import HardwareConfig
 from engine.generate import Generator
@@ -56,6 +54,3 @@ class TextStream:
         piece, self.sent = text[self.sent:], len(text)
         return piece
 
-
-def torch_threads() -> int:
-    return torch.get_num_threads()

@@ -18,6 +18,8 @@ PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repet
 
 
 def sampling_from(params: dict | None) -> SamplingParams:
+    if params is not None and not isinstance(params, dict):
+        raise ValueError("params must be an object of numbers")
     p = SamplingParams(max_new_tokens=256, temperature=0.7, top_k=50, top_p=0.95)
     for key in PARAM_KEYS:
         if params and params.get(key) is not None:
@@ -25,16 +27,23 @@ def sampling_from(params: dict | None) -> SamplingParams:
     return p
 
 
-def chat_prompt_ids(lm: LoadedModel, messages: list[dict]) -> list[int]:
-    ids, _ = lm.tok.encode_chat(messages, add_generation_prompt=True)
-    keep = lm.model.cfg.max_seq_len - 16  # leave room to answer: drop the oldest tokens of a long chat
-    return ids[-keep:] if len(ids) > keep else ids
+def chat_prompt_ids(lm: LoadedModel, messages: list[dict], max_new_tokens: int = 256) -> list[int]:
+    """The chat as prompt ids; a chat too long for the model loses its oldest turns (the system turn stays),
+    so that min(max_new_tokens, half the context) is left to answer in."""
+    budget = lm.model.cfg.max_seq_len - min(max_new_tokens, lm.model.cfg.max_seq_len // 2)
+    system = [m for m in messages[:1] if m.get("role") == "system"]
+    turns = messages[len(system):]
+    while True:
+        ids, _ = lm.tok.encode_chat(system + turns, add_generation_prompt=True)
+        if len(ids) <= budget or len(turns) <= 1:
+            return ids[-budget:]
+        turns = turns[1:]
 
 
 def generate_reply(lm: LoadedModel, sink: EventSink, req_id, messages: list[dict], params: dict | None,
                    cancelled: threading.Event) -> None:
     sampling = sampling_from(params)
-    prompt = chat_prompt_ids(lm, messages)
+    prompt = chat_prompt_ids(lm, messages, sampling.max_new_tokens)
     stream = TextStream(lm.tok)
     t0 = time.perf_counter()
     first: list[float] = []
@@ -88,6 +97,6 @@ def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue) -> int
         current["id"], current["cancel"] = cmd.get("id"), threading.Event()
         try:
             generate_reply(lm, sink, cmd.get("id"), messages, cmd.get("params"), current["cancel"])
-        except (KeyError, TypeError, ValueError) as e:
+        except Exception as e:  # noqa: BLE001 - one bad request must never end the server
             sink.emit("error", kind="request", id=cmd.get("id"), message=f"bad generate request: {e}",
                       hint="messages are {role, content} objects; params are numbers", traceback=None)

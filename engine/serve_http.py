@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import queue
+import socket
 import sys
 import threading
 import time
@@ -143,10 +144,13 @@ class StopTrimmer:
 
 
 class ChatServer(ThreadingHTTPServer):
-    daemon_threads = True
+    daemon_threads = False  # server_close() ends and joins every request thread: none outlives the server
 
     def __init__(self, lm: LoadedModel, address: tuple[str, int], api_key: str | None = None):
         self.lm, self.api_key = lm, api_key
+        self.closing = threading.Event()    # set by server_close(): running replies stop early
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
         # One worker generates every reply, first come first served: the model and its KV caches are not shared,
         # and torch state stays on one long-lived thread that server_close() joins.
         self.jobs: queue.Queue = queue.Queue(maxsize=MAX_WAITING)
@@ -181,8 +185,28 @@ class ChatServer(ThreadingHTTPServer):
         if "error" in box:
             raise box["error"]
 
+    def process_request(self, request, client_address) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
     def server_close(self) -> None:
-        super().server_close()  # also called by the constructor when binding fails, before the worker exists
+        """Stop: cancel the running reply, wake request threads idling on kept-alive connections, join them all.
+        (A thread left running at interpreter exit that drops the last reference to a tensor aborts the process.)"""
+        self.closing.set()
+        with self.connections_lock:
+            open_now = list(self.connections)
+        for conn in open_now:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        super().server_close()  # joins request threads; also called by the constructor when binding fails
         worker = getattr(self, "worker", None)
         if worker is not None and worker.is_alive():
             self.jobs.put(None)
@@ -295,7 +319,7 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     def _complete(self, req: ChatRequest):
         lm = self.server.lm
-        c = lm.generator.complete([req.prompt], req.params)[0]
+        c = lm.generator.complete([req.prompt], req.params, on_tokens=lambda *_: not self.server.closing.is_set())[0]
         text, found = trim_at_stop(lm.tok.decode(c.ids, skip_special=True), req.params.stop_strings)
         reason = "stop" if found or c.finish_reason == "stop" else "length"
         self._json(200, {**self._envelope(req, "chat.completion"),
@@ -331,7 +355,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             piece = pieces.push(tok_id)
             if piece and not send({"content": piece}):
                 return False
-            return not pieces.stopped
+            return not (pieces.stopped or self.server.closing.is_set())
 
         c = lm.generator.complete([req.prompt], req.params, on_tokens=on_token)[0]
         if gone.is_set():

@@ -72,11 +72,9 @@ def cmd_train(args, sink: EventSink) -> int:
                             "--checkpoint-every, --eval-every and --set run.* may change", kind="config")
         over: dict = {}
         for text in args.overrides:
-            o = parse_override(text)
-            if "run" not in o:
-                raise UserError(f"--set {text}: only run.* settings may change on resume", kind="config")
-            over = deep_merge(over, o)
+            over = deep_merge(over, parse_override(text))
         over = deep_merge(over, {k: v for k, v in train_extra(args).items() if k == "run"})
+        check_resume_overrides(over)
         from engine.train.run import run_training  # torch loads only once the arguments are known to be sane
         status = run_training(None, workspace, sink, commands, out=args.out, resume=args.resume, resume_overrides=over)
     else:
@@ -84,6 +82,18 @@ def cmd_train(args, sink: EventSink) -> int:
         from engine.train.run import run_training
         status = run_training(cfg, workspace, sink, commands, out=args.out)
     return 0 if status in ("completed", "stopped") else 1
+
+
+RESUMABLE_SECTIONS = ("run", "hardware")  # what may change on resume without breaking exactness
+
+
+def check_resume_overrides(over: dict) -> None:
+    for section, values in over.items():
+        if section not in RESUMABLE_SECTIONS or (section == "run" and "seed" in values):
+            key = f"{section}.seed" if section == "run" else section
+            raise UserError(f"{key} cannot change on resume: the run would no longer continue exactly",
+                            "on resume you may change run.* (but not run.seed) and hardware.*; start a new run with "
+                            "--init to change anything else", kind="config")
 
 
 def cmd_tokenizer(args, sink: EventSink) -> int:

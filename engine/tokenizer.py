@@ -8,6 +8,8 @@ assistant-only loss mask). It knows nothing about models or batches.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -65,7 +67,7 @@ class Tokenizer:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         out = folder / "tokenizer.json"
-        tmp = folder / "tokenizer.json.tmp"
+        tmp = folder / f".tokenizer.json.tmp-{os.getpid()}-{threading.get_ident()}"
         self.hf.save(str(tmp))
         tmp.replace(out)
         return out

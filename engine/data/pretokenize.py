@@ -135,6 +135,8 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     try:
         tmp.rename(folder)
-    except OSError:  # another process finished the same set first: use theirs
+    except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
+        if not (folder / "meta.json").is_file():  # not "another process finished the same set first"
+            raise
     return TokenizedSet.open(folder)

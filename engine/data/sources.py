@@ -6,6 +6,7 @@ Also the text stream a tokenizer is trained on. Knows file formats (via formats.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,32 +25,58 @@ class StageData:
     train: list[Path]
     val: list[Path]               # empty: hold out part of train
     builtin: bool
-    reports: list[formats.FileReport]
 
 
 def resolve_stage_data(stage: str, train: list[str], val: list[str], workspace: Path, max_bad_fraction: float,
                        seed: int = 0, log=None) -> StageData:
     kind = STAGE_KIND[stage]
+    if "builtin" in val:
+        raise UserError("data.val: 'builtin' is not a file", "leave data.val empty to use the built-in held-out "
+                        "split", kind="config")
+    for p in val:
+        check_file(Path(p), kind, stage, max_bad_fraction, workspace, log)
     if train == ["builtin"]:
         t, v = BUILTIN_STEMS[kind]
         train_paths = [builtin.builtin_file(workspace, t, seed)]
         val_paths = [builtin.builtin_file(workspace, v, seed)] if not val else [Path(p) for p in val]
-        return StageData(kind, train_paths, val_paths, True, [])
+        return StageData(kind, train_paths, val_paths, True)
     if "builtin" in train:
         raise UserError("data.train: 'builtin' cannot be mixed with files", "use either builtin or your own files",
                         kind="config")
-    reports = []
-    paths = [Path(p) for p in train] + [Path(p) for p in val]
-    for p in paths:
-        report = formats.validate_file(p)
-        if report.kind != kind:
-            raise UserError(f"{p}: holds {report.kind} records, but the {stage} stage trains on {kind} records",
-                            _kind_hint(kind), kind="data")
+    for p in train:
+        check_file(Path(p), kind, stage, max_bad_fraction, workspace, log)
+    return StageData(kind, [Path(p) for p in train], [Path(p) for p in val], False)
+
+
+def check_file(path: Path, kind: str, stage: str, max_bad_fraction: float, workspace: Path, log=None) -> None:
+    """Validate a data file for a stage, once per file content: the report is cached by the file's digest, so a
+    resumed or repeated run over a large file does not read it line by line again."""
+    import json
+
+    from engine.data.pretokenize import file_digest
+    if not path.is_file():
+        formats.validate_file(path)  # raises the clear "not found" error
+    cache = workspace / "data" / "checked" / f"{file_digest(path)}.json"
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        found, records, bad = cached["kind"], cached["records"], cached["bad_lines"]
+        if cached["bad_count"] > max_bad_fraction * max(1, records + cached["bad_count"]):
+            report = formats.validate_file(path)  # over this run's limit: re-read to quote the bad lines
+            formats.check_bad_share(report, max_bad_fraction)
+    else:
+        report = formats.validate_file(path)
         formats.check_bad_share(report, max_bad_fraction)
-        if report.bad_lines and log:
-            log(f"{p}: skipping {len(report.bad_lines)} bad lines, e.g. {report.bad_lines[0]}", "warning")
-        reports.append(report)
-    return StageData(kind, [Path(p) for p in train], [Path(p) for p in val], False, reports)
+        found, records, bad = report.kind, report.records, [str(b) for b in report.bad_lines[:5]]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps({"kind": found, "records": records, "bad_lines": bad,
+                                   "bad_count": report.bad_count}))
+        tmp.replace(cache)
+    if found != kind:
+        raise UserError(f"{path}: holds {found} records, but the {stage} stage trains on {kind} records",
+                        _kind_hint(kind), kind="data")
+    if bad and log:
+        log(f"{path}: skipping bad lines, e.g. {bad[0]}", "warning")
 
 
 def _kind_hint(kind: str) -> str:

@@ -15,6 +15,7 @@ import torch
 
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
+from engine.errors import UserError
 from engine.evaluate import mean_loss, perplexity, task_accuracy
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
@@ -34,6 +35,8 @@ class Trainer:
         self.step = 0
         self.tokens_seen = 0
         self.best_val = float("inf")
+        self.best_pending = False                     # the last eval improved on best_val: mark the next save
+        self.best_only: Path | None = None            # the step folder saved only as `best` (replaced by a better)
         self.last_eval: tuple[int, float] | None = None
         self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
                                    parts.tok.pad_id,
@@ -43,6 +46,8 @@ class Trainer:
     def trainer_state(self) -> dict:
         state = {
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
+            "data_key": self.p.train_set.folder.name,
+            "best_only": self.best_only.name if self.best_only else "",
             "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
         }
@@ -54,7 +59,14 @@ class Trainer:
 
     def load_trainer_state(self, state: dict) -> None:
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
+        if state.get("data_key", self.p.train_set.folder.name) != self.p.train_set.folder.name:
+            raise UserError("the training data changed since this checkpoint was saved (a file was edited, or the "
+                            "tokenizer differs), so the run cannot continue exactly",
+                            "restore the original files, or start a new run from these weights with --init",
+                            kind="checkpoint")
         self.best_val = float(state.get("best_val", float("inf")))
+        best_only = state.get("best_only") or ""
+        self.best_only = self.run_dir / "checkpoints" / best_only if best_only else None
         self.optimizer.load_state_dict(state["optimizer"])
         self.train_batches.load_state_dict(state["data"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -69,25 +81,32 @@ class Trainer:
         """Train to max_steps. Returns the done status: completed or stopped."""
         cfg, total = self.cfg, self.cfg.run.max_steps
         self.model.train()
-        last_log_time, last_log_tokens, step_times = time.perf_counter(), self.tokens_seen, []
+        step_times: list[float] = []
+        train_time, train_tokens = 0.0, 0  # since the last step event; evals, saves and pauses do not count
         if self.step == 0 and cfg.run.eval_every:
             self.evaluate()
         while self.step < total:
             status = self.handle_commands()
             if status:
                 return status
-            t0 = time.perf_counter()
+            t0, tokens0 = time.perf_counter(), self.tokens_seen
             loss, grad_norm, extras = self.train_step(lr_at(self.step, total, cfg.optim))
             self.step += 1
-            step_times = (step_times + [time.perf_counter() - t0])[-50:]
             if self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1:
-                now = time.perf_counter()
-                tok_s = (self.tokens_seen - last_log_tokens) / max(now - last_log_time, 1e-9)
-                last_log_time, last_log_tokens = now, self.tokens_seen
-                self.emit_step(loss, grad_norm, extras, tok_s, sum(step_times) / len(step_times))
+                float(loss)  # wait for the device so the step's time is real
+            elapsed = time.perf_counter() - t0
+            step_times = (step_times + [elapsed])[-50:]
+            train_time, train_tokens = train_time + elapsed, train_tokens + self.tokens_seen - tokens0
+            if self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1:
+                self.emit_step(loss, grad_norm, extras, train_tokens / max(train_time, 1e-9),
+                               sum(step_times) / len(step_times))
+                train_time, train_tokens = 0.0, 0
+            checkpoint_due = cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
             if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < total:
                 self.evaluate()
-            if cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0 and self.step < total:
+                if self.best_pending and not checkpoint_due:
+                    self.save("best")
+            if checkpoint_due and self.step < total:
                 self.save("periodic")
         if not self.last_eval or self.last_eval[0] != self.step:
             self.evaluate()
@@ -172,6 +191,8 @@ class Trainer:
             val_loss = mean_loss(self.model, batches, n, self.rt.device, self.rt.autocast)
         metrics = task_accuracy(self.generator, p.tok, p.task_items, chat=True) if p.task_items else {}
         self.last_eval = (self.step, val_loss)
+        if self.step > 0 and val_loss < self.best_val:  # NaN (no val data) never counts as best
+            self.best_val, self.best_pending = val_loss, True
         self.sink.emit("eval", step=self.step, val_loss=val_loss, ppl=perplexity(val_loss), metrics=metrics)
         self.samples()
 
@@ -189,15 +210,18 @@ class Trainer:
     def save(self, reason: str) -> Path:
         root = self.run_dir / "checkpoints"
         val_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == self.step else None
-        is_best = val_loss is not None and val_loss < self.best_val
-        if is_best:
-            self.best_val = val_loss
+        is_best = self.best_pending and val_loss is not None
+        self.best_pending = False
         meta = {"stage": self.cfg.stage.name, "tokens_seen": self.tokens_seen, "precision": self.rt.precision,
                 "val_loss": val_loss}
         folder = ckpt.save_checkpoint(root, self.step, self.model, self.cfg.model, self.p.tok.to_json(),
                                       self.trainer_state(), meta)
         if is_best:
             ckpt.write_pointer(root, "best", folder.name)
+            # A folder kept only because it was the best is dropped once a better one exists.
+            if self.best_only is not None and self.best_only != folder:
+                ckpt.remove_step(self.best_only)
+            self.best_only = folder if reason == "best" else None
         ckpt.prune_checkpoints(root, self.cfg.run.keep_last)
         self.sink.emit("checkpoint", step=self.step, path=str(folder), reason=reason, val_loss=val_loss)
         return folder

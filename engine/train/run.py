@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
+
 from engine import __version__
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
@@ -30,6 +32,12 @@ def resume_target(path: str) -> tuple[Path, Path]:
         raise UserError(f"{step_dir}: no run.yaml in {run_dir}, so the run cannot be resumed",
                         "resume needs the run folder the checkpoint came from; use --init to start a new run from "
                         "these weights", kind="checkpoint")
+    newer = ckpt.later_steps(step_dir.parent, int(step_dir.name[5:]))
+    if newer:
+        raise UserError(f"{run_dir} has checkpoints newer than {step_dir.name} ({', '.join(p.name for p in newer)}); "
+                        "resuming from it would overwrite them",
+                        "resume from the newest checkpoint, or move the newer step folders aside first",
+                        kind="checkpoint")
     return run_dir, step_dir
 
 
@@ -73,7 +81,12 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
     if step_dir is not None:
         trainer.load_trainer_state(ckpt.load_trainer_state(step_dir))
         sink.log(f"resumed from {step_dir} at step {trainer.step}")
-    status = trainer.run()
+    try:
+        status = trainer.run()
+    except torch.OutOfMemoryError:
+        raise UserError(f"out of memory on {rt.describe()} at step {trainer.step + 1}",
+                        "lower run.batch_size (raise run.grad_accum to keep tokens per step) or data.seq_len, or "
+                        "set hardware.grad_checkpointing=true", kind="memory") from None
     shutdown_runtime(rt)
     summary = {"steps": trainer.step, "tokens_seen": trainer.tokens_seen, "run_dir": str(run_dir),
                "best_val_loss": trainer.best_val if trainer.best_val != float("inf") else None,

@@ -73,8 +73,10 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
                               cfg.data.seed, log=lambda m, level="info": sink.log(m, level))
     tok = get_tokenizer(cfg, workspace, data, init_dir, sink)
 
-    if init_dir is not None:  # the model's shape is the checkpoint's; the user's model section does not apply
-        model_cfg = ckpt.model_config_of(init_dir)
+    if init_dir is not None:  # the model's shape is the checkpoint's; only training-time knobs apply
+        model_cfg = dataclasses.replace(ckpt.model_config_of(init_dir), dropout=cfg.model.dropout)
+        sink.log(f"model shape from {init_dir} ({model_cfg.d_model} x {model_cfg.n_layer}); of the model section "
+                 "only dropout applies")
         if model_cfg.max_seq_len < cfg.data.seq_len:
             raise UserError(f"data.seq_len {cfg.data.seq_len} exceeds the checkpoint's max_seq_len "
                             f"{model_cfg.max_seq_len}", f"use data.seq_len <= {model_cfg.max_seq_len}", kind="config")

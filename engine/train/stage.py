@@ -19,7 +19,7 @@ from engine.tokenizer import Tokenizer
 class Stage:
     name: str = ""
     kind: str = ""            # record kind read from data files
-    chat: bool = False        # prompts for samples and task evals are wrapped in the chat template
+    chat: bool = False        # sample prompts are wrapped in the chat template (task evals always are)
 
     def units(self, data: TokenizedSet, cfg: Config) -> int:
         """How many items (blocks or conversations) the split and the batches walk over."""

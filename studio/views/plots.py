@@ -34,8 +34,8 @@ BASE_KEYS = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s", *MEMORY_KEYS
 PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward"}
 PALETTE = ("#3b82f6", "#f97316", "#16a34a", "#e11d48", "#9333ea", "#0891b2", "#ca8a04", "#64748b")
 MIB = 1 / 2**20
-X_HEADROOM = 0.05        # a followed x range ends this far (share of the run) past the last step: a new range,
-Y_MARGIN = 0.06          # and a new set of axis ticks, every 5% of the run rather than every tick
+X_HEADROOM = 0.05        # a followed x range ends 5% of the run past the last step: it moves every 5% of the run
+Y_MARGIN = 0.06          # y margins, as shares of the data span, on either side
 LOOSE = 0.7              # refit a range once the data spans less than this share of it
 
 

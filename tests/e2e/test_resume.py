@@ -57,3 +57,44 @@ def test_killed_run_resumes_with_identical_losses(workspace, tmp_path):
     # the first five steps before the kill match too: same seed, same data order
     before = {e.get("step"): e.get("loss") for e in read_events_file(killed / "events.jsonl")[:40] if e.event == "step"}
     assert all(before[s] == reference[s] for s in range(1, 6))
+
+
+def test_resume_guards(workspace, tmp_path):
+    """Resume refuses what would break exactness or overwrite checkpoints; hardware may change."""
+    run = tmp_path / "run"
+    data = tmp_path / "text.jsonl"
+    data.write_text("".join(json.dumps({"text": f"line {i} of a small corpus about cats and dogs."}) + "\n"
+                            for i in range(300)))
+    cli(["train", "--stage", "pretrain", "--data", str(data), "--out", str(run), "--max-steps", "6",
+         "--checkpoint-every", "3", "--eval-every", "0", *FAST], workspace)
+    older = run / "checkpoints" / "step-000003"
+    proc = cli(["train", "--resume", str(older), "--max-steps", "8"], workspace, check=False)
+    assert proc.returncode == 2 and "step-000006" in proc.stderr and "overwrite" in proc.stderr
+    proc = cli(["train", "--resume", str(run), "--max-steps", "8", "--set", "run.seed=5"], workspace, check=False)
+    assert proc.returncode == 2 and "run.seed" in proc.stderr
+    proc = cli(["train", "--resume", str(run), "--set", "model.d_model=32"], workspace, check=False)
+    assert proc.returncode == 2 and "model" in proc.stderr
+
+    with data.open("a") as f:  # the data changes under the run: resuming can no longer be exact
+        f.write(json.dumps({"text": "one more line"}) + "\n")
+    proc = cli(["train", "--resume", str(run), "--max-steps", "8"], workspace, check=False)
+    assert proc.returncode == 2 and "data changed" in proc.stderr
+    lines = data.read_text().splitlines()[:-1]
+    data.write_text("\n".join(lines) + "\n")
+    cli(["train", "--resume", str(run), "--max-steps", "8", "--set", "hardware.threads=2"], workspace)
+    assert (run / "checkpoints" / "step-000008").is_dir()
+
+
+def test_best_checkpoint_follows_the_best_eval(workspace, tmp_path):
+    run = tmp_path / "run"
+    cli(["train", "--stage", "pretrain", "--out", str(run), "--max-steps", "8", "--eval-every", "2",
+         "--checkpoint-every", "3", *FAST], workspace)
+    events = read_events_file(run / "events.jsonl")
+    evals = {e.get("step"): e.get("val_loss") for e in events if e.event == "eval" and e.get("step") > 0}
+    best_step = min(evals, key=evals.get)
+    assert (run / "checkpoints" / "best").read_text().strip() == f"step-{best_step:06d}"
+    kept = sorted(p.name for p in (run / "checkpoints").glob("step-*"))
+    # periodic (3, 6), final (8), and at most one folder kept only for being best
+    assert {"step-000003", "step-000006", "step-000008"} <= set(kept) and len(kept) <= 4
+    done = [e for e in events if e.event == "done"][-1]
+    assert done.get("summary")["best_val_loss"] == evals[best_step]

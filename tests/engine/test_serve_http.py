@@ -130,10 +130,11 @@ def test_api_key_is_required_when_set(toy_lm):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         host, port = srv.server_address[:2]
-        with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="wrong", max_retries=0).models.list()
-        ok = openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="sesame", max_retries=0)
-        assert ok.models.list().data
+        with openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="wrong", max_retries=0) as wrong:
+            with pytest.raises(openai.AuthenticationError):
+                wrong.models.list()
+        with openai.OpenAI(base_url=f"http://{host}:{port}/v1", api_key="sesame", max_retries=0) as ok:
+            assert ok.models.list().data
     finally:
         srv.shutdown()
         srv.server_close()
