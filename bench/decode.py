@@ -1,10 +1,7 @@
-"""Decode speed: our Generator vs transformers' `generate` on the exported copy of the same weights.
+"""Decode speed: our Generator vs transformers' `generate` on the exported copy of the same random-init weights, per
+model preset: greedy tokens/s at batch 1 and 8 and time to first token, fp32, best of N runs taken in turns; one JSON.
 
-For each model preset (random-init weights; speed does not depend on training): greedy tokens/s at batch 1 and
-batch 8, and time to first token (prefill + first pick), fp32, best of N runs taken in turns.
-Prints one JSON object.
-
-    .venv/bin/python bench/decode.py [--presets tiny,small] [--new-tokens 64] [--prompt-len 32] [--threads N]
+    .venv/bin/python bench/decode.py [--presets tiny,small] [--threads N] [--device cuda] [--repeats 5]
 """
 
 from __future__ import annotations

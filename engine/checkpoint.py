@@ -101,8 +101,14 @@ def upgrade_checkpoint_config(meta: dict) -> dict:
         raise UserError("config.json has no 'model' section", "the checkpoint's config.json is damaged",
                         kind="checkpoint")
     meta.setdefault("format_version", 1)
+    if meta["format_version"] > FORMAT_VERSION:
+        raise UserError(f"checkpoint format {meta['format_version']} is newer than this engine reads "
+                        f"({FORMAT_VERSION})", "update MiniGPT Studio to load it", kind="checkpoint")
     known = {f.name for f in fields(ModelConfig)}
-    meta["model"] = {k: v for k, v in meta.get("model", {}).items() if k in known}
+    unknown = sorted(k for k in meta["model"] if k not in known)
+    if unknown:  # e.g. expert settings from a newer engine: dropping them would build the wrong model
+        raise UserError(f"the model uses settings this engine does not know ({', '.join(unknown)})",
+                        "update MiniGPT Studio to load it", kind="checkpoint")
     return meta
 
 

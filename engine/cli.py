@@ -62,9 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--max-new-tokens", type=int, default=200)
     c.add_argument("--device", default="auto")
 
-    s = sub.add_parser("serve", help="serve a checkpoint for the studio's chat tab")
+    s = sub.add_parser("serve", help="serve a checkpoint: the studio's chat protocol (--stdio) or an "
+                       "OpenAI-compatible HTTP API (--http)")
     s.add_argument("checkpoint")
-    s.add_argument("--stdio", action="store_true", required=True, help="JSON-lines protocol on stdin/stdout")
+    how = s.add_mutually_exclusive_group(required=True)
+    how.add_argument("--stdio", action="store_true", help="JSON-lines protocol on stdin/stdout")
+    how.add_argument("--http", metavar="HOST:PORT", help="OpenAI-compatible server, e.g. 127.0.0.1:8000 "
+                     "(a bare port binds 127.0.0.1 only)")
+    s.add_argument("--api-key", help="with --http: require 'Authorization: Bearer KEY' (set one beyond 127.0.0.1)")
     s.add_argument("--device", default="auto")
 
     from engine.cli_inference import add_inference_parsers  # generate, eval, export, serve --http

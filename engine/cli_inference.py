@@ -43,7 +43,8 @@ def add_inference_parsers(sub) -> None:
     e.add_argument("--metrics", help="comma list of ppl,accuracy,bleu,rouge (default: every one the data allows)")
     e.add_argument("--out", help="write the JSON report here (a new file)")
     e.add_argument("--limit", type=int, default=200, help="records read for each metric (0 = all)")
-    e.add_argument("--template", choices=TEMPLATES, default="auto", help="how prompts are given to the model")
+    e.add_argument("--template", choices=TEMPLATES, default="auto",
+                   help="how prompts are given to the model; auto = chat, as the training loop's task evals do")
     e.add_argument("--max-new-tokens", type=int, default=64, help="generation length for BLEU/ROUGE references")
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--reward", help="reward-model checkpoint to score generations with (not available yet)")
@@ -252,6 +253,9 @@ def cmd_eval(args, sink=None) -> int:
     from engine.workspace import resolve_workspace
     out = refuse_existing(args.out, "--out")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else default_metrics(args.data)
+    unknown = [m for m in metrics if m not in ("ppl", "accuracy", "bleu", "rouge")]
+    if unknown:  # before the model loads
+        raise UserError(f"unknown metric {', '.join(unknown)}", "choose from ppl,accuracy,bleu,rouge", kind="input")
     if args.reward:
         metrics.append("reward")
     if not metrics:
@@ -260,7 +264,7 @@ def cmd_eval(args, sink=None) -> int:
     workspace = resolve_workspace(args.workspace) if args.data == "builtin" else None
     t0 = time.perf_counter()
     report = evaluate_checkpoint(lm, args.data, metrics, workspace, limit=args.limit or None,
-                                 chat=use_chat(args.template, lm), batch_size=args.batch_size,
+                                 chat=args.template != "raw", batch_size=args.batch_size,
                                  max_new_tokens=args.max_new_tokens)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     print_table(report)

@@ -1,9 +1,7 @@
-"""Measuring a model: loss / perplexity (on batches, or on a text or SFT file with assistant-only tokens for SFT),
-exact-match accuracy on checkable tasks, and BLEU (sacrebleu) / ROUGE (rouge-score) of greedy generations against
-references. `evaluate_checkpoint` builds the `minigpt eval` report from these.
-
-Task prompts are rendered by the caller's choice (chat template or plain "Question/Answer" text); the answer rule
-lives with the built-in dataset (`builtin.check_answer`). Reward-model scores wait for a reward checkpoint format.
+"""Measuring a model: loss / perplexity (batches, or a text or SFT file: assistant tokens only for SFT), exact-match
+accuracy on checkable tasks, BLEU (sacrebleu) and ROUGE (rouge-score) of greedy generations against references,
+and `evaluate_checkpoint`, the `minigpt eval` report. Prompts are rendered by the caller's choice (chat template or
+"Question/Answer" text); the answer rule lives with the built-in dataset. Reward-model scores need a reward checkpoint.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
-"""Export a checkpoint as a Hugging Face Llama folder that `AutoModelForCausalLM` / `AutoTokenizer` load without
-custom code: config.json, model.safetensors (HF names), tokenizer.json, tokenizer_config.json (with the chat
-template), generation_config.json.
-
-Our RoPE rotates (first half, second half) channel pairs, which is exactly HF Llama's rotate_half, so q/k weights
-are copied unpermuted. Anything Llama cannot express (GEGLU/GELU MLPs, q/k norms, experts) is refused.
-It knows nothing about training; it reads a checkpoint folder and writes files.
+"""Export a checkpoint as a Hugging Face Llama folder (config.json, model.safetensors, tokenizer files with the chat
+template, generation_config.json) that transformers loads without custom code. Our RoPE rotates (first half, second
+half) channel pairs exactly like HF's rotate_half, so q/k weights copy unpermuted. Anything Llama cannot express
+(GEGLU/GELU MLPs, q/k norms, experts) is refused. It reads a checkpoint folder and writes files; nothing else.
 """
 
 from __future__ import annotations

@@ -116,6 +116,9 @@ class Generator:
         Beam search yields each row's tokens only once its search is over.
         """
         params.validate()
+        if any(len(p) == 0 for p in prompts):
+            raise SamplingError("a prompt is empty; generation continues at least one token",
+                                "give some text (or the chat template) to continue")
         if params.num_beams > 1:
             return BeamDecoding(self, prompts, params)
         return SampledDecoding(self, prompts, params)

@@ -1,9 +1,8 @@
 """`minigpt serve CKPT --http HOST:PORT`: an OpenAI-compatible chat server on the standard library's HTTP server.
 
-GET /v1/models, POST /v1/chat/completions (JSON, or server-sent events with "stream": true). Bad requests get a
-4xx JSON error in OpenAI's shape; replies are generated one at a time by a single worker thread, in arrival order,
-so concurrent requests queue instead of interleaving.
-Request parsing and the reply wire format live here; the model, tokenizer and generator come from LoadedModel.
+GET /v1/models and POST /v1/chat/completions (JSON, or server-sent events). Bad requests get 4xx JSON errors in OpenAI's
+shape; one worker thread generates every reply in arrival order, so concurrent requests queue and never interleave.
+Owns request parsing and the wire format; the model, tokenizer and generator come from LoadedModel.
 """
 
 from __future__ import annotations
@@ -265,6 +264,11 @@ class ChatHandler(BaseHTTPRequestHandler):
         except Exception as e:  # noqa: BLE001 - a bug answers 500 and the server keeps serving
             self.close_connection = True
             print(f"serve --http: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+            if getattr(self, "streaming", False):  # mid-stream: an error event (OpenAI clients raise it), then close
+                error = {"error": {"message": f"internal error: {type(e).__name__}", "type": "server_error"}}
+                with contextlib.suppress(OSError):
+                    self.wfile.write(f"data: {json.dumps(error)}\n\n".encode())
+                return
             self._json(500, {"error": {"message": f"internal error: {type(e).__name__}", "type": "server_error",
                                        "param": None, "code": None}})
 
@@ -330,6 +334,7 @@ class ChatHandler(BaseHTTPRequestHandler):
     def _stream(self, req: ChatRequest):
         lm = self.server.lm
         self.close_connection = True  # the stream ends when the connection closes
+        self.streaming = True         # from here on an error cannot become a JSON response
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -348,7 +353,8 @@ class ChatHandler(BaseHTTPRequestHandler):
                 gone.set()  # the client left: stop generating for it
             return not gone.is_set()
 
-        send({"role": "assistant", "content": ""})
+        if not send({"role": "assistant", "content": ""}):
+            return  # the client left while waiting in the queue
         pieces = StopTrimmer(lm.tok, req.params.stop_strings)
 
         def on_token(_row: int, tok_id: int):

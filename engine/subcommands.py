@@ -24,7 +24,7 @@ def dispatch(args) -> int:
                 "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
     handler = handlers[args.command]
     sink = make_sink(getattr(args, "events", None)) if args.command in ("train", "tokenizer") else None
-    if args.command == "serve":
+    if args.command == "serve" and args.stdio:
         sink = EventSink(stream=take_stdout())
     try:
         return handler(args, sink) or 0
@@ -161,7 +161,8 @@ def cmd_doctor(args, sink) -> int:
     print(f"minigpt engine {report['engine_version']} · python {report['python']} · torch {report['torch']}")
     print(f"platform: {report['platform']}")
     cpu = report["cpu"]
-    print(f"cpu: {cpu['name']}, {cpu['cores']} cores, native bf16: {cpu['native_bf16']}")
+    print(f"cpu: {cpu['name']}, {cpu['cores']} cores, bf16 support: {cpu['bf16_kind'] or 'none'} "
+          f"(auto precision on the CPU: {cpu['auto_precision']})")
     print(f"memory: {report['memory']['total'] / 2**30:.1f} GiB ({report['memory']['available'] / 2**30:.1f} free)")
     for g in report["cuda"]["gpus"]:
         print(f"cuda:{g['index']}: {g['name']}, {g['memory'] / 2**30:.1f} GiB, sm {g['capability']}")
@@ -209,6 +210,10 @@ def cmd_chat(args, sink) -> int:
 
 def cmd_serve(args, sink: EventSink) -> int:
     from engine.inference import load_for_inference
+    if args.http:
+        from engine.serve_http import parse_address, serve_http
+        host, port = parse_address(args.http)
+        return serve_http(load_for_inference(args.checkpoint, args.device), host, port, api_key=args.api_key)
     from engine.serve import serve_stdio
     commands = CommandQueue(
         on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))

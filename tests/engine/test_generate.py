@@ -139,6 +139,8 @@ def test_budget_is_capped_by_the_context(toy):
     assert len(c.ids) == 3 and c.finish_reason == "length"
     assert gen.complete([[5] * max_len], SamplingParams.greedy(5))[0].ids == []
     assert gen.generate([], SamplingParams.greedy(5)) == []
+    with pytest.raises(SamplingError, match="empty"):
+        gen.generate([[5], []], SamplingParams.greedy(5))
 
 
 @pytest.mark.parametrize("bad", [dict(temperature=-1), dict(top_p=0), dict(top_k=-2), dict(min_p=2),

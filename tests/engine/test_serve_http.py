@@ -161,3 +161,31 @@ def test_parse_address():
 def test_a_taken_port_is_a_user_error(server, toy_lm):
     with pytest.raises(UserError, match="cannot listen"):
         make_server(toy_lm, "127.0.0.1", server.server_address[1])
+
+
+def test_closing_ends_idle_keep_alive_connections(toy_lm):
+    srv = make_server(toy_lm, "127.0.0.1", 0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=30)
+    conn.request("GET", "/v1/models")
+    assert conn.getresponse().read()  # the connection stays open: its request thread idles waiting for more
+    before = threading.active_count()
+    srv.shutdown()
+    done = threading.Thread(target=srv.server_close)
+    done.start()
+    done.join(10)
+    assert not done.is_alive(), "server_close must not wait for clients to hang up"
+    assert threading.active_count() < before
+    conn.close()
+
+
+def test_an_engine_failure_is_a_500_and_the_server_lives_on(client, toy_lm, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(toy_lm.generator, "complete", broken)
+    with pytest.raises(openai.InternalServerError):
+        client.chat.completions.create(model="any", messages=HELLO, max_tokens=2)
+    with pytest.raises(openai.APIError, match="internal error"):  # mid-stream: an SSE error event
+        list(client.chat.completions.create(model="any", messages=HELLO, max_tokens=2, stream=True))
+    monkeypatch.undo()
+    assert client.chat.completions.create(model="any", messages=HELLO, max_tokens=2).choices
