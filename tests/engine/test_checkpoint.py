@@ -179,14 +179,29 @@ def test_config_json_with_wrong_types_is_a_user_error(model_cfg, tok, tmp_path, 
         ckpt.model_config_of(folder)
 
 
-def test_older_config_with_unknown_keys_is_upgraded(model_cfg, tok, tmp_path):
+def test_config_without_format_version_still_loads(model_cfg, tok, tmp_path):
     model, cfg = make_model(model_cfg)
     folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
     meta = json.loads((folder / "config.json").read_text())
-    meta["model"]["retired_knob"] = 3
     del meta["format_version"]
     (folder / "config.json").write_text(json.dumps(meta))
     assert ckpt.model_config_of(folder) == cfg
+
+
+@pytest.mark.parametrize("change", ["unknown_key", "newer_format"])
+def test_checkpoint_from_a_newer_engine_is_refused_clearly(model_cfg, tok, tmp_path, change):
+    """Dropping settings we do not know (say, a newer engine's experts) would build the wrong model."""
+    model, cfg = make_model(model_cfg)
+    folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
+    meta = json.loads((folder / "config.json").read_text())
+    if change == "unknown_key":
+        meta["model"]["n_expert"] = 8
+    else:
+        meta["format_version"] = ckpt.FORMAT_VERSION + 1
+    (folder / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="n_expert|newer") as e:
+        ckpt.model_config_of(folder)
+    assert "update" in e.value.hint
 
 
 def realistic_trainer_state(model):
