@@ -177,6 +177,7 @@ def doctor_report() -> dict:
             "precisions": precisions,
             "compile": hasattr(torch, "compile"),
             "grad_checkpointing": True,
+            "tf32": bool(gpus),
             "auto_batch_size": False,
             "multi_gpu": len(gpus) > 1,
             "activations": ["swiglu", "geglu", "gelu"],

@@ -17,7 +17,8 @@ from studio.views.wizard_page import WizardPage
 def describe_machine(report: dict) -> str:
     cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
     rows = [f"<b>CPU</b>: {html.escape(str(cpu.get('name', '?')))}, {cpu.get('cores', '?')} cores"
-            + (", native bf16" if cpu.get("native_bf16") else "")
+            + (f", bf16: {html.escape(str(cpu['bf16_kind']).upper())}" if cpu.get("bf16_kind") else "")
+            + (f" (auto trains in {html.escape(str(cpu['auto_precision']))} here)" if cpu.get("auto_precision") else "")
             + f" · <b>RAM</b>: {human_bytes(mem.get('total', 0))} ({human_bytes(mem.get('available', 0))} free)"]
     for g in (report.get("cuda") or {}).get("gpus") or []:
         rows.append(f"<b>GPU cuda:{g.get('index', 0)}</b>: {html.escape(str(g.get('name')))}, "
