@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data import builtin, formats
+from engine.data.records import record_texts
 from engine.errors import UserError
 
 # The record kind each stage trains on, and the built-in files that hold it.
@@ -95,8 +96,9 @@ def tokenizer_texts(paths: list[Path], sample_bytes: int, progress=None) -> Iter
     done, reported = 0, 0
     for p in paths:
         budget = sample_bytes
-        for rec in formats.iter_records(p):
-            text = record_text(rec)
+        kind = formats.detect_format(p)
+        for rec in formats.iter_records(p, kind):
+            text = "\n".join(record_texts(rec, kind))
             yield text
             size = len(text.encode("utf-8"))
             budget -= size
@@ -108,14 +110,6 @@ def tokenizer_texts(paths: list[Path], sample_bytes: int, progress=None) -> Iter
                 break
     if progress:
         progress(total, total)
-
-
-def record_text(rec: dict) -> str:
-    if "text" in rec:
-        return rec["text"]
-    parts = [m["content"] for m in rec.get("messages", []) or rec.get("prompt", [])]
-    parts += [rec[k] for k in ("chosen", "rejected") if isinstance(rec.get(k), str)]
-    return "\n".join(parts)
 
 
 def sources_key(paths: list[Path], *extra: object) -> str:
