@@ -41,9 +41,10 @@ class RunManager(QObject):
         return self._start(self.command.train(path), name or f"new run {stamp}", path.stem)
 
     def resume(self, run_dir: str) -> RunSession:
-        existing = self.session_for(run_dir)
-        if existing is not None and existing.live:
-            return existing
+        key = str(Path(run_dir))
+        for s in self.sessions:  # one engine per run folder: a second click finds the first one (live or starting)
+            if key in (str(Path(s.state.run_dir or "")), s.resume_of) and (s.live or s.resume_of == key):
+                return s
         return self._start(self.command.resume(run_dir), Path(run_dir).name, Path(run_dir).name + "-resume",
                            replay_from=run_dir)
 
@@ -56,7 +57,9 @@ class RunManager(QObject):
         session.ended.connect(lambda _o, s=session: self._on_ended(s))
         self.sessions.append(session)
         self.session_added.emit(session)
+        client.started.connect(lambda: self.running_changed.emit(self.running_count()))
         if replay_from:
+            session.resume_of = str(Path(replay_from))
             session.load(replay_from, follow=False)
             session.loaded.connect(session.start)
         else:
@@ -113,6 +116,7 @@ class RunManager(QObject):
                 self.table.refresh()
 
     def _on_ended(self, session: RunSession) -> None:
+        session.resume_of = None
         if session.state.run_dir:
             self.table.set_live_status(session.state.run_dir, None)
         self.table.refresh()

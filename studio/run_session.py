@@ -36,6 +36,7 @@ class RunSession(QObject):
         self.state = state
         self.client = client
         self.outcome: Outcome | None = None
+        self.resume_of: str | None = None   # the run folder this session's engine resumes, until it ends
         self._follow_pos = 0
         self._follow_path: str | None = None
         self._follow_timer = QTimer(self, interval=FOLLOW_MS)

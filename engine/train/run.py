@@ -64,7 +64,8 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
 
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     sink.emit("hello", engine_version=__version__, pid=os.getpid(), device=rt.describe(),
-              device_type=rt.device.type, precision=rt.precision, run_dir=str(run_dir), resumed=bool(resume))
+              device_type=rt.device.type, precision=rt.precision, run_dir=str(run_dir), resumed=bool(resume),
+              resume_step=int(step_dir.name[5:]) if step_dir is not None else None)
     stage = make_stage(cfg.stage.name)
     init_dir = step_dir
     if init_dir is None and cfg.stage.init:

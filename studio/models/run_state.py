@@ -132,6 +132,16 @@ class RunState(QObject):
         self.device = str(ev.get("device") or "")
         if self.run_dir:
             self.name = self.run_dir.rstrip("/").rsplit("/", 1)[-1]
+        if ev.get("resumed"):
+            # A new engine continues this run from a checkpoint: whatever the replayed events said last
+            # (stopped, failed, interrupted), it is running again, and the steps after that checkpoint repeat.
+            self.ended_t, self.error = None, None
+            step = ev.get("resume_step")
+            if isinstance(step, int):
+                for s in self.series.values():
+                    s.truncate(step)
+                self.step = min(self.step, step)
+            self.status = "starting"
         if self.status in ("starting", "interrupted"):
             self._set_status("running")
 

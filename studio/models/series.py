@@ -47,6 +47,16 @@ class Series:
         self.n = n + 1
         self._envelope_add(n, y)
 
+    def truncate(self, x_max: float) -> None:
+        """Drop every point past x_max (a resumed run repeats the steps after its checkpoint)."""
+        n = self.n
+        keep = self._x[:n] <= x_max
+        if keep.all():
+            return
+        xs, ys = self._x[:n][keep].copy(), self._y[:n][keep].copy()
+        self.__init__(max(INITIAL_CAPACITY, len(xs)), self._max_buckets)
+        self.extend(xs, ys)
+
     def extend(self, xs, ys) -> None:
         xs, ys = np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
         for x, y in zip(xs.tolist(), ys.tolist(), strict=True):

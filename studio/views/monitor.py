@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -117,8 +118,12 @@ class MonitorView(QWidget):
         side.addTab(self.samples, "Samples")
         side.addTab(self.log, "Log")
         self.side = side
+        scroll = QScrollArea()  # many stage and eval plots must not make the window taller than the screen
+        scroll.setWidget(self.plots)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.plots)
+        split.addWidget(scroll)
         split.addWidget(side)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)

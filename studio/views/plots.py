@@ -46,7 +46,7 @@ def settle_range(view: tuple[float, float] | None, lo: float, hi: float, pad_lo:
     axes, which costs more than the curves on a software rasteriser."""
     span = hi - lo
     if span <= 0:                                   # one point or a constant series: a band around it
-        span = 0.1 * max(abs(hi), 1e-9)
+        span = 0.1 * max(abs(hi), 1.0)
     if view is not None and view[0] <= lo and hi <= view[1] and span >= loose * (view[1] - view[0]):
         return None
     return lo - pad_lo * span, hi + pad_hi * span

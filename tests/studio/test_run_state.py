@@ -63,3 +63,25 @@ def test_series_grows_and_smooths():
     assert len(srs) == 100_000 and srs.x[-1] == 99_999
     sm = smooth(srs.y, 10)
     assert abs(sm[-1] - 4.5) < 1e-9 and len(sm) == len(srs)
+
+
+def test_a_resumed_engine_runs_again_after_a_replayed_stop_or_failure(qtbot):
+    for last in ({"event": "done", "status": "stopped"}, {"event": "error"}):
+        s = RunState()
+        s.apply(ev("hello", run_dir="/w/runs/r1", device="CPU"))
+        for i in range(1, 9):
+            s.apply(ev("step", t=1.0 + i, step=i, total_steps=20, loss=5.0 - 0.1 * i, lr=1e-3))
+        if last["event"] == "error":
+            s.apply(ev("error", kind="internal", message="boom", hint="", traceback="tb"))
+            s.apply(ev("done", t=10.0, status="failed", summary={}))
+        else:
+            s.apply(ev("done", t=10.0, status="stopped", summary={}))
+        assert s.status in ("stopped", "failed")
+        # the new engine resumes from the step-5 checkpoint: steps 6.. repeat
+        s.apply(ev("hello", t=20.0, run_dir="/w/runs/r1", device="CPU", resumed=True, resume_step=5))
+        assert s.status == "running" and s.error is None and s.ended_t is None
+        assert s.series["loss"].x.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+        s.apply(ev("step", t=21.0, step=6, total_steps=20, loss=4.4, lr=1e-3))
+        assert s.series["loss"].monotonic
+        s.apply(ev("done", t=30.0, status="completed", summary={}))
+        assert s.status == "completed"

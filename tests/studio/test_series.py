@@ -102,3 +102,13 @@ def test_extend_matches_append_and_growth_keeps_data():
     b.extend(np.arange(1, 3001), y)
     assert np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
     assert np.array_equal(a.envelope(), b.envelope()) and a.last == y[-1]
+
+
+def test_truncate_drops_points_past_a_step_and_keeps_the_rest():
+    s = Series()
+    for x in range(20):
+        s.append(float(x), float(x * x))
+    s.truncate(10)
+    assert s.x.tolist() == [float(x) for x in range(11)] and s.y.tolist()[-1] == 100.0
+    s.append(11.0, 1.0)  # a resumed run continues from there, still monotonic
+    assert s.monotonic and len(s) == 12
