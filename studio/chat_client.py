@@ -10,6 +10,7 @@ import itertools
 import json
 from collections import deque
 
+import shiboken6
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from engine.protocol import ProtocolError, make_command, parse_event
@@ -19,6 +20,8 @@ _CLOSING: set[QProcess] = set()   # servers told to exit, kept alive until they 
 
 
 def _reap_closed(*_args) -> None:
+    for proc in [p for p in _CLOSING if not shiboken6.isValid(p)]:  # already deleted at application exit
+        _CLOSING.discard(proc)
     for proc in [p for p in _CLOSING if p.state() == QProcess.ProcessState.NotRunning]:
         _CLOSING.discard(proc)
         proc.deleteLater()
