@@ -6,6 +6,7 @@ progress bar and Cancel; the UI thread never reads a data file. Next is blocked 
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -44,13 +45,16 @@ def scan_file(job: workers.Job, path: str) -> dict:
 
 
 def builtin_preview(job: workers.Job, workspace: str) -> dict:
-    """Worker: the first records of the built-in data, if it was generated in this workspace already."""
-    out: dict = {}
-    for folder in sorted(Path(workspace, "data").glob("builtin-*")):
-        for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl")):
-            f = folder / name
-            if f.is_file() and kind not in out:
-                out[kind] = formats.preview_records(f, 3, kind=kind)
+    """Worker: the built-in data's file stats and first records, generating it into the workspace if needed
+    (under a second; the engine would do the same on the first run)."""
+    import json
+
+    from engine.data import builtin
+    folder = builtin.ensure_builtin(Path(workspace))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    out: dict = {"stats": manifest.get("files", {})}
+    for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl")):
+        out[kind] = formats.preview_records(folder / name, 3, kind=kind)
     return out
 
 
@@ -294,7 +298,7 @@ class DataPage(WizardPage):
 
     def _show_builtin(self) -> None:
         self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}")
-        self.preview.setHtml("<i>Preview appears once the dataset has been generated (after the first run).</i>")
+        self.preview.setHtml("<i>Preparing the built-in dataset…</i>")
         w = workers.Worker(builtin_preview, self.workspace)
         w.signals.succeeded.connect(self._on_builtin_preview)
         w.start()
@@ -302,5 +306,10 @@ class DataPage(WizardPage):
     def _on_builtin_preview(self, previews: dict) -> None:
         if self.files.count() or not previews:
             return
-        html = "".join(f"<h4>{kind}</h4>{render_records(recs, kind)}" for kind, recs in previews.items())
-        self.preview.setHtml(html)
+        stats = previews.pop("stats", {})
+        rows = "".join(f"<tr><td>{html.escape(stem)}</td><td align='right'>{info.get('records', 0):,}</td>"
+                       f"<td align='right'>{info.get('bytes', 0) / 1e6:.2f} MB</td></tr>"
+                       for stem, info in stats.items())
+        table = f"<table cellspacing='6'><tr><th align='left'>file</th><th>records</th><th>size</th></tr>{rows}</table>"
+        self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}{table if rows else ''}")
+        self.preview.setHtml("".join(f"<h4>{kind}</h4>{render_records(recs, kind)}" for kind, recs in previews.items()))
