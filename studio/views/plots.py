@@ -110,6 +110,7 @@ class PlotGrid(QWidget):
         self._add_curve("tokens_per_s", "tokens_per_s", "tokens/s", PALETTE[4])
         for i, key in enumerate(MEMORY_KEYS):
             self._add_curve("memory", key, key.split("_", 1)[1], PALETTE[5 + i])
+        self.base_memory_legend = list(self.legend.get("memory", []))
 
         state.series_added.connect(self._on_series_added)
         state.reloaded.connect(self._on_reloaded)
@@ -302,6 +303,11 @@ class PlotGrid(QWidget):
         self._mem_kind = s.mem_kind
         self.titles["memory"] = ("GPU memory (MiB)" if s.mem_kind == "cuda" else
                                  ("MPS memory (MiB)" if s.mem_kind == "mps" else "Process memory, RSS (MiB)"))
+        rss = s.mem_kind == "rss"  # on the CPU "allocated" and "reserved" are both the process's RSS: show it once
+        self.curves["mem_reserved"].setVisible(not rss)
+        names = {"allocated": "RSS", "peak": "peak RSS"} if rss else {}
+        self.legend["memory"] = [(names.get(n, n), c) for n, c in self.base_memory_legend
+                                 if not (rss and n == "reserved")]
         self._retitle("memory")
 
     def point_count(self, key: str = "loss") -> int:
