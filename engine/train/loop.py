@@ -92,12 +92,13 @@ class Trainer:
             t0, tokens0 = time.perf_counter(), self.tokens_seen
             loss, grad_norm, extras = self.train_step(lr_at(self.step, total, cfg.optim))
             self.step += 1
-            if self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1:
+            logging = self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1
+            if logging:
                 float(loss)  # wait for the device so the step's time is real
             elapsed = time.perf_counter() - t0
             step_times = (step_times + [elapsed])[-50:]
             train_time, train_tokens = train_time + elapsed, train_tokens + self.tokens_seen - tokens0
-            if self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1:
+            if logging:
                 self.emit_step(loss, grad_norm, extras, train_tokens / max(train_time, 1e-9),
                                sum(step_times) / len(step_times))
                 train_time, train_tokens = 0.0, 0
