@@ -13,6 +13,7 @@ import traceback
 
 from engine.config import STAGES
 from engine.errors import UserError
+from engine.protocol import SAMPLING_DEFAULTS
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
@@ -56,10 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("chat", help="chat with a checkpoint in the terminal (streaming)")
     c.add_argument("checkpoint")
     c.add_argument("--system", default="", help="system prompt")
-    c.add_argument("--temperature", type=float, default=0.7)
-    c.add_argument("--top-k", type=int, default=50)
-    c.add_argument("--top-p", type=float, default=0.95)
-    c.add_argument("--max-new-tokens", type=int, default=200)
+    c.add_argument("--temperature", type=float, default=SAMPLING_DEFAULTS.temperature)
+    c.add_argument("--top-k", type=int, default=SAMPLING_DEFAULTS.top_k)
+    c.add_argument("--top-p", type=float, default=SAMPLING_DEFAULTS.top_p)
+    c.add_argument("--max-new-tokens", type=int, default=SAMPLING_DEFAULTS.max_new_tokens)
     c.add_argument("--device", default="auto")
 
     s = sub.add_parser("serve", help="serve a checkpoint: the studio's chat protocol (--stdio) or an "

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.protocol import SAMPLING_DEFAULTS as DEFAULTS
 
 TEMPLATES = ("auto", "chat", "raw")
 
@@ -58,12 +59,13 @@ def add_inference_parsers(sub) -> None:
 
 
 def add_sampling_flags(p) -> None:
-    p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--temperature", type=float, help="0 = greedy (default 0.7; 0 with --num-beams > 1)")
-    p.add_argument("--top-k", type=int, default=50, help="0 = off")
-    p.add_argument("--top-p", type=float, default=0.95, help="1 = off")
-    p.add_argument("--min-p", type=float, default=0.0, help="0 = off")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
+    p.add_argument("--max-new-tokens", type=int, default=DEFAULTS.max_new_tokens)
+    p.add_argument("--temperature", type=float,
+                   help=f"0 = greedy (default {DEFAULTS.temperature}; 0 with --num-beams > 1)")
+    p.add_argument("--top-k", type=int, default=DEFAULTS.top_k, help="0 = off")
+    p.add_argument("--top-p", type=float, default=DEFAULTS.top_p, help="1 = off")
+    p.add_argument("--min-p", type=float, default=DEFAULTS.min_p, help="0 = off")
+    p.add_argument("--repetition-penalty", type=float, default=DEFAULTS.repetition_penalty, help="1 = off")
     p.add_argument("--num-beams", type=int, default=1, help="> 1: beam search (deterministic)")
     p.add_argument("--length-penalty", type=float, default=1.0, help="beam scores / length ** this")
     p.add_argument("--seed", type=int, help="seed for sampling (same seed, same prompts: same output)")
@@ -73,7 +75,7 @@ def add_sampling_flags(p) -> None:
 def sampling_params(args, overrides: dict | None = None, where: str = ""):
     from engine.generate import SamplingParams
     beams = (overrides or {}).get("num_beams", args.num_beams)
-    temperature = args.temperature if args.temperature is not None else (0.0 if beams > 1 else 0.7)
+    temperature = args.temperature if args.temperature is not None else (0.0 if beams > 1 else DEFAULTS.temperature)
     p = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=temperature, top_k=args.top_k,
                        top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
                        stop_strings=list(args.stop), num_beams=args.num_beams, length_penalty=args.length_penalty)

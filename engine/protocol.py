@@ -23,6 +23,31 @@ COMMANDS = ("pause", "resume", "stop", "save", "generate", "cancel")
 DONE_STATUSES = ("completed", "stopped", "failed")
 
 
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How a reply is sampled when the request leaves a setting out: the one definition behind `minigpt chat`,
+    `minigpt generate`, the chat server (`serve --stdio`, the `generate` command's params) and the studio's Chat
+    controls. `serve --http` keeps the OpenAI API's own defaults, which its clients expect."""
+
+    max_new_tokens: int = 256
+    """The longest reply, in tokens (the server also keeps it within half the model's context)."""
+    temperature: float = 0.7
+    """0 = greedy; higher is more random."""
+    top_k: int = 50
+    """Sample among the k likeliest tokens only (0 = off)."""
+    top_p: float = 0.95
+    """Sample from the smallest set of tokens whose probability reaches p (1 = off)."""
+    min_p: float = 0.0
+    """Drop tokens less likely than min_p times the likeliest one (0 = off)."""
+    repetition_penalty: float = 1.1
+    """Above 1 makes tokens already in the conversation less likely: small models loop without it."""
+    seed: int | None = None
+    """A fixed seed repeats a reply; None samples afresh."""
+
+
+SAMPLING_DEFAULTS = SamplingDefaults()
+
+
 class ProtocolError(ValueError):
     """A line that is not a valid protocol object."""
 

@@ -13,6 +13,7 @@ from engine.commands import CommandQueue
 from engine.events import EventSink
 from engine.generate import SamplingParams
 from engine.inference import LoadedModel, TextStream
+from engine.protocol import SAMPLING_DEFAULTS
 
 PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed")
 
@@ -20,14 +21,15 @@ PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repet
 def sampling_from(params: dict | None) -> SamplingParams:
     if params is not None and not isinstance(params, dict):
         raise ValueError("params must be an object of numbers")
-    p = SamplingParams(max_new_tokens=256, temperature=0.7, top_k=50, top_p=0.95)
+    p = SamplingParams(**{k: getattr(SAMPLING_DEFAULTS, k) for k in PARAM_KEYS})
     for key in PARAM_KEYS:
         if params and params.get(key) is not None:
             setattr(p, key, type(getattr(p, key) if getattr(p, key) is not None else 0)(params[key]))
     return p
 
 
-def chat_prompt_ids(lm: LoadedModel, messages: list[dict], max_new_tokens: int = 256) -> list[int]:
+def chat_prompt_ids(lm: LoadedModel, messages: list[dict],
+                    max_new_tokens: int = SAMPLING_DEFAULTS.max_new_tokens) -> list[int]:
     """The chat as prompt ids; a chat too long for the model loses its oldest turns (the system turn stays),
     so that min(max_new_tokens, half the context) is left to answer in."""
     budget = lm.model.cfg.max_seq_len - min(max_new_tokens, lm.model.cfg.max_seq_len // 2)

@@ -15,7 +15,7 @@ class ChatTranscript(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.messages: list[dict] = []   # {"role", "content", "stats"?, "status"?}
+        self.messages: list[dict] = []   # {"role", "content", "stats"?, "status"?, "verdict"?}
 
     def add(self, role: str, content: str = "") -> int:
         self.messages.append({"role": role, "content": content})
@@ -31,6 +31,19 @@ class ChatTranscript(QObject):
         self.messages[index]["status"] = status
         self.messages[index]["stats"] = stats
         self.message_updated.emit(index)
+
+    def annotate(self, index: int, verdict: str) -> None:
+        """A note shown under a finished reply (e.g. "preferred" in an A/B comparison); never sent to a model."""
+        self.messages[index]["verdict"] = verdict
+        self.message_updated.emit(index)
+
+    def restore(self, messages: list[dict]) -> None:
+        """Replace the conversation with saved messages (a reopened chat); finished replies keep their stats."""
+        self.clear()
+        for m in messages:
+            i = self.add(m["role"], m["content"])
+            if m["role"] == "assistant":
+                self.finish(i, m.get("status") or "completed", m.get("stats") or {})
 
     def clear(self) -> None:
         self.messages.clear()

@@ -1,7 +1,8 @@
-"""The Chat page: pick a checkpoint, talk to it. Replies stream token by token into assistant bubbles, with a
-system prompt, sampling controls, Stop, New chat and per-reply stats (tokens/s, time to first token).
+"""The Chat page: pick a checkpoint, talk to it; or compare two side by side (the "Compare A/B" tab).
 
-A view over a ChatTranscript and a ChatClient (which owns the `minigpt serve` process).
+Replies stream token by token into assistant bubbles, with a system prompt, sampling controls, Stop, New chat,
+per-reply stats, and chats saved to / reopened from `<workspace>/chats/`. A view over a ChatTranscript and a
+ChatClient (which owns the `minigpt serve` process); bubbles, sampling and A/B live in the chat_* modules.
 """
 
 from __future__ import annotations
@@ -9,70 +10,36 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QScrollArea,
-    QSpinBox,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from studio import settings
 from studio.chat_client import ChatClient
+from studio.models.chat_store import ChatFileError, chats_dir, load_chat, save_chat
 from studio.models.chat_transcript import ChatTranscript
+from studio.views.chat_bubbles import TranscriptPane
 from studio.views.chat_input import ChatInput
-
-SAMPLING = (  # key, label, min, max, step/decimals, default, tooltip
-    ("temperature", "Temperature", 0.0, 2.0, 2, 0.7,
-     "Randomness: 0 always picks the likeliest token; higher is wilder."),
-    ("top_k", "Top-k", 0, 1000, None, 50, "Sample only among the k likeliest tokens (0 = no limit)."),
-    ("top_p", "Top-p", 0.0, 1.0, 2, 0.95, "Sample from the smallest set of tokens whose probabilities add up to p."),
-    ("max_new_tokens", "Max new tokens", 1, 4096, None, 200, "The longest reply, in tokens."),
-    ("repetition_penalty", "Repetition penalty", 1.0, 2.0, 2, 1.1,
-     "Above 1 makes tokens already in the conversation less likely (less looping)."),
-    ("seed", "Seed", -1, 2**31 - 1, None, -1, "Fixes the sampling for repeatable replies (-1 = random)."),
-)
-
-
-class Bubble(QFrame):
-    def __init__(self, role: str, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.setObjectName(f"bubble_{role}")
-        self.text = QLabel()
-        self.text.setObjectName("bubbleText")
-        self.text.setWordWrap(True)
-        self.text.setTextFormat(Qt.TextFormat.PlainText)
-        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.stats = QLabel()
-        self.stats.setObjectName("bubbleStats")
-        self.stats.hide()
-        who = QLabel({"user": "You", "assistant": "Model", "system": "System"}.get(role, role))
-        who.setObjectName("bubbleRole")
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(12, 8, 12, 8)
-        lay.addWidget(who)
-        lay.addWidget(self.text)
-        lay.addWidget(self.stats)
+from studio.views.chat_sampling import SamplingBox
 
 
 class ChatView(QWidget):
-    def __init__(self, client: ChatClient, checkpoints=lambda: [], parent: QWidget | None = None):
+    def __init__(self, client: ChatClient, checkpoints=lambda: [], command=None, parent: QWidget | None = None):
         super().__init__(parent)
         self.client = client
         self.transcript = ChatTranscript(self)
+        self.workspace = Path(command.workspace) if command is not None else None
         self._checkpoints = checkpoints
         self._reply_index: int | None = None
-        self._bubbles: list[Bubble] = []
 
         title = QLabel("Chat")
         title.setObjectName("pageTitle")
@@ -80,6 +47,7 @@ class ChatView(QWidget):
         self.picker.setObjectName("checkpointPicker")
         self.picker.setMinimumWidth(360)
         self.picker.setToolTip("Checkpoints of the runs in this workspace")
+        self.picker.currentIndexChanged.connect(self._update_buttons)
         browse = QPushButton("Open folder…")
         browse.clicked.connect(self._on_browse_clicked)
         self.load_button = QPushButton("Load")
@@ -93,14 +61,7 @@ class ChatView(QWidget):
         top.addWidget(browse)
         top.addWidget(self.load_button)
 
-        self.list_host = QWidget()
-        self.list_layout = QVBoxLayout(self.list_host)
-        self.list_layout.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("chatScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setWidget(self.list_host)
-        self.scroll.verticalScrollBar().rangeChanged.connect(self._on_scroll_range)
+        self.pane = TranscriptPane(self.transcript)
         self.input = ChatInput()
         self.input.setObjectName("chatInput")
         self.input.setPlaceholderText("Write a message — Enter sends, Shift+Enter adds a line")
@@ -116,14 +77,13 @@ class ChatView(QWidget):
         self.new_chat.setShortcut("Ctrl+Shift+N")
         self.new_chat.clicked.connect(self._on_new_chat_clicked)
         send_col = QVBoxLayout()
-        send_col.addWidget(self.send)
-        send_col.addWidget(self.stop)
-        send_col.addWidget(self.new_chat)
+        for w in (self.send, self.stop, self.new_chat):
+            send_col.addWidget(w)
         bottom = QHBoxLayout()
         bottom.addWidget(self.input, 1)
         bottom.addLayout(send_col)
         left = QVBoxLayout()
-        left.addWidget(self.scroll, 1)
+        left.addWidget(self.pane, 1)
         left.addLayout(bottom)
 
         self.system = QPlainTextEdit()
@@ -133,36 +93,53 @@ class ChatView(QWidget):
         self.system.setPlainText(settings.value("chat/system", "", str))
         sys_box = QGroupBox("System prompt")
         QVBoxLayout(sys_box).addWidget(self.system)
-        self.controls: dict[str, QSpinBox | QDoubleSpinBox] = {}
-        form = QFormLayout()
-        for key, label, lo, hi, dec, default, tip in SAMPLING:
-            w = QDoubleSpinBox() if dec is not None else QSpinBox()
-            if dec is not None:
-                w.setDecimals(dec)
-                w.setSingleStep(0.05)
-            w.setRange(lo, hi)
-            w.setValue(settings.value(f"chat/{key}", default, type(default)))
-            w.setToolTip(tip)
-            w.setObjectName(f"sampling:{key}")
-            lab = QLabel(label)
-            lab.setToolTip(tip)
-            form.addRow(lab, w)
-            self.controls[key] = w
-        samp_box = QGroupBox("Sampling")
-        samp_box.setLayout(form)
+        self.sampling = SamplingBox("chat")
+        self.controls = self.sampling.controls
+        self.save_button = QPushButton("Save chat")
+        self.save_button.setToolTip("Save this conversation to the workspace's chats folder")
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.open_button = QPushButton("Open chat…")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.file_state = QLabel()
+        self.file_state.setObjectName("chatFileState")
+        self.file_state.setWordWrap(True)
+        files_box = QGroupBox("Saved chats")
+        files = QVBoxLayout(files_box)
+        row = QHBoxLayout()
+        row.addWidget(self.save_button)
+        row.addWidget(self.open_button)
+        files.addLayout(row)
+        files.addWidget(self.file_state)
         right = QVBoxLayout()
         right.addWidget(sys_box)
-        right.addWidget(samp_box)
+        right.addWidget(self.sampling)
+        right.addWidget(files_box)
         right.addStretch(1)
-        body = QHBoxLayout()
+        single = QWidget()
+        body = QHBoxLayout(single)
+        body.setContentsMargins(0, 8, 0, 0)
         body.addLayout(left, 3)
         body.addLayout(right, 1)
+        single_page = QWidget()
+        sp = QVBoxLayout(single_page)
+        sp.setContentsMargins(0, 8, 0, 0)
+        sp.addLayout(top)
+        sp.addWidget(self.server_state)
+        sp.addWidget(single, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("chatModes")
+        self.tabs.addTab(single_page, "Chat")
+        self.ab = None
+        if command is not None:
+            from studio.views.chat_ab import ABChatView
+            self.ab = ABChatView(command, checkpoints)
+            self.tabs.addTab(self.ab, "Compare A/B")
+        self.tabs.tabBar().setVisible(self.ab is not None)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(24, 16, 24, 16)
         lay.addWidget(title)
-        lay.addLayout(top)
-        lay.addWidget(self.server_state)
-        lay.addLayout(body, 1)
+        lay.addWidget(self.tabs, 1)
 
         client.loading.connect(self._on_loading)
         client.ready.connect(self._on_ready)
@@ -170,22 +147,31 @@ class ChatView(QWidget):
         client.reply_finished.connect(self._on_reply_finished)
         client.request_failed.connect(self._on_request_failed)
         client.failed.connect(self._on_server_failed)
-        self.transcript.message_added.connect(self._on_message_added)
-        self.transcript.message_updated.connect(self._on_message_updated)
         self.transcript.cleared.connect(self._on_cleared)
+        self.transcript.message_added.connect(self._update_buttons)
         self._update_buttons()
+
+    @property
+    def _bubbles(self):
+        return self.pane.bubbles
 
     # ------------------------------------------------------------------ API
     def refresh_checkpoints(self) -> None:
         current = self.picker.currentData()
+        self.picker.blockSignals(True)
         self.picker.clear()
         for label, path in self._checkpoints():
             self.picker.addItem(label, path)
         i = self.picker.findData(current)
         if i >= 0:
             self.picker.setCurrentIndex(i)
+        self.picker.blockSignals(False)
+        if self.ab is not None:
+            self.ab.refresh_checkpoints()
+        self._update_buttons()
 
     def load_checkpoint(self, path: str) -> None:
+        self.tabs.setCurrentIndex(0)
         i = self.picker.findData(path)
         if i < 0:
             self.picker.addItem(f"{Path(path).parent.parent.name} · {Path(path).name}", path)
@@ -194,17 +180,70 @@ class ChatView(QWidget):
         self.client.load(path)
 
     def params(self) -> dict:
-        p = {k: w.value() for k, w in self.controls.items()}
-        if p["seed"] < 0:
-            p["seed"] = None
-        return p
+        return self.sampling.params()
 
     def save_settings(self) -> None:
         settings.set_value("chat/system", self.system.toPlainText())
-        for k, w in self.controls.items():
-            settings.set_value(f"chat/{k}", w.value())
+        self.sampling.save_settings()
+        if self.ab is not None:
+            self.ab.save_settings()
+
+    def close_servers(self) -> None:
+        """Stop every chat server this page started (the single chat's client is closed by its owner)."""
+        if self.ab is not None:
+            self.ab.close_servers()
+
+    def save_chat(self) -> Path | None:
+        """Save the conversation as a new file under <workspace>/chats; returns its path."""
+        if self.workspace is None or not self.transcript.messages:
+            return None
+        meta = {"checkpoint": self.client.checkpoint, "system": self.system.toPlainText(), "params": self.params()}
+        try:
+            path = save_chat(self.workspace, self.transcript.messages, meta)
+        except OSError as e:
+            self._show_file_state(f"Could not save the chat: {e}", error=True)
+            return None
+        self._show_file_state(f"Saved to chats/{path.name}")
+        return path
+
+    def open_chat_file(self, path: str | Path) -> bool:
+        """Reopen a saved chat: its messages, system prompt and sampling; its checkpoint is offered in the picker."""
+        try:
+            header, messages = load_chat(path)
+        except ChatFileError as e:
+            self._show_file_state(f"{e}", error=True)
+            return False
+        if self._reply_index is not None:
+            self.client.cancel()
+        self.transcript.restore(messages)
+        self.system.setPlainText(str(header.get("system") or ""))
+        for key, value in (header.get("params") or {}).items():
+            if key in self.controls and isinstance(value, (int, float)):
+                self.controls[key].setValue(value)
+        ckpt = header.get("checkpoint")
+        if ckpt and self.picker.findData(ckpt) < 0:
+            self.picker.addItem(f"{Path(ckpt).parent.parent.name} · {Path(ckpt).name}", ckpt)
+        if ckpt:
+            self.picker.setCurrentIndex(self.picker.findData(ckpt))
+        self._show_file_state(f"Opened {Path(path).name}" + ("" if self.client.checkpoint == ckpt or not ckpt
+                                                             else " · Load its checkpoint to continue it"))
+        self._update_buttons()
+        return True
 
     # ------------------------------------------------------------------ slots
+    def _show_file_state(self, text: str, error: bool = False) -> None:
+        self.file_state.setText(f"<span style='color:#d9534f'>{html.escape(text)}</span>" if error
+                                else html.escape(text))
+
+    def _on_save_clicked(self) -> None:
+        self.save_chat()
+
+    def _on_open_clicked(self) -> None:
+        start = chats_dir(self.workspace) if self.workspace is not None else Path.home()
+        path, _ = QFileDialog.getOpenFileName(self, "Open a saved chat", str(start), "Chats (*.jsonl)")
+        if path:
+            self.open_chat_file(path)
+
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(Path.home()))
         if path:
@@ -265,51 +304,15 @@ class ChatView(QWidget):
             self.client.cancel()
         self.transcript.clear()
 
-    def _on_message_added(self, i: int) -> None:
-        m = self.transcript.messages[i]
-        bubble = Bubble(m["role"])
-        bubble.text.setText(m["content"] or "…")
-        row = QHBoxLayout()
-        if m["role"] == "user":
-            row.addStretch(1)
-        row.addWidget(bubble, 4)
-        if m["role"] != "user":
-            row.addStretch(1)
-        self.list_layout.insertLayout(self.list_layout.count() - 1, row)
-        self._bubbles.append(bubble)
-
-    def _on_message_updated(self, i: int) -> None:
-        m, bubble = self.transcript.messages[i], self._bubbles[i]
-        bubble.text.setText(m["content"] or ("…" if "status" not in m else "(empty reply)"))
-        if "status" in m:
-            s = m.get("stats") or {}
-            bits = [m["status"]] if m["status"] != "completed" else []
-            if s.get("completion_tokens") is not None:
-                bits.append(f"{s['completion_tokens']} tokens")
-            if s.get("tokens_per_s"):
-                bits.append(f"{s['tokens_per_s']:.1f} tok/s")
-            if s.get("time_to_first_token") is not None:
-                bits.append(f"first token {1000 * s['time_to_first_token']:.0f} ms")
-            bubble.stats.setText(" · ".join(bits))
-            bubble.stats.setVisible(bool(bits))
-
     def _on_cleared(self) -> None:
-        while self.list_layout.count() > 1:
-            item = self.list_layout.takeAt(0)
-            row = item.layout()
-            while row is not None and row.count():
-                w = row.takeAt(0).widget()
-                if w is not None:
-                    w.deleteLater()
-        self._bubbles.clear()
         self._reply_index = None
         self._update_buttons()
 
-    def _on_scroll_range(self, _lo: int, hi: int) -> None:
-        QTimer.singleShot(0, lambda: self.scroll.verticalScrollBar().setValue(hi))
-
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_args) -> None:
         busy = self._reply_index is not None
         self.send.setEnabled(self.client.is_ready and not busy)
         self.stop.setEnabled(busy)
-        self.load_button.setEnabled(self.picker.count() > 0)
+        # a listed checkpoint can always be (re)loaded: this was once only re-checked on server events, so the
+        # button stayed disabled after the picker filled in (from the sidebar, and after every restart)
+        self.load_button.setEnabled(self.picker.currentData() is not None)
+        self.save_button.setEnabled(self.workspace is not None and bool(self.transcript.messages) and not busy)

@@ -61,7 +61,7 @@ class MainWindow(QMainWindow):
         self.wizard = TrainWizard(self.command, checkpoints=self.checkpoints)
         self.monitors = MonitorTabs()
         self.runs = RunsView(self.table)
-        self.chat = ChatView(self.chat_client, checkpoints=self.checkpoints)
+        self.chat = ChatView(self.chat_client, checkpoints=self.checkpoints, command=self.command)
         self.stack = QStackedWidget()
         for w in (self.wizard, self.monitors, self.runs, self.chat):
             self.stack.addWidget(w)
@@ -262,6 +262,7 @@ class MainWindow(QMainWindow):
         self._save()
         self.wizard.shutdown()
         self.chat_client.close()
+        self.chat.close_servers()
         app = QApplication.instance()
         if app is not None:
             app.setProperty("detached_runs", self.detached)
