@@ -160,11 +160,15 @@ class ABChatView(QWidget):
     def _on_side_finished(self) -> None:
         if self._pending is None or self.a.busy or self.b.busy:
             return
-        statuses = {self.a.last_reply().get("status"), self.b.last_reply().get("status")}
-        if statuses <= {"completed"}:
+        replies = (self.a.last_reply(), self.b.last_reply())
+        if not all(r["content"].strip() for r in replies):
+            # an empty reply is no preference pair (the DPO reader would reject the line): skip this turn
+            self._pending = None
+            self.verdict.setText("A side gave no reply, so there is nothing to compare; send another prompt.")
+        elif {r.get("status") for r in replies} <= {"completed"}:
             self.verdict.setText("Which reply is better?")
         else:
-            self.verdict.setText("A reply did not complete; pick anyway, or start a new comparison.")
+            self.verdict.setText("A reply was cut short; pick anyway, or send another prompt.")
         self._update_buttons()
 
     def _on_stop_clicked(self) -> None:
@@ -184,7 +188,8 @@ class ABChatView(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.a.busy or self.b.busy
-        self.send.setEnabled(self.a.ready and self.b.ready and not busy and self._pending is None)
+        # sending while a choice is pending skips that turn: it never joined the conversation
+        self.send.setEnabled(self.a.ready and self.b.ready and not busy)
         self.stop.setEnabled(busy)
         for w in (self.pick_a, self.pick_tie, self.pick_b):
             w.setEnabled(self.awaiting_choice)

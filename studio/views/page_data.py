@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from engine.data import formats
 from studio import settings, workers
+from studio.views.preference_files import PreferenceFiles
 from studio.views.record_render import render_records
 from studio.views.wizard_page import WizardPage
 
@@ -109,6 +110,10 @@ class DataPage(WizardPage):
         lv.addLayout(row)
         lv.addWidget(self.progress)
         lv.addWidget(self.cancel, 0, Qt.AlignmentFlag.AlignLeft)
+        self.preferences = PreferenceFiles(workspace)
+        self.preferences.preview_ready.connect(self._on_preference_preview)
+        self.preferences.use_requested.connect(lambda path: self.add_files([path]))
+        lv.addWidget(self.preferences)
         right = QWidget()
         rv = QVBoxLayout(right)
         rv.setContentsMargins(0, 0, 0, 0)
@@ -302,6 +307,10 @@ class DataPage(WizardPage):
         w = workers.Worker(builtin_preview, self.workspace)
         w.signals.succeeded.connect(self._on_builtin_preview)
         w.start()
+
+    def _on_preference_preview(self, text: str) -> None:
+        self.summary.setText("<b>Preference data</b> (from A/B chat)")
+        self.preview.setHtml(text)
 
     def _on_builtin_preview(self, previews: dict) -> None:
         if self.files.count() or not previews:
