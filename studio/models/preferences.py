@@ -1,8 +1,9 @@
 """Preference pairs captured in A/B chat, appended to `<workspace>/data/preferences/ab-YYYYMMDD.jsonl`.
 
-Each line is what the DPO stage reads — `prompt`, `chosen`, `rejected` as strings — plus what makes the pair
-traceable: the conversation before the reply (`messages`), which checkpoint and sampling produced each side, and
-`tie` (a tie is kept for the record but marked, so DPO skips it). Plain Python: no Qt, no widgets.
+Each line is what the DPO stage reads — `prompt` (a string, or the messages of a longer chat ending with the user's
+turn), `chosen` and `rejected` as strings — plus what makes the pair traceable: the conversation (`messages`),
+which checkpoint and sampling produced each side, and `tie` (kept for the record but marked, so DPO skips it).
+Plain Python: no Qt, no widgets.
 """
 
 from __future__ import annotations
@@ -33,17 +34,19 @@ def preference_record(messages: list[dict], a: Side, b: Side, winner: str, when:
     """The line for one choice. `messages` is the conversation the two replies answer, ending with the user turn."""
     if winner not in WINNERS:
         raise ValueError(f"winner must be one of {', '.join(WINNERS)}, not {winner!r}")
-    users = [m for m in messages if m.get("role") == "user"]
-    if not users:
-        raise ValueError("the conversation has no user turn to answer")
+    if not messages or messages[-1].get("role") != "user":
+        raise ValueError("the conversation must end with the user turn both replies answer")
     chosen, rejected = (b, a) if winner == "b" else (a, b)   # a tie keeps A first; `tie` tells DPO to skip it
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages]
+    # one user turn stays a plain string; a longer chat is kept whole, as the messages the replies answered
+    prompt = turns[0]["content"] if len(turns) == 1 else turns
     return {
-        "prompt": users[-1]["content"],
+        "prompt": prompt,
         "chosen": chosen.reply,
         "rejected": rejected.reply,
         "tie": winner == "tie",
         "winner": winner,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "messages": turns,
         "chosen_source": chosen.source(),
         "rejected_source": rejected.source(),
         "a": a.source(),

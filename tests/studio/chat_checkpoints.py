@@ -1,6 +1,6 @@
 """Real tiny checkpoints for the Chat tests: two short runs of the real engine (pretrain, 2 layers, width 32,
-one step each, different seeds) in one workspace, made once per session. Import the fixture with
-`from chat_checkpoints import chat_workspace`."""
+one step each, different seeds) in one workspace, made once per session, and a sidebar click. Import the fixture
+with `from chat_checkpoints import chat_workspace`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,15 @@ TINY = ["--stage", "pretrain", "--max-steps", "1", "--set", "model.d_model=32", 
         "--set", "run.sample_prompts=[]", "--set", "run.eval_batches=1", "--set", "hardware.threads=1",
         "--set", "hardware.device=cpu"]
 RUNS = ("tiny-a", "tiny-b")
+
+
+def click_nav(qtbot, win, page: str) -> None:
+    """Click a page's entry in the main window's sidebar."""
+    from PySide6.QtCore import Qt
+
+    from studio.views.main_window import PAGES
+    item = win.nav.item(PAGES.index(page))
+    qtbot.mouseClick(win.nav.viewport(), Qt.MouseButton.LeftButton, pos=win.nav.visualItemRect(item).center())
 
 
 def checkpoint_of(workspace: Path, run: str) -> str:

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 
 import pytest
-from chat_checkpoints import chat_workspace  # noqa: F401 - fixture
+from chat_checkpoints import chat_workspace, click_nav  # noqa: F401 - fixture
 from PySide6.QtCore import Qt
 
 from engine.protocol import SAMPLING_DEFAULTS
@@ -16,12 +16,7 @@ from studio import settings
 from studio.chat_client import ChatClient
 from studio.engine_cmd import EngineCommand
 from studio.views.chat_view import ChatView
-from studio.views.main_window import PAGES, MainWindow
-
-
-def click_nav(qtbot, win: MainWindow, page: str) -> None:
-    item = win.nav.item(PAGES.index(page))
-    qtbot.mouseClick(win.nav.viewport(), Qt.MouseButton.LeftButton, pos=win.nav.visualItemRect(item).center())
+from studio.views.main_window import MainWindow
 
 
 def open_window(qtbot, workspace) -> MainWindow:
