@@ -115,8 +115,8 @@ class ABSide(QWidget):
         self.state_changed.emit()
 
     def _on_ready(self, info: dict) -> None:
-        self.state.setText(f"<b>Ready</b> · step {info.get('step', '?')} · {info.get('stage') or ''} · "
-                           f"{html.escape(str(info.get('device', '')))}")
+        bits = [f"step {info.get('step', '?')}", str(info.get("stage") or ""), str(info.get("device") or "")]
+        self.state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
         self.state.setToolTip(str(info.get("checkpoint", "")))
         self.state_changed.emit()
 

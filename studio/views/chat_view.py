@@ -25,11 +25,11 @@ from PySide6.QtWidgets import (
 
 from studio import settings
 from studio.chat_client import ChatClient
-from studio.models.chat_store import ChatFileError, chats_dir, load_chat, save_chat
 from studio.models.chat_transcript import ChatTranscript
 from studio.views.chat_bubbles import TranscriptPane
 from studio.views.chat_input import ChatInput
 from studio.views.chat_sampling import SamplingBox
+from studio.views.chat_saved import SavedChats
 
 
 class ChatView(QWidget):
@@ -95,25 +95,13 @@ class ChatView(QWidget):
         QVBoxLayout(sys_box).addWidget(self.system)
         self.sampling = SamplingBox("chat")
         self.controls = self.sampling.controls
-        self.save_button = QPushButton("Save chat")
-        self.save_button.setToolTip("Save this conversation to the workspace's chats folder")
-        self.save_button.clicked.connect(self._on_save_clicked)
-        self.open_button = QPushButton("Open chat…")
-        self.open_button.clicked.connect(self._on_open_clicked)
-        self.file_state = QLabel()
-        self.file_state.setObjectName("chatFileState")
-        self.file_state.setWordWrap(True)
-        files_box = QGroupBox("Saved chats")
-        files = QVBoxLayout(files_box)
-        row = QHBoxLayout()
-        row.addWidget(self.save_button)
-        row.addWidget(self.open_button)
-        files.addLayout(row)
-        files.addWidget(self.file_state)
+        self.saved = SavedChats(self.workspace, self.transcript, self._chat_meta)
+        self.saved.chat_opened.connect(self._on_chat_opened)
+        self.save_button, self.file_state = self.saved.save_button, self.saved.state
         right = QVBoxLayout()
         right.addWidget(sys_box)
         right.addWidget(self.sampling)
-        right.addWidget(files_box)
+        right.addWidget(self.saved)
         right.addStretch(1)
         single = QWidget()
         body = QHBoxLayout(single)
@@ -195,24 +183,17 @@ class ChatView(QWidget):
 
     def save_chat(self) -> Path | None:
         """Save the conversation as a new file under <workspace>/chats; returns its path."""
-        if self.workspace is None or not self.transcript.messages:
-            return None
-        meta = {"checkpoint": self.client.checkpoint, "system": self.system.toPlainText(), "params": self.params()}
-        try:
-            path = save_chat(self.workspace, self.transcript.messages, meta)
-        except OSError as e:
-            self._show_file_state(f"Could not save the chat: {e}", error=True)
-            return None
-        self._show_file_state(f"Saved to chats/{path.name}")
-        return path
+        return self.saved.save()
 
     def open_chat_file(self, path: str | Path) -> bool:
         """Reopen a saved chat: its messages, system prompt and sampling; its checkpoint is offered in the picker."""
-        try:
-            header, messages = load_chat(path)
-        except ChatFileError as e:
-            self._show_file_state(f"{e}", error=True)
-            return False
+        return self.saved.open(path)
+
+    # ------------------------------------------------------------------ slots
+    def _chat_meta(self) -> dict:
+        return {"checkpoint": self.client.checkpoint, "system": self.system.toPlainText(), "params": self.params()}
+
+    def _on_chat_opened(self, path: str, header: dict, messages: list) -> None:
         if self._reply_index is not None:
             self.client.cancel()
         self.transcript.restore(messages)
@@ -225,24 +206,9 @@ class ChatView(QWidget):
             self.picker.addItem(f"{Path(ckpt).parent.parent.name} · {Path(ckpt).name}", ckpt)
         if ckpt:
             self.picker.setCurrentIndex(self.picker.findData(ckpt))
-        self._show_file_state(f"Opened {Path(path).name}" + ("" if self.client.checkpoint == ckpt or not ckpt
-                                                             else " · Load its checkpoint to continue it"))
+        if ckpt and self.client.checkpoint != ckpt:
+            self.saved.show_state(f"Opened {Path(path).name} · Load its checkpoint to continue it")
         self._update_buttons()
-        return True
-
-    # ------------------------------------------------------------------ slots
-    def _show_file_state(self, text: str, error: bool = False) -> None:
-        self.file_state.setText(f"<span style='color:#d9534f'>{html.escape(text)}</span>" if error
-                                else html.escape(text))
-
-    def _on_save_clicked(self) -> None:
-        self.save_chat()
-
-    def _on_open_clicked(self) -> None:
-        start = chats_dir(self.workspace) if self.workspace is not None else Path.home()
-        path, _ = QFileDialog.getOpenFileName(self, "Open a saved chat", str(start), "Chats (*.jsonl)")
-        if path:
-            self.open_chat_file(path)
 
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(Path.home()))
@@ -260,10 +226,9 @@ class ChatView(QWidget):
 
     def _on_ready(self, info: dict) -> None:
         params = info.get("params")
-        self.server_state.setText(
-            f"<b>Ready</b> · {html.escape(str(info.get('checkpoint', '')))} · step {info.get('step', '?')} · "
-            f"{info.get('stage') or ''} · {f'{params:,} params' if isinstance(params, int) else ''} · "
-            f"{html.escape(str(info.get('device', '')))}")
+        bits = [str(info.get("checkpoint") or ""), f"step {info.get('step', '?')}", str(info.get("stage") or ""),
+                f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or "")]
+        self.server_state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
         self._update_buttons()
 
     def _on_server_failed(self, message: str, tail: str) -> None:
@@ -315,4 +280,4 @@ class ChatView(QWidget):
         # a listed checkpoint can always be (re)loaded: this was once only re-checked on server events, so the
         # button stayed disabled after the picker filled in (from the sidebar, and after every restart)
         self.load_button.setEnabled(self.picker.currentData() is not None)
-        self.save_button.setEnabled(self.workspace is not None and bool(self.transcript.messages) and not busy)
+        self.saved.set_can_save(bool(self.transcript.messages) and not busy)
