@@ -60,9 +60,9 @@ class ABChatView(QWidget):
         entry.addWidget(self.input, 1)
         entry.addLayout(buttons)
 
-        self.pick_a = QPushButton("◀ A is better")
-        self.pick_tie = QPushButton("Tie")
-        self.pick_b = QPushButton("B is better ▶")
+        self.pick_a = QPushButton("◀ &A is better")      # Alt+A, Alt+T, Alt+B
+        self.pick_tie = QPushButton("&Tie")
+        self.pick_b = QPushButton("&B is better ▶")
         for w, winner in ((self.pick_a, "a"), (self.pick_tie, "tie"), (self.pick_b, "b")):
             w.setObjectName("abChoice")
             w.clicked.connect(lambda _c=False, winner=winner: self.choose(winner))
@@ -146,6 +146,9 @@ class ABChatView(QWidget):
         text = self.input.toPlainText().strip()
         if not text or not self.send.isEnabled():
             return
+        if self.awaiting_choice:   # a new prompt without a choice skips that turn: mark it, keep it out of the chat
+            for side in (self.a, self.b):
+                side.transcript.annotate(len(side.transcript.messages) - 1, "skipped")
         self._pending = text
         messages = self._request_messages()
         sent = [side.ask(text, messages) for side in (self.a, self.b)]

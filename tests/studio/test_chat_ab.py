@@ -112,3 +112,30 @@ def test_ab_compare_records_preferences(qtbot, chat_workspace):  # noqa: F811 - 
     assert str(path) in data.sources()
     win.grab().save("/tmp/ab_data_page.png")
     win.close()
+
+
+def test_unpicked_turn_is_skipped_and_new_comparison_starts_over(qtbot, fake_command, fake_workspace):
+    """Against the fake server: a prompt sent without choosing skips the previous turn (marked, and left out of the
+    conversation the next pair records); New comparison clears both sides and the conversation."""
+    from studio.views.chat_ab import ABChatView
+    items = [("fake · step-000004", "/r/fake/checkpoints/step-000004")]
+    ab = ABChatView(fake_command("serve_ok"), checkpoints=lambda: items)
+    qtbot.addWidget(ab)
+    ab.refresh_checkpoints()
+    with qtbot.waitSignals([ab.a.client.ready, ab.b.client.ready], timeout=20_000):
+        qtbot.mouseClick(ab.a.load_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(ab.b.load_button, Qt.MouseButton.LeftButton)
+    ask_both(qtbot, ab, "first")
+    assert ab.awaiting_choice
+    ask_both(qtbot, ab, "second")
+    assert ab.a.transcript.messages[1]["verdict"] == "skipped" == ab.b.transcript.messages[1]["verdict"]
+    record = {}
+    ab.preference_saved.connect(lambda _p, r: record.update(r))
+    qtbot.mouseClick(ab.pick_a, Qt.MouseButton.LeftButton)
+    assert record["prompt"] == "second" and record["messages"] == [{"role": "user", "content": "second"}]
+    assert record["chosen"] == "Hello, world" and record["a"]["checkpoint"] == items[0][1]
+    assert (fake_workspace / "data" / "preferences").is_dir()
+    qtbot.mouseClick(ab.new_chat, Qt.MouseButton.LeftButton)
+    assert ab.history == [] and ab.a.transcript.messages == [] and ab.b.pane.bubbles == []
+    assert ab.send.isEnabled() and not ab.pick_a.isEnabled()
+    ab.close_servers()
