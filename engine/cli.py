@@ -1,7 +1,7 @@
 """`minigpt`: the engine's command line. Parses arguments, sets up events, and turns every UserError into
 one clear message (plus an `error` event) and a non-zero exit, so a traceback is never the only explanation.
 
-Subcommands: train, tokenizer train, data check, chat, serve, doctor.
+Subcommands: train, tokenizer train|encode, data check, chat, serve, doctor.
 """
 
 from __future__ import annotations
