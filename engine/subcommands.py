@@ -144,7 +144,8 @@ def _tokenizer_encode(tok, texts: list[str], as_json: bool) -> int:
     for text in texts:
         pieces = tok.token_pieces(text)
         ids = [i for piece in pieces for i in piece["ids"]]
-        out.append({"text": text, "ids": ids, "pieces": pieces, "chars_per_token": round(len(text) / max(1, len(ids)), 2)})
+        ratio = round(len(text) / max(1, len(ids)), 2)
+        out.append({"text": text, "ids": ids, "pieces": pieces, "chars_per_token": ratio})
     if as_json:
         print_json({"vocab_size": tok.vocab_size, "texts": out})
         return 0

@@ -136,7 +136,7 @@ class Tokenizer:
         enc = self._plain.encode(text, add_special_tokens=False)
         pieces: list[dict] = []
         end = 0  # text shown so far
-        for token_id, (a, b) in zip(enc.ids, enc.offsets, strict=True):
+        for token_id, (_, b) in zip(enc.ids, enc.offsets, strict=True):
             if b <= end and pieces:
                 pieces[-1]["ids"].append(token_id)  # more bytes of a character already shown
                 continue

@@ -3,7 +3,8 @@
 A record is written as it is encoded, part by part, so a long one is never held whole as ids.
 A set is: tokens.bin (uint16, or uint32 for vocabularies over 65535), mask.bin (uint8, 1 = loss on that token;
 SFT only), offsets.npy (int64 document starts, n_docs + 1) and meta.json. The key hashes the source files'
-bytes, the tokenizer, the layout version and the reading options (encoding, control tokens). Written into a temporary folder and renamed into place.
+bytes, the tokenizer, the layout version and the reading options (encoding, control tokens). Written into a
+temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np

@@ -26,7 +26,8 @@ def write(path: Path, rows: list[dict], encoding: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("rows", "encoding", "named"), [(CHINESE, "gb18030", "GB18030"), (WESTERN, "cp1252", "CP1252")])
+@pytest.mark.parametrize(("rows", "encoding", "named"),
+                         [(CHINESE, "gb18030", "GB18030"), (WESTERN, "cp1252", "CP1252")])
 def test_non_utf8_file_names_line_encoding_and_conversion(tmp_path, rows, encoding, named):
     path = write(tmp_path / "data.jsonl", rows, encoding)
     with pytest.raises(UserError) as e:
