@@ -95,16 +95,14 @@ class Tokenizer:
 
     def encode_batch(self, texts: list[str], control_tokens: bool = False) -> list[list[int]]:
         """encode() for many texts in parallel; `control_tokens` reads control strings as control ids."""
-        if all(len(t) <= SEGMENT_CHARS for t in texts):
-            hf = self.hf if control_tokens else self._plain
-            return [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
-        out: list[list[int]] = []
-        for t in texts:
-            ids: list[int] = []
-            for part in self.iter_encoded(t, control_tokens):
-                ids += part
-            out.append(ids)
-        return out
+        hf = self.hf if control_tokens else self._plain
+        fits = [t for t in texts if len(t) <= SEGMENT_CHARS]
+        short = [e.ids for e in hf.encode_batch(fits, add_special_tokens=False)]
+        if len(short) == len(texts):
+            return short
+        encoded = iter(short)
+        return [next(encoded) if len(t) <= SEGMENT_CHARS else [i for part in self.iter_encoded(t, control_tokens)
+                                                               for i in part] for t in texts]
 
     def iter_encoded(self, text: str, control_tokens: bool = False) -> Iterator[list[int]]:
         """The ids of `text` in consecutive parts, holding at most about BATCH_CHARS of it in the encoder at once."""
