@@ -202,6 +202,7 @@ class TokenizerPage(WizardPage):
         out = Path(self.command.workspace, "tokenizers", time.strftime("studio-%Y%m%d-%H%M%S"))
         data = [p for p in self.doc.get("data.train", ["builtin"])]
         argv = self.command.tokenizer(data, tok["vocab_size"], out, tok["sample_bytes"])
+        argv += ["--encoding", str(self.doc.get("data.encoding", "utf-8") or "utf-8")]  # as the Data page read them
         log = Path(self.command.studio_dir, "logs", out.name + ".stderr")
         self.job = EngineClient(argv, stderr_path=log, parent=self)
         self.job.event_received.connect(self._on_job_event)

@@ -73,3 +73,23 @@ def test_token_preview_shows_each_chinese_character_once(qtbot, wizard, tmp_path
     assert f"({len(tok.encode(chinese))} tokens)" in shown
     assert SAMPLES["English"].replace(" ", "\xa0") in shown or SAMPLES["English"] in shown
     shoot(wizard, "tokenizer-preview-chinese.png")
+
+
+def test_tokenizer_trained_now_reads_the_data_pages_encoding(qtbot, wizard, tmp_path):
+    rows = [{"text": f"今天天气很好，我们去公园散步吧。第{i}段。"} for i in range(60)]
+    path = tmp_path / "gb.jsonl"
+    path.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("gb18030"))
+    page = wizard.data
+    page.builtin.setChecked(False)
+    page.encoding.setCurrentText("gb18030")
+    page.add_files([str(path)])
+    qtbot.waitUntil(lambda: "kind" in page.results.get(str(path), {}) and page._worker is None, timeout=20_000)
+    wizard.go_to(1)
+    tok_page = wizard.tokenizer
+    tok_page.train_now.setChecked(True)
+    tok_page.fields.fields["tokenizer.vocab_size"].set_value(400)
+    tok_page.train_button.click()
+    qtbot.waitUntil(lambda: tok_page.job is None, timeout=120_000)
+    assert tok_page.status.text().startswith("Trained:"), tok_page.status.text()
+    qtbot.waitUntil(lambda: "Vocabulary" in tok_page.preview.toPlainText(), timeout=60_000)
+    assert "今天天气很好，我们去公园散步吧。" in tok_page.preview.toPlainText()
