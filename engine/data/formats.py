@@ -408,8 +408,9 @@ def _undecidable(label: str, sample: _KeySample) -> UserError:
     if sample.parsed == 0 and sample.undecodable is not None:
         bad = sample.undecodable
         return UserError(f"{bad.path}: line {bad.line}: {bad.reason}",
-                         hint="Data files are read as UTF-8 unless data.encoding says otherwise (`--encoding` on the "
-                              "command line); auto guesses each file's encoding.")
+                         hint="Data files are read as UTF-8 unless data.encoding says otherwise (`--set "
+                              "data.encoding=...` for train, `--encoding` for data check and tokenizer train, the Text "
+                              "encoding box on the studio's Data page); auto guesses each file's encoding.")
     if sample.near_miss is not None:
         line, kind, reason = sample.near_miss
         return UserError(f"{label}: line {line}: looks like {kind} data, but {reason}", hint=ACCEPTED_SHAPES)
