@@ -154,3 +154,16 @@ def test_meta_json_describes_the_set(tok, files, tmp_path):
     meta = json.loads((ts.folder / "meta.json").read_text())
     assert meta["kind"] == "sft" and meta["dtype"] == "uint16"
     assert meta["n_tokens"] == ts.n_tokens and meta["n_docs"] == ts.n_docs
+
+
+def test_builtin_files_read_with_control_tokens_and_user_files_with_data_settings(tmp_path, jsonl):
+    from engine.data.sources import resolve_stage_data
+    ws = tmp_path / "ws"
+    own = jsonl(tmp_path / "own.jsonl", PRETRAIN)
+    data = resolve_stage_data("pretrain", ["builtin"], [], ws, 0.05, encoding="gb18030", control_tokens=False)
+    assert data.read_as(data.train) == data.read_as(data.val) == {"encoding": "utf-8", "control_tokens": True}
+    mixed = resolve_stage_data("pretrain", ["builtin"], [str(own)], ws, 0.05)
+    assert mixed.read_as(mixed.train)["control_tokens"] is True
+    assert mixed.read_as(mixed.val) == {"encoding": "utf-8", "control_tokens": False}
+    users = resolve_stage_data("pretrain", [str(own)], [], ws, 0.05, encoding="auto", control_tokens=True)
+    assert users.read_as(users.train) == {"encoding": "auto", "control_tokens": True}
