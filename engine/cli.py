@@ -1,7 +1,7 @@
 """`minigpt`: the engine's command line. Parses arguments, sets up events, and turns every UserError into
 one clear message (plus an `error` event) and a non-zero exit, so a traceback is never the only explanation.
 
-Subcommands: train, tokenizer train, data check, chat, serve, doctor.
+Subcommands: train, tokenizer train|encode, data check, chat, serve, doctor.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from engine.errors import UserError
 from engine.protocol import SAMPLING_DEFAULTS
 
 EXIT_USER_ERROR = 2
+ENCODING_HELP = "text encoding of the data files: utf-8 (default), auto (guess each file's), or a codec such as gb18030"
 EXIT_BUG = 1
 
 
@@ -48,11 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     tt.add_argument("--out", required=True, help="folder to write tokenizer.json into")
     tt.add_argument("--sample-bytes", type=int, default=20_000_000, help="characters read from each file at most")
     tt.add_argument("--events", choices=["jsonl"], help="write progress events as JSON lines on stdout")
+    tt.add_argument("--encoding", default="utf-8", help=ENCODING_HELP)
+    te = tok.add_parser("encode", help="show how texts split into tokens (pieces with their ids)")
+    te.add_argument("tokenizer", help="tokenizer.json or a folder holding one")
+    te.add_argument("texts", nargs="+", help="texts to encode")
+    te.add_argument("--json", action="store_true", help="print {vocab_size, texts: [{text, ids, pieces}]} as JSON")
 
     d = sub.add_parser("data", help="data tools").add_subparsers(dest="data_command", required=True)
     dc = d.add_parser("check", help="detect the format of data files and report bad lines")
     dc.add_argument("paths", nargs="+")
     dc.add_argument("--json", action="store_true", help="print the reports as JSON")
+    dc.add_argument("--encoding", default="utf-8", help=ENCODING_HELP)
 
     c = sub.add_parser("chat", help="chat with a checkpoint in the terminal (streaming)")
     c.add_argument("checkpoint")

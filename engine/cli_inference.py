@@ -110,8 +110,8 @@ def prompt_ids(lm, prompt: str | list[dict], chat: bool, system: str = "") -> li
         if not chat:
             return lm.tok.encode(prompt)
         prompt = [{"role": "user", "content": prompt}]
-    if not chat:  # raw continuation of a conversation: its rendered text
-        return lm.tok.encode(lm.tok.render_chat(prompt))
+    if not chat:  # raw continuation of a conversation: its template, without the generation prompt
+        return lm.tok.encode_chat(prompt)[0]
     messages = ([{"role": "system", "content": system}] if system and prompt[0]["role"] != "system" else []) + prompt
     return lm.tok.encode_chat(messages, add_generation_prompt=True)[0]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from engine.data.encoding import encoding_problem
 from engine.errors import UserError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -116,8 +117,16 @@ class DataConfig:
     packing: bool = knob(True, "Pack several documents / conversations into each sequence (no padding waste).")
     max_bad_fraction: float = knob(0.05, "Stop before training if more than this share of a file's lines are bad.")
     seed: int = knob(0, "Seed of the built-in dataset generator.")
+    encoding: str = knob("utf-8", "Text encoding of your data files: utf-8, auto (guess each file's), or a Python "
+                         "codec name such as gb18030 or cp1252. The built-in dataset is always UTF-8.")
+    control_tokens: bool = knob(False, "Read <|im_start|>, <|im_end|> and <|endoftext|> written in pretrain text as "
+                                "control tokens (minimind's pretrain_hq.jsonl packs ChatML turns into its text); off, "
+                                "they are plain characters. Chat content is always plain text; the built-in "
+                                "corpus always opts in.")
 
     def __post_init__(self) -> None:
+        problem = encoding_problem(self.encoding)
+        _require(problem is None, "data.encoding", *(problem or ("",)))
         _require(isinstance(self.train, list) and len(self.train) > 0, "data.train",
                  "needs at least one file or 'builtin'")
         _require(self.seq_len >= 8, "data.seq_len", f"must be >= 8, got {self.seq_len}")

@@ -89,7 +89,8 @@ def generate_texts(gen: Generator, tok: Tokenizer, prompts: list[list[int]], max
 
 
 # ---------------------------------------------------------------- perplexity on a file
-def loss_rows(tok: Tokenizer, path: Path, kind: str, seq_len: int, limit: int | None) -> list[tuple[list, list]]:
+def loss_rows(tok: Tokenizer, path: Path, kind: str, seq_len: int, limit: int | None,
+              control_tokens: bool = False) -> list[tuple[list, list]]:
     """(inputs, targets) rows: pretrain text packed into blocks of seq_len; SFT conversations one per row,
     with targets only on assistant replies and their <|im_end|>."""
     rows: list[tuple[list, list]] = []
@@ -99,7 +100,7 @@ def loss_rows(tok: Tokenizer, path: Path, kind: str, seq_len: int, limit: int | 
         for n, rec in enumerate(records):
             if limit is not None and n >= limit:
                 break
-            stream += tok.encode_document(rec["text"])
+            stream += tok.encode_document(rec["text"], control_tokens)
         for a in range(0, max(len(stream) - 1, 0), seq_len):
             block = stream[a:a + seq_len + 1]
             if len(block) >= 2:
@@ -118,9 +119,10 @@ def loss_rows(tok: Tokenizer, path: Path, kind: str, seq_len: int, limit: int | 
 
 @torch.no_grad()
 def file_perplexity(model: torch.nn.Module, tok: Tokenizer, path: Path, kind: str, device: torch.device, autocast,
-                    batch_size: int = 8, limit: int | None = None) -> dict:
-    """Token-weighted loss and perplexity over a pretrain or SFT file: {"loss", "ppl", "tokens", "rows"}."""
-    rows = loss_rows(tok, path, kind, model.cfg.max_seq_len, limit)
+                    batch_size: int = 8, limit: int | None = None, control_tokens: bool = False) -> dict:
+    """Token-weighted loss and perplexity over a pretrain or SFT file: {"loss", "ppl", "tokens", "rows"}.
+    `control_tokens`: the file's pretrain text embeds ChatML turns on purpose (the built-in corpus does)."""
+    rows = loss_rows(tok, path, kind, model.cfg.max_seq_len, limit, control_tokens)
     if not rows:
         raise UserError(f"{path}: nothing to score (no text, or no assistant tokens)", kind="data")
     was_training = model.training
@@ -229,7 +231,8 @@ def evaluate_checkpoint(lm, data: str, metrics: list[str], workspace: Path | Non
         if ppl_kind not in ("pretrain", "sft"):
             raise UserError(f"{ppl_path}: perplexity needs text or SFT conversations, not {ppl_kind} records",
                             "drop ppl from --metrics for this file", kind="data")
-        res = file_perplexity(lm.model, lm.tok, ppl_path, ppl_kind, lm.rt.device, lm.rt.autocast, batch_size, limit)
+        res = file_perplexity(lm.model, lm.tok, ppl_path, ppl_kind, lm.rt.device, lm.rt.autocast, batch_size, limit,
+                              control_tokens=data == "builtin")  # read as training read it
         report["metrics"].update({"loss": res["loss"], "ppl": res["ppl"]})
         report["sources"]["ppl"] = {"file": str(ppl_path), "kind": ppl_kind, "tokens": res["tokens"],
                                     "scored": "assistant tokens" if ppl_kind == "sft" else "all tokens"}

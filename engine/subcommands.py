@@ -98,9 +98,14 @@ def check_resume_overrides(over: dict) -> None:
 
 def cmd_tokenizer(args, sink: EventSink) -> int:
     from engine.data import builtin, formats
+    from engine.data.encoding import check_encoding
     from engine.data.sources import tokenizer_texts
-    from engine.tokenizer import train_tokenizer
+    from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
     from engine.workspace import resolve_workspace
+
+    if args.tok_command == "encode":
+        return _tokenizer_encode(Tokenizer.load(args.tokenizer), args.texts, args.json)
+    check_encoding(args.encoding, "--encoding")
 
     out = Path(args.out)
     if (out / "tokenizer.json").exists():
@@ -113,19 +118,40 @@ def cmd_tokenizer(args, sink: EventSink) -> int:
             ws = resolve_workspace(args.workspace)
             paths += [builtin.builtin_file(ws, "pretrain_train"), builtin.builtin_file(ws, "sft_train")]
         else:
-            report = formats.validate_file(d)
+            report = formats.validate_file(d, encoding=args.encoding)
             formats.check_bad_share(report)
             paths.append(Path(d))
     def progress(done: int, total: int) -> None:
         sink.emit("progress", phase="tokenizer", done=done, total=total)
-    texts = tokenizer_texts(paths, args.sample_bytes, progress=progress)
+    texts = tokenizer_texts(paths, args.sample_bytes, progress=progress, encoding=args.encoding)
     tok = train_tokenizer(texts, args.vocab_size)
+    if tok.vocab_size < args.vocab_size:
+        sink.log(vocab_shortfall(tok.vocab_size, args.vocab_size, "--vocab-size"), "warning")
     file = tok.save(out)
     samples = {"en": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
                "zh": "今天天气很好，我们去公园散步吧。"}
     ratios = {k: round(len(v) / max(1, len(tok.encode(v))), 2) for k, v in samples.items()}
-    sink.emit("done", status="completed", summary={"path": str(file), "vocab_size": tok.vocab_size,
-                                                    "chars_per_token": ratios})
+    sink.emit("done", status="completed", summary={
+        "path": str(file), "vocab_size": tok.vocab_size, "requested_vocab_size": args.vocab_size,
+        "chars_per_token": ratios, "samples": {k: tok.token_pieces(v) for k, v in samples.items()}})
+    return 0
+
+
+def _tokenizer_encode(tok, texts: list[str], as_json: bool) -> int:
+    """`minigpt tokenizer encode`: each text's ids and pieces (a character split over several tokens is one
+    piece carrying all their ids, so the pieces join back to the text)."""
+    out = []
+    for text in texts:
+        pieces = tok.token_pieces(text)
+        ids = [i for piece in pieces for i in piece["ids"]]
+        ratio = round(len(text) / max(1, len(ids)), 2)
+        out.append({"text": text, "ids": ids, "pieces": pieces, "chars_per_token": ratio})
+    if as_json:
+        print_json({"vocab_size": tok.vocab_size, "texts": out})
+        return 0
+    for item in out:
+        print(" | ".join(piece["text"] for piece in item["pieces"]))
+        print(f"  {len(item['ids'])} tokens, {item['chars_per_token']} characters per token: {item['ids']}")
     return 0
 
 
@@ -134,7 +160,7 @@ def cmd_data(args, sink) -> int:
     reports, failures = [], []
     for p in args.paths:
         try:
-            reports.append(formats.validate_file(p))
+            reports.append(formats.validate_file(p, encoding=args.encoding))
         except UserError as e:
             failures.append(f"{e.message}" + (f" (hint: {e.hint})" if e.hint else ""))
     if args.json:

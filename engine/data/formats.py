@@ -1,7 +1,7 @@
 """Data files on disk: detect which kind a file holds, validate it line by line, and stream its normalised records.
 
 Owns file reading (binary, decoded line by line, never whole), bad-line reports and the `minigpt data check` summary.
-Stdlib only, so the studio can import it; it knows nothing about tokenizers or tensors. Record rules live in records.py.
+No torch and no tokenizer, so the studio can import it. Record rules live in records.py, text encodings in encoding.py.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from engine.data.encoding import DEFAULT as DEFAULT_ENCODING
+from engine.data.encoding import LineDecoder, check_encoding
 from engine.data.records import (
     ACCEPTED_SHAPES,
     KINDS,
@@ -21,6 +23,7 @@ from engine.data.records import (
     estimate_tokens,
     normalise,
     parse_line,
+    resembles,
     text_size,
 )
 from engine.errors import UserError
@@ -72,14 +75,17 @@ class FileReport:
         return self.bad_count / seen if seen else 0.0
 
 
-def detect_format(path: str | os.PathLike, sample_lines: int = 50) -> str:
-    """The kind of data in a file, decided by the keys of its first `sample_lines` JSON lines (a .txt is pretrain)."""
+def detect_format(path: str | os.PathLike, sample_lines: int = 50, encoding: str = DEFAULT_ENCODING) -> str:
+    """The kind of data in a file, decided by the keys of its first `sample_lines` JSON lines (a .txt is pretrain).
+
+    `encoding` is the `data.encoding` setting: utf-8, auto (guess this file's), or a Python codec name.
+    """
     label = _existing_file(path)
     if _is_text_file(label):
         if not _has_content(label):
             raise _empty_file(label)
         return "pretrain"
-    sample = _sample_keys(label, sample_lines)
+    sample = _sample_keys(label, sample_lines, LineDecoder(label, check_encoding(encoding)))
     if sample.non_blank == 0:
         raise _empty_file(label)
     if not sample.votes:
@@ -93,14 +99,15 @@ def validate_file(
     max_bad_lines: int = 1000,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    encoding: str = DEFAULT_ENCODING,
 ) -> FileReport:
     """Stream the whole file once: count records, characters and bad lines (keeping at most `max_bad_lines`)."""
-    label, kind = _prepare(path, kind)
+    label, kind, decoder = _prepare(path, kind, encoding)
     total_bytes = os.path.getsize(label)
     cursor = _Cursor()
     tally = _Tally(kind=kind, max_bad_lines=max_bad_lines)
     _raise_if_cancelled(cancelled)
-    for n, item in enumerate(_items(label, kind, cursor), start=1):
+    for n, item in enumerate(_items(label, kind, cursor, decoder), start=1):
         tally.add(item)
         if n % CHECK_EVERY_ITEMS == 0:
             _raise_if_cancelled(cancelled)
@@ -134,15 +141,17 @@ def check_bad_share(report: FileReport, max_bad_fraction: float = 0.05) -> None:
     )
 
 
-def iter_records(path: str | os.PathLike, kind: str | None = None) -> Iterator[dict]:
+def iter_records(path: str | os.PathLike, kind: str | None = None,
+                 encoding: str = DEFAULT_ENCODING) -> Iterator[dict]:
     """Every valid record, normalised for its kind, streamed; bad lines are skipped (validate_file reports them)."""
-    label, kind = _prepare(path, kind)  # checked now, not at the first next()
-    return (item for item in _items(label, kind, _Cursor()) if not isinstance(item, BadLine))
+    label, kind, decoder = _prepare(path, kind, encoding)  # checked now, not at the first next()
+    return (item for item in _items(label, kind, _Cursor(), decoder) if not isinstance(item, BadLine))
 
 
-def preview_records(path: str | os.PathLike, limit: int = 20, kind: str | None = None) -> list[dict]:
+def preview_records(path: str | os.PathLike, limit: int = 20, kind: str | None = None,
+                    encoding: str = DEFAULT_ENCODING) -> list[dict]:
     """The first `limit` valid normalised records; reads only as far into the file as it needs."""
-    return list(islice(iter_records(path, kind), limit))
+    return list(islice(iter_records(path, kind, encoding), limit))
 
 
 def summarize(reports: list[FileReport]) -> str:
@@ -223,15 +232,19 @@ class _KeySample:
     keys: dict[str, None] = field(default_factory=dict)  # every key seen, in first-seen order
     parsed: int = 0
     non_blank: int = 0
+    undecodable: BadLine | None = None  # the first line the encoding could not read
+    near_miss: tuple[int, str, str] | None = None  # (line, kind it resembles, why it is not one) of the first such
 
 
-def _sample_keys(label: str, sample_lines: int) -> _KeySample:
+def _sample_keys(label: str, sample_lines: int, decoder: LineDecoder) -> _KeySample:
     """Vote on the kind with the first `sample_lines` lines that parse (giving up after 20 times as many lines)."""
     sample = _KeySample()
-    for _, text in _decoded_lines(label, _Cursor()):
+    for line_no, text in _decoded_lines(label, _Cursor(), decoder):
         if isinstance(text, str) and not text.strip():
             continue
         sample.non_blank += 1
+        if isinstance(text, BadLine) and sample.undecodable is None:
+            sample.undecodable = text
         obj = _parsed_or_none(text)
         if obj is not None:
             sample.parsed += 1
@@ -240,15 +253,31 @@ def _sample_keys(label: str, sample_lines: int) -> _KeySample:
             kind = classify(obj)
             if kind is not None:
                 sample.votes[kind] += 1
+            elif sample.near_miss is None:
+                sample.near_miss = _near_miss(obj, line_no)
         if sample.parsed >= sample_lines or sample.non_blank >= 20 * sample_lines:
             break
     return sample
 
 
-def _prepare(path: str | os.PathLike, kind: str | None) -> tuple[str, str]:
-    label = _existing_file(path)
+def _near_miss(obj: object, line_no: int) -> tuple[int, str, str] | None:
+    """A record whose keys point at one kind but which breaks that kind's rules (a wrong role, Alpaca without
+    "output"): the line, the kind and the reason, so the user hears which field is wrong rather than "cannot tell"."""
+    kind = resembles(obj)
     if kind is None:
-        return label, detect_format(label)
+        return None
+    try:
+        normalise(obj, kind)
+    except RecordError as err:
+        return line_no, kind, str(err)
+    return None
+
+
+def _prepare(path: str | os.PathLike, kind: str | None, encoding: str) -> tuple[str, str, LineDecoder]:
+    label = _existing_file(path)
+    decoder = LineDecoder(label, check_encoding(encoding))
+    if kind is None:
+        return label, detect_format(label, encoding=encoding), decoder
     if kind not in KINDS:
         raise UserError(f"unknown data kind {kind!r}", hint=f"Use one of: {', '.join(KINDS)}.", kind="config")
     if _is_text_file(label) and kind != "pretrain":
@@ -256,21 +285,21 @@ def _prepare(path: str | os.PathLike, kind: str | None) -> tuple[str, str]:
             f"{label}: a .txt file holds plain text, so it can only be pretrain data, not {kind}",
             hint=ACCEPTED_SHAPES,
         )
-    return label, kind
+    return label, kind, decoder
 
 
-def _items(label: str, kind: str, cursor: _Cursor) -> Iterator[dict | BadLine]:
+def _items(label: str, kind: str, cursor: _Cursor, decoder: LineDecoder) -> Iterator[dict | BadLine]:
     """Normalised records and BadLines in file order; raises UserError when the file holds no content at all."""
     if _is_text_file(label):
-        yield from _text_items(label, cursor)
+        yield from _text_items(label, cursor, decoder)
     else:
-        yield from _jsonl_items(label, kind, cursor)
+        yield from _jsonl_items(label, kind, cursor, decoder)
     if cursor.content_lines == 0:
         raise _empty_file(label)
 
 
-def _jsonl_items(label: str, kind: str, cursor: _Cursor) -> Iterator[dict | BadLine]:
-    for line_no, text in _decoded_lines(label, cursor):
+def _jsonl_items(label: str, kind: str, cursor: _Cursor, decoder: LineDecoder) -> Iterator[dict | BadLine]:
+    for line_no, text in _decoded_lines(label, cursor, decoder):
         if isinstance(text, BadLine):
             cursor.content_lines += 1
             yield text
@@ -282,11 +311,11 @@ def _jsonl_items(label: str, kind: str, cursor: _Cursor) -> Iterator[dict | BadL
                 yield BadLine(label, line_no, str(err))
 
 
-def _text_items(label: str, cursor: _Cursor) -> Iterator[dict | BadLine]:
+def _text_items(label: str, cursor: _Cursor, decoder: LineDecoder) -> Iterator[dict | BadLine]:
     """Paragraphs (blank-line separated) become records; in a file without blank lines, each line does."""
     by_paragraph = _has_paragraphs(label)
     paragraph: list[str] = []
-    for _, text in _decoded_lines(label, cursor):
+    for _, text in _decoded_lines(label, cursor, decoder):
         if isinstance(text, BadLine):
             cursor.content_lines += 1
             yield text
@@ -302,19 +331,19 @@ def _text_items(label: str, cursor: _Cursor) -> Iterator[dict | BadLine]:
         yield {"text": "\n".join(paragraph)}
 
 
-def _decoded_lines(label: str, cursor: _Cursor) -> Iterator[tuple[int, str | BadLine]]:
-    """(1-based line number, text) per line; a line that is not UTF-8 comes back as a BadLine instead of text."""
+def _decoded_lines(label: str, cursor: _Cursor, decoder: LineDecoder) -> Iterator[tuple[int, str | BadLine]]:
+    """(1-based line number, text) per line; a line the encoding cannot read comes back as a BadLine that says
+    which encoding the file seems to be in and how to read or convert it."""
     with open(label, "rb") as file:
         for line_no, raw in enumerate(file, start=1):
             cursor.bytes_done += len(raw)
             cursor.lines = line_no
             try:
-                text = raw.decode("utf-8")
+                text = decoder.decode(raw, line_no)
             except UnicodeDecodeError as err:
-                reason = f"not valid UTF-8 (byte 0x{raw[err.start]:02x} at byte {err.start + 1} of the line)"
-                yield line_no, BadLine(label, line_no, reason)
+                yield line_no, BadLine(label, line_no, decoder.reason(raw, err))
                 continue
-            yield line_no, text.removeprefix("\ufeff") if line_no == 1 else text
+            yield line_no, text
 
 
 def _parsed_or_none(text: str | BadLine) -> object | None:
@@ -376,6 +405,15 @@ def _empty_file(label: str) -> UserError:
 
 
 def _undecidable(label: str, sample: _KeySample) -> UserError:
+    if sample.parsed == 0 and sample.undecodable is not None:
+        bad = sample.undecodable
+        return UserError(f"{bad.path}: line {bad.line}: {bad.reason}",
+                         hint="Data files are read as UTF-8 unless data.encoding says otherwise (`--set "
+                              "data.encoding=...` for train, `--encoding` for data check and tokenizer train, the Text "
+                              "encoding box on the studio's Data page); auto guesses each file's encoding.")
+    if sample.near_miss is not None:
+        line, kind, reason = sample.near_miss
+        return UserError(f"{label}: line {line}: looks like {kind} data, but {reason}", hint=ACCEPTED_SHAPES)
     if sample.parsed == 0:
         message = (
             f"{label}: cannot tell what kind of data this is; none of its first {sample.non_blank} lines is valid JSON"

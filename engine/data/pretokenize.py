@@ -1,8 +1,10 @@
 """Tokenize a stage's data once into memmap shards under <workspace>/data/<hash>/, reused while unchanged.
 
+A record is written as it is encoded, part by part, so a long one is never held whole as ids.
 A set is: tokens.bin (uint16, or uint32 for vocabularies over 65535), mask.bin (uint8, 1 = loss on that token;
 SFT only), offsets.npy (int64 document starts, n_docs + 1) and meta.json. The key hashes the source files'
-bytes, the tokenizer and the layout version. Written into a temporary folder and renamed into place.
+bytes, the tokenizer, the layout version and the reading options (encoding, control tokens). Written into a
+temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from engine.data import formats
-from engine.tokenizer import Tokenizer, tokenizer_fingerprint
+from engine.tokenizer import SEGMENT_CHARS, Tokenizer, tokenizer_fingerprint
 
 LAYOUT_VERSION = 1
 CHUNK = 2048  # records encoded per tokenizer batch (encode_batch runs in parallel in Rust)
@@ -74,39 +77,49 @@ def count_lines(path: Path) -> int:
     return max(n, 1)
 
 
-def dataset_key(paths: list[Path], kind: str, tok: Tokenizer) -> str:
+def dataset_key(paths: list[Path], kind: str, tok: Tokenizer, encoding: str = "utf-8",
+                control_tokens: bool = False) -> str:
     h = hashlib.sha256()
     h.update(f"v{LAYOUT_VERSION}|{kind}|{tokenizer_fingerprint(tok)}".encode())
+    if encoding != "utf-8" or control_tokens:  # keeps the keys of sets made before these options existed
+        h.update(f"|{encoding}|{control_tokens}".encode())
     for p in paths:
         h.update(file_digest(p).encode())
     return h.hexdigest()[:20]
 
 
-def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer) -> Iterator[tuple[list[int], list[int] | None]]:
-    """(ids, mask) per record; mask is None for pretrain text (every token carries loss)."""
-    batch: list[dict] = []
+def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer,
+                    control_tokens: bool) -> Iterator[tuple[Iterable[list[int]], list[int] | None]]:
+    """(ids in parts, mask) per record; mask is None for pretrain text (every token carries loss).
 
-    def flush():
-        if kind == "pretrain":
-            texts = [r["text"] for r in batch]
-            for text, ids in zip(texts, tok.encode_batch(texts), strict=True):
-                yield (ids if "<|im_end|>" in text else ids + [tok.eot_id]), None
-        else:
-            yield from tok.encode_chats([r["messages"] for r in batch])
+    Short pretrain texts are encoded CHUNK at a time in one parallel call; a long one part by part as it is written.
+    """
+    while batch := list(islice(records, CHUNK)):
+        if kind != "pretrain":
+            for ids, mask in tok.encode_chats([r["messages"] for r in batch]):
+                yield [ids], mask
+            continue
+        texts = [r["text"] for r in batch]
+        encoded = iter(tok.encode_batch([t for t in texts if len(t) <= SEGMENT_CHARS], control_tokens))
+        for text in texts:
+            ids = [next(encoded)] if len(text) <= SEGMENT_CHARS else tok.iter_encoded(text, control_tokens)
+            yield _then(ids, tok.document_end(text, control_tokens)), None
 
-    for rec in records:
-        batch.append(rec)
-        if len(batch) >= CHUNK:
-            yield from flush()
-            batch = []
-    if batch:
-        yield from flush()
+
+def _then(parts: Iterable[list[int]], last: list[int]) -> Iterator[list[int]]:
+    yield from parts
+    yield last
 
 
 def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
-                progress: Progress | None = None) -> TokenizedSet:
-    """Tokenize `paths` (records of one kind: "pretrain" text or "sft" conversations), or reuse a cached set."""
-    key = dataset_key(paths, kind, tok)
+                progress: Progress | None = None, encoding: str = "utf-8",
+                control_tokens: bool = False) -> TokenizedSet:
+    """Tokenize `paths` (records of one kind: "pretrain" text or "sft" conversations), or reuse a cached set.
+
+    `encoding` is how the files are read (formats.py); `control_tokens` reads "<|im_start|>" etc. in pretrain text
+    as control ids (a source that embeds ChatML turns on purpose); otherwise they are plain text.
+    """
+    key = dataset_key(paths, kind, tok, encoding, control_tokens)
     folder = data_root / key
     if (folder / "meta.json").is_file():
         return TokenizedSet.open(folder)
@@ -118,11 +131,15 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
     total_lines = sum(count_lines(p) for p in paths)
     with open(tmp / "tokens.bin", "wb") as ftok, open(tmp / "mask.bin", "wb") as fmask:
         for path in paths:
-            for ids, mask in _encode_records(formats.iter_records(path, kind), kind, tok):
-                ftok.write(np.asarray(ids, dtype=dtype).tobytes())
+            records = formats.iter_records(path, kind, encoding=encoding)
+            for parts, mask in _encode_records(records, kind, tok, control_tokens):
+                n = 0
+                for ids in parts:
+                    ftok.write(np.asarray(ids, dtype=dtype).tobytes())
+                    n += len(ids)
                 if mask is not None:
                     fmask.write(np.asarray(mask, dtype=np.uint8).tobytes())
-                offsets.append(offsets[-1] + len(ids))
+                offsets.append(offsets[-1] + n)
                 if progress and len(offsets) % CHUNK == 1:
                     progress("pretokenize", min(len(offsets) - 1, total_lines), total_lines)
     if progress:
@@ -131,7 +148,8 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
         (tmp / "mask.bin").unlink()
     np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
     meta = {"layout": LAYOUT_VERSION, "kind": kind, "dtype": np.dtype(dtype).name, "n_tokens": offsets[-1],
-            "n_docs": len(offsets) - 1, "sources": [str(p) for p in paths], "tokenizer": tokenizer_fingerprint(tok)}
+            "n_docs": len(offsets) - 1, "sources": [str(p) for p in paths], "tokenizer": tokenizer_fingerprint(tok),
+            "encoding": encoding, "control_tokens": control_tokens}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     try:
         tmp.rename(folder)

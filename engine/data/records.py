@@ -58,6 +58,22 @@ def classify(obj: Any) -> str | None:
     return None
 
 
+def resembles(obj: Any) -> str | None:
+    """The kind a record's keys point at even when classify() cannot decide (a conversation whose roles are all
+    wrong, Alpaca without "output", half a preference pair), so its reason can be told; None when nothing fits."""
+    if not isinstance(obj, dict):
+        return None
+    if "chosen" in obj or "rejected" in obj:
+        return "preference"
+    if _conversation_key(obj) is not None or "instruction" in obj or "output" in obj:
+        return "sft"
+    if "text" in obj:
+        return "pretrain"
+    if "prompt" in obj:
+        return "prompts"
+    return None
+
+
 def normalise(obj: Any, kind: str) -> dict:
     """The record in the shape the loaders read for `kind`; raises RecordError saying what is wrong."""
     if not isinstance(obj, dict):

@@ -22,7 +22,7 @@ from engine.events import EventSink
 from engine.hardware import Runtime
 from engine.model.apply import apply_compile, apply_grad_checkpointing
 from engine.model.gpt import GPT
-from engine.tokenizer import Tokenizer, train_tokenizer
+from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
 from engine.train.stage import Stage
 
 
@@ -53,7 +53,9 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
         return tok
     if cfg.tokenizer.path:
         return Tokenizer.load(cfg.tokenizer.path)
-    key = sources_key(data.train, cfg.tokenizer.vocab_size, cfg.tokenizer.sample_bytes, cfg.tokenizer.min_frequency)
+    read_as = data.read_as(data.train)
+    key = sources_key(data.train, cfg.tokenizer.vocab_size, cfg.tokenizer.sample_bytes, cfg.tokenizer.min_frequency,
+                      *([read_as["encoding"]] if read_as["encoding"] != "utf-8" else []))
     folder = workspace / "tokenizers" / f"auto-{key}"
     if (folder / "tokenizer.json").is_file():
         sink.log(f"using cached tokenizer {folder}")
@@ -61,8 +63,10 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
     sink.log(f"training a {cfg.tokenizer.vocab_size}-token BPE tokenizer on {len(data.train)} file(s)")
     def progress(done: int, total: int) -> None:
         sink.emit("progress", phase="tokenizer", done=done, total=total)
-    texts = tokenizer_texts(data.train, cfg.tokenizer.sample_bytes, progress=progress)
+    texts = tokenizer_texts(data.train, cfg.tokenizer.sample_bytes, progress=progress, encoding=read_as["encoding"])
     tok = train_tokenizer(texts, cfg.tokenizer.vocab_size, cfg.tokenizer.min_frequency)
+    if tok.vocab_size < cfg.tokenizer.vocab_size:
+        sink.log(vocab_shortfall(tok.vocab_size, cfg.tokenizer.vocab_size, "tokenizer.vocab_size"), "warning")
     tok.save(folder)
     return tok
 
@@ -70,7 +74,8 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
 def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
                 init_dir: Path | None) -> RunParts:
     data = resolve_stage_data(stage.name, cfg.data.train, cfg.data.val, workspace, cfg.data.max_bad_fraction,
-                              cfg.data.seed, log=lambda m, level="info": sink.log(m, level))
+                              cfg.data.seed, log=lambda m, level="info": sink.log(m, level),
+                              encoding=cfg.data.encoding, control_tokens=cfg.data.control_tokens)
     tok = get_tokenizer(cfg, workspace, data, init_dir, sink)
 
     if init_dir is not None:  # the model's shape is the checkpoint's; only training-time knobs apply
@@ -91,9 +96,9 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
         sink.emit("progress", phase=phase, done=done, total=total)
 
     data_root = workspace / "data"
-    train_set = pretokenize(data.train, stage.kind, tok, data_root, progress)
+    train_set = pretokenize(data.train, stage.kind, tok, data_root, progress, **data.read_as(data.train))
     if data.val:
-        val_set = pretokenize(data.val, stage.kind, tok, data_root, progress)
+        val_set = pretokenize(data.val, stage.kind, tok, data_root, progress, **data.read_as(data.val))
         train_items = np.arange(stage.units(train_set, cfg))
         val_items = np.arange(stage.units(val_set, cfg))
     else:

@@ -2,6 +2,7 @@
 
 Each file is scanned in a worker (format detection, validation with bad lines, counts, a preview) with a
 progress bar and Cancel; the UI thread never reads a data file. Next is blocked until every file is usable.
+Files are read with the text encoding chosen here (data.encoding); changing it scans them again.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -37,11 +39,15 @@ BUILTIN_TEXT = ("A bilingual (English and Chinese) corpus generated on first use
                 "each with a held-out split. No download needed.")
 
 
-def scan_file(job: workers.Job, path: str) -> dict:
+ENCODINGS = ("utf-8", "auto", "gb18030", "big5", "shift_jis", "cp1252")
+
+
+def scan_file(job: workers.Job, path: str, encoding: str = "utf-8") -> dict:
     """Worker: detect, validate (with progress and cancel) and preview one data file."""
-    kind = formats.detect_format(path)
-    report = formats.validate_file(path, kind=kind, progress=job.progress, cancelled=job.is_cancelled)
-    preview = formats.preview_records(path, PREVIEW_RECORDS, kind=kind)
+    kind = formats.detect_format(path, encoding=encoding)
+    report = formats.validate_file(path, kind=kind, progress=job.progress, cancelled=job.is_cancelled,
+                                   encoding=encoding)
+    preview = formats.preview_records(path, PREVIEW_RECORDS, kind=kind, encoding=encoding)
     return {"kind": kind, "report": report, "preview": preview}
 
 
@@ -89,6 +95,13 @@ class DataPage(WizardPage):
         self.cancel = QPushButton("Cancel scan")
         self.cancel.clicked.connect(self._on_cancel_clicked)
         self.cancel.hide()
+        self.encoding = QComboBox()
+        self.encoding.setObjectName("dataEncoding")
+        self.encoding.setEditable(True)
+        self.encoding.addItems(ENCODINGS)
+        self.encoding.setCurrentText(str(doc.get("data.encoding", "utf-8") or "utf-8"))
+        self.encoding.setToolTip(doc.knobs["data"]["encoding"]["help"])
+        self.encoding.currentTextChanged.connect(self._on_encoding_changed)
         self.summary = QLabel()
         self.summary.setObjectName("dataSummary")
         self.summary.setWordWrap(True)
@@ -108,6 +121,10 @@ class DataPage(WizardPage):
         row.addWidget(self.remove)
         row.addStretch(1)
         lv.addLayout(row)
+        enc_row = QHBoxLayout()
+        enc_row.addWidget(QLabel("Text encoding:"))
+        enc_row.addWidget(self.encoding, 1)
+        lv.addLayout(enc_row)
         lv.addWidget(self.progress)
         lv.addWidget(self.cancel, 0, Qt.AlignmentFlag.AlignLeft)
         self.preferences = PreferenceFiles(workspace)
@@ -188,11 +205,12 @@ class DataPage(WizardPage):
         self.progress.setFormat(f"Checking {Path(path).name}… %p%")
         self.progress.show()
         self.cancel.show()
-        w = workers.Worker(scan_file, path)
+        enc = self.encoding.currentText().strip()
+        w = workers.Worker(scan_file, path, enc)
         w.signals.progressed.connect(self._on_scan_progress)
-        w.signals.succeeded.connect(lambda res, p=path: self._on_scanned(p, res))
-        w.signals.failed.connect(lambda msg, p=path: self._on_scanned(p, {"error": msg}))
-        w.signals.cancelled.connect(lambda p=path: self._on_scanned(p, {"cancelled": True}))
+        w.signals.succeeded.connect(lambda res, p=path, e=enc: self._on_scanned(p, res, e))
+        w.signals.failed.connect(lambda msg, p=path, e=enc: self._on_scanned(p, {"error": msg}, e))
+        w.signals.cancelled.connect(lambda p=path, e=enc: self._on_scanned(p, {"cancelled": True}, e))
         w.signals.finished.connect(self._on_scan_finished)
         self._worker = w.start()
         self.validity_changed.emit()
@@ -200,7 +218,11 @@ class DataPage(WizardPage):
     def _on_scan_progress(self, done: int, total: int) -> None:
         self.progress.setValue(int(1000 * done / total) if total else 0)
 
-    def _on_scanned(self, path: str, result: dict) -> None:
+    def _on_scanned(self, path: str, result: dict, encoding: str = "") -> None:
+        if encoding != self.encoding.currentText().strip():  # read with an encoding no longer chosen: again
+            if path in self.sources():
+                self._queue.append(path)
+            return
         self.results[path] = result
         if "error" in result:
             label = "error"
@@ -231,6 +253,17 @@ class DataPage(WizardPage):
         start = settings.value("wizard/last_data_dir", str(Path.home()), str)
         paths, _ = QFileDialog.getOpenFileNames(self, "Add data files", start, "Data (*.jsonl *.txt);;All files (*)")
         self.add_files(paths)
+
+    def _on_encoding_changed(self, text: str) -> None:
+        self.doc.set("data.encoding", text.strip() or "utf-8")
+        for path in list(self.results):
+            del self.results[path]
+            self._queue.append(path)
+            self._set_item_text(path, "queued")
+        if self._worker is not None:
+            self._worker.cancel()  # its result comes back under the old encoding and is queued again
+        self._scan_next()
+        self.validity_changed.emit()
 
     def _on_remove_clicked(self) -> None:
         row = self.files.currentRow()

@@ -1,12 +1,15 @@
 """Wizard page 2, Tokenizer: train one with the run (cached), use an existing tokenizer.json, or train one now.
 
 Training now runs `minigpt tokenizer train` as a background process with a progress bar. A sample sentence is
-shown split into coloured tokens, with characters per token in English and Chinese (tokenized in a worker).
+shown split into coloured tokens, with characters per token in English and Chinese: the pieces come from
+`minigpt tokenizer encode --json` (run from a worker), so the studio never re-implements how bytes map to text.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -42,26 +45,27 @@ def tokenizer_file(path: str) -> Path | None:
     return p if p.is_file() else None
 
 
-def split_samples(job: workers.Job, path: str) -> dict:
-    """Worker: tokenize the sample sentences with a tokenizer.json (the `tokenizers` library, no torch)."""
-    from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(path))
-    out = {"vocab_size": tok.get_vocab_size(), "samples": {}}
-    for name, text in SAMPLES.items():
-        enc = tok.encode(text, add_special_tokens=False)
-        pieces = [text[a:b] for a, b in enc.offsets]
-        out["samples"][name] = {"pieces": pieces, "ratio": len(text) / max(1, len(enc.ids))}
-    return out
+def split_samples(job: workers.Job, argv: list[str]) -> dict:
+    """Worker: the engine's split of the sample sentences (`minigpt tokenizer encode ... --json`)."""
+    done = subprocess.run(argv, capture_output=True, text=True, encoding="utf-8", timeout=120)
+    if done.returncode != 0:
+        lines = [line.removeprefix("error: ") for line in done.stderr.splitlines() if line.strip()]
+        raise RuntimeError(next((line for line in lines if not line.startswith("hint:")), "the engine failed"))
+    result = json.loads(done.stdout)
+    samples = {name: {"pieces": item["pieces"], "tokens": len(item["ids"]), "ratio": item["chars_per_token"]}
+               for name, item in zip(SAMPLES, result["texts"], strict=True)}
+    return {"vocab_size": result["vocab_size"], "samples": samples}
 
 
 def tokens_html(result: dict) -> str:
+    """Each piece (one token, or the tokens that together make one character) on its own colour."""
     rows = [f"<p>Vocabulary: <b>{result['vocab_size']:,}</b> tokens</p>"]
     for name, s in result["samples"].items():
         spans = "".join(
             f"<span style='background:{TOKEN_COLOURS[i % len(TOKEN_COLOURS)]};color:#111'>"
-            f"{html.escape(p).replace(' ', '&nbsp;') or '·'}</span>"
+            f"{html.escape(p['text']).replace(' ', '&nbsp;') or '·'}</span>"
             for i, p in enumerate(s["pieces"]))
-        rows.append(f"<p><b>{name}</b> — {s['ratio']:.2f} characters per token ({len(s['pieces'])} tokens)"
+        rows.append(f"<p><b>{name}</b> — {s['ratio']:.2f} characters per token ({s['tokens']} tokens)"
                     f"<br><span style='font-size:15px'>{spans}</span></p>")
     return "".join(rows)
 
@@ -198,6 +202,7 @@ class TokenizerPage(WizardPage):
         out = Path(self.command.workspace, "tokenizers", time.strftime("studio-%Y%m%d-%H%M%S"))
         data = [p for p in self.doc.get("data.train", ["builtin"])]
         argv = self.command.tokenizer(data, tok["vocab_size"], out, tok["sample_bytes"])
+        argv += ["--encoding", str(self.doc.get("data.encoding", "utf-8") or "utf-8")]  # as the Data page read them
         log = Path(self.command.studio_dir, "logs", out.name + ".stderr")
         self.job = EngineClient(argv, stderr_path=log, parent=self)
         self.job.event_received.connect(self._on_job_event)
@@ -237,7 +242,7 @@ class TokenizerPage(WizardPage):
         self._on_mode_changed()
 
     def _split(self, path: str) -> None:
-        w = workers.Worker(split_samples, path)
+        w = workers.Worker(split_samples, self.command.argv("tokenizer", "encode", path, *SAMPLES.values(), "--json"))
         w.signals.succeeded.connect(lambda res: self.preview.setHtml(tokens_html(res)))
         w.signals.failed.connect(lambda msg: self.preview.setHtml(f"<i>could not read the tokenizer: "
                                                                   f"{html.escape(msg.splitlines()[0])}</i>"))

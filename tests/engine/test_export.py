@@ -61,7 +61,7 @@ def test_greedy_generations_are_identical(exported, toy):
     _, model, hf_tok = exported
     gen = toy.generator(stop_ids=[])
     for text in PROMPTS:
-        ids = toy.tok.encode(text)
+        ids = toy.tok.encode_control(text)  # HF reads "<|im_start|>" in text as the token, as rendered chats need
         assert hf_tok.encode(text) == ids, "the exported tokenizer splits text exactly like ours"
         ours = gen.generate([ids], SamplingParams.greedy(24))[0]
         x = torch.tensor([ids])
