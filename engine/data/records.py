@@ -124,6 +124,12 @@ def _alpaca_turns(obj: dict) -> list[dict]:
 
 
 def _preference(obj: dict) -> dict:
+    """{"prompt": turns, "chosen", "rejected"}, plus "tie": True for an A/B choice with no winner (DPO skips it)."""
+    pair = _preference_pair(obj)
+    return {**pair, "tie": True} if obj.get("tie") is True else pair
+
+
+def _preference_pair(obj: dict) -> dict:
     for key in ("chosen", "rejected"):
         if key not in obj:
             raise RecordError(_missing(key, obj))

@@ -171,3 +171,12 @@ def test_built_in_preference_files_validate_cleanly(tmp_path: Path) -> None:
         path = write_jsonl(tmp_path / f"{stem}.jsonl", builtin._records(stem, seed=0))
         report = validate_file(path)
         assert report.kind == "preference" and report.ok, report.bad_lines[:3]
+
+
+def test_a_tie_from_the_studios_ab_chat_is_kept_for_the_stage_to_skip(tmp_path: Path) -> None:
+    rows = [{"prompt": "2+2?", "chosen": "Four.", "rejected": "It is 4.", "tie": True, "winner": "tie"},
+            {"prompt": "2+2?", "chosen": "4", "rejected": "5", "tie": False, "winner": "a"}]
+    assert list(iter_records(write_jsonl(tmp_path / "ab.jsonl", rows))) == [
+        {"prompt": turns(("user", "2+2?")), "chosen": "Four.", "rejected": "It is 4.", "tie": True},
+        {"prompt": turns(("user", "2+2?")), "chosen": "4", "rejected": "5"},
+    ]
