@@ -246,7 +246,7 @@ def default_metrics(data: str) -> list[str]:
         return ["ppl", "accuracy", "bleu", "rouge"]
     from engine.data import formats
     kind = formats.detect_format(data)
-    return {"pretrain": ["ppl"], "sft": ["ppl", "bleu", "rouge"], "prompts": ["accuracy", "bleu", "rouge"]}.get(
+    return {"pretrain": ["ppl"], "sft": ["ppl", "bleu", "rouge"], "rl_prompt": ["accuracy", "bleu", "rouge"]}.get(
         kind, [])
 
 

@@ -176,13 +176,13 @@ def rouge(hypotheses: list[str], references: list[str]) -> dict:
 
 # ---------------------------------------------------------------- `minigpt eval`
 def reference_items(path: Path, kind: str, limit: int | None) -> list[dict]:
-    """{"messages", "answer"[, "task"]} items: a prompts file's "answer" (or "reference"), or an SFT record's last
+    """{"messages", "answer"[, "task"]} items: an rl_prompt file's "answer" (or "reference"), or an SFT record's last
     assistant reply given the turns before it."""
     items = []
     for rec in formats.iter_records(path, kind):
         if limit is not None and len(items) >= limit:
             break
-        if kind == "prompts":
+        if kind == "rl_prompt":
             answer = rec.get("answer", rec.get("reference"))
             if isinstance(answer, str):
                 items.append({"messages": rec["messages"], "answer": answer,
@@ -207,7 +207,7 @@ def plan_sources(data: str, workspace: Path | None, stage: str | None) -> tuple[
             raise UserError("--data builtin needs a workspace", "pass --workspace or set MINIGPT_HOME", kind="config")
         text = builtin.builtin_file(workspace, "pretrain_val" if stage == "pretrain" else "sft_val")
         return (text, "pretrain" if stage == "pretrain" else "sft"), (builtin.builtin_file(workspace, "tasks_val"),
-                                                                      "prompts")
+                                                                      "rl_prompt")
     path = Path(data).expanduser()
     kind = formats.detect_format(path)
     return (path, kind), (path, kind)
@@ -238,7 +238,7 @@ def evaluate_checkpoint(lm, data: str, metrics: list[str], workspace: Path | Non
                                     "scored": "assistant tokens" if ppl_kind == "sft" else "all tokens"}
     wanted = [m for m in ("accuracy", "bleu", "rouge") if m in metrics]
     if wanted:
-        items = reference_items(ref_path, ref_kind, limit) if ref_kind in ("prompts", "sft") else []
+        items = reference_items(ref_path, ref_kind, limit) if ref_kind in ("rl_prompt", "sft") else []
         if not items:
             raise UserError(f"{ref_path}: no references to compare generations with ({ref_kind} records)",
                             'use SFT conversations, or prompts with an "answer" field; or only --metrics ppl',

@@ -29,12 +29,12 @@ __all__ = [
     "extract_answer", "generate_builtin",
 ]
 
-BUILTIN_VERSION = 2
+BUILTIN_VERSION = 3  # 3: the RL prompt files are named rl_prompt_*, after their record kind
 RECORD_COUNTS = {
     "pretrain_train": 16_000, "pretrain_val": 500,
     "sft_train": 10_000, "sft_val": 400,
     "preference_train": 3_000, "preference_val": 300,
-    "prompts_train": 2_000, "prompts_val": 300,
+    "rl_prompt_train": 2_000, "rl_prompt_val": 300,
 }
 TASKS_VAL_PER_FAMILY_AND_LANG = 29  # 7 families x 2 languages x 29 = 406 held-out eval items
 FILE_STEMS: tuple[str, ...] = (*RECORD_COUNTS, "tasks_val")
@@ -143,7 +143,7 @@ def _prompt_record(rng: random.Random, held_out: bool) -> dict:
 
 
 _BUILDERS: dict[str, Callable[[random.Random, bool], dict]] = {
-    "pretrain": _pretrain_record, "sft": _sft_record, "preference": _preference_record, "prompts": _prompt_record,
+    "pretrain": _pretrain_record, "sft": _sft_record, "preference": _preference_record, "rl_prompt": _prompt_record,
 }
 
 

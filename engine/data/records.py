@@ -11,9 +11,10 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-KINDS = ("pretrain", "sft", "preference", "prompts")
+KINDS = ("pretrain", "sft", "preference", "rl_prompt")
 ROLES = ("system", "user", "assistant")
 CONVERSATION_KEYS = ("conversations", "messages")
+RL_PLACEHOLDERS = ("", "空")  # a final assistant turn with no reply yet (minimind's rlaif-mini.jsonl writes "空")
 _CJK = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 
 ACCEPTED_SHAPES = """\
@@ -23,7 +24,8 @@ Each line must be one JSON object (JSON Lines); a single JSON array is not accep
               (or "messages" instead of "conversations"), or Alpaca {"instruction": "...", "input": "", "output": "..."}
   preference: {"prompt": "...", "chosen": "...", "rejected": "..."},
               or {"chosen": [...messages ending with assistant], "rejected": [...same prompt turns, other answer]}
-  prompts:    {"prompt": "...", ...extra keys such as "answer"}, or a conversation whose last turn is the user's"""
+  rl_prompt:  {"prompt": "...", "answer": "..." (optional reference), ...other keys kept}, or a conversation whose
+              last turn is the user's or a placeholder assistant turn (empty or "空", as in minimind's RLAIF data)"""
 
 
 class RecordError(ValueError):
@@ -54,7 +56,7 @@ def classify(obj: Any) -> str | None:
     if "text" in obj:
         return "pretrain"
     if "prompt" in obj:
-        return "prompts"
+        return "rl_prompt"
     return None
 
 
@@ -138,6 +140,12 @@ def _alpaca_turns(obj: dict) -> list[dict]:
 
 
 def _preference(obj: dict) -> dict:
+    """{"prompt": turns, "chosen", "rejected"}, plus "tie": True for an A/B choice with no winner (DPO skips it)."""
+    pair = _preference_pair(obj)
+    return {**pair, "tie": True} if obj.get("tie") is True else pair
+
+
+def _preference_pair(obj: dict) -> dict:
     for key in ("chosen", "rejected"):
         if key not in obj:
             raise RecordError(_missing(key, obj))
@@ -145,11 +153,9 @@ def _preference(obj: dict) -> dict:
     if isinstance(chosen, str) and isinstance(rejected, str):
         if "prompt" not in obj:
             raise RecordError('missing key "prompt" (needed when "chosen" and "rejected" are strings)')
-        return {
-            "prompt": _prompt_turns(obj["prompt"], "prompt"),
-            "chosen": _string_field(obj, "chosen"),
-            "rejected": _string_field(obj, "rejected"),
-        }
+        prompt = _prompt_turns(obj["prompt"], "prompt")
+        chosen = _string_field(obj, "chosen")
+        return {"prompt": prompt, "chosen": chosen, "rejected": _distinct(chosen, _string_field(obj, "rejected"))}
     if isinstance(chosen, list) and isinstance(rejected, list):
         return _preference_from_turns(obj)
     raise RecordError(
@@ -164,10 +170,27 @@ def _preference_from_turns(obj: dict) -> dict:
     chosen_prompt, chosen = _split_final_answer(prefix, obj["chosen"], "chosen")
     rejected_prompt, rejected = _split_final_answer(prefix, obj["rejected"], "rejected")
     if chosen_prompt != rejected_prompt:
-        raise RecordError('"chosen" and "rejected" differ before their final assistant turn (they must share a prompt)')
+        raise RecordError(_prompt_difference(chosen_prompt, rejected_prompt, len(prefix)))
     if not chosen_prompt or chosen_prompt[-1]["role"] != "user":
         raise RecordError('"chosen" needs a user turn right before its final assistant turn')
-    return {"prompt": chosen_prompt, "chosen": chosen, "rejected": rejected}
+    return {"prompt": chosen_prompt, "chosen": chosen, "rejected": _distinct(chosen, rejected)}
+
+
+def _distinct(chosen: str, rejected: str) -> str:
+    """The rejected reply, when it differs from the chosen one: identical sides teach no preference."""
+    if chosen.strip() == rejected.strip():
+        raise RecordError('"chosen" and "rejected" are the same reply, so there is nothing to prefer')
+    return rejected
+
+
+def _prompt_difference(chosen: list[dict], rejected: list[dict], offset: int) -> str:
+    """Where the prompt turns of the two sides part ways, as indices into the "chosen"/"rejected" lists."""
+    head = '"chosen" and "rejected" must share a prompt (every turn before the final assistant turn)'
+    differ = next((i for i, (a, b) in enumerate(zip(chosen, rejected, strict=False)) if a != b), None)
+    if differ is None:
+        return f'{head}, but "chosen" has {len(chosen) - offset} such turns and "rejected" has {len(rejected) - offset}'
+    i = differ - offset  # a shared "prompt" key comes first in both, so the difference is past it
+    return f"{head}, but chosen[{i}] and rejected[{i}] differ"
 
 
 def _split_final_answer(prefix: list[dict], value: Any, field: str) -> tuple[list[dict], str]:
@@ -177,10 +200,11 @@ def _split_final_answer(prefix: list[dict], value: Any, field: str) -> tuple[lis
     return turns[:-1], turns[-1]["content"]
 
 
-def _prompts(obj: dict) -> dict:
+def _rl_prompt(obj: dict) -> dict:
+    """Prompt turns ending with the user's, a minimind RLAIF placeholder reply dropped; "answer" kept as text."""
     key = _conversation_key(obj)
     if key is not None:
-        turns = _turns(obj[key], key)
+        turns = _turns(_without_placeholder(obj[key], key), key)
         _require_user_last(turns, key)
     elif "prompt" in obj:
         turns = _prompt_turns(obj["prompt"], "prompt")
@@ -189,7 +213,35 @@ def _prompts(obj: dict) -> dict:
             f'expected "prompt", or "conversations"/"messages" ending with a user turn (keys found: {_keys(obj)})'
         )
     extras = {k: v for k, v in obj.items() if k not in ("prompt", *CONVERSATION_KEYS)}
+    if "answer" in extras:
+        extras["answer"] = _reference_answer(extras["answer"])
     return {"messages": turns, **extras}
+
+
+def _without_placeholder(value: Any, field: str) -> Any:
+    """The turns before a final assistant placeholder; a final assistant turn with a real reply is an error."""
+    if not isinstance(value, list) or not value or not _is_assistant(value[-1]):
+        return value
+    content = value[-1].get("content")
+    if isinstance(content, str) and content.strip() in RL_PLACEHOLDERS:
+        return value[:-1]
+    raise RecordError(
+        f'"{field}" ends with an assistant reply; an RL prompt ends with the user\'s turn '
+        f'or an empty placeholder reply ("" or "空")'
+    )
+
+
+def _is_assistant(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("role") == "assistant"
+
+
+def _reference_answer(value: Any) -> str:
+    """A reference answer as text: a JSON number (e.g. 85) is read as its digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError(f'"answer" must be a non-empty string or a number, got {_json_repr(value)}')
+    return value
 
 
 def _prompt_turns(value: Any, field: str) -> list[dict]:
@@ -262,7 +314,10 @@ def _conversation_key(obj: dict) -> str | None:
 def _classify_conversation(turns: Any) -> str | None:
     if not isinstance(turns, list) or not turns or not isinstance(turns[-1], dict):
         return None
-    return {"assistant": "sft", "user": "prompts"}.get(turns[-1].get("role"))
+    last = turns[-1]
+    if _is_assistant(last) and isinstance(last.get("content"), str) and last["content"].strip() in RL_PLACEHOLDERS:
+        return "rl_prompt"  # minimind's RLAIF lines: the reply is left for the policy to write
+    return {"assistant": "sft", "user": "rl_prompt"}.get(last.get("role"))
 
 
 def _missing(key: str, obj: dict) -> str:
@@ -293,4 +348,4 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
-_NORMALISERS = {"pretrain": _pretrain, "sft": _sft, "preference": _preference, "prompts": _prompts}
+_NORMALISERS = {"pretrain": _pretrain, "sft": _sft, "preference": _preference, "rl_prompt": _rl_prompt}

@@ -28,7 +28,7 @@ from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
 STAGE_DATA = {"pretrain": "pretrain", "sft": "sft", "dpo": "preference", "reward": "preference",
-              "ppo": "prompts", "grpo": "prompts"}  # a compatibility check only; unknown stages accept any data
+              "ppo": "rl_prompt", "grpo": "rl_prompt"}  # a compatibility check only; unknown stages accept any data
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))

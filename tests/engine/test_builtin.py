@@ -195,7 +195,7 @@ def test_other_seed_gives_other_content(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_files_parse_with_expected_keys_and_sizes(files: dict[str, Path]) -> None:
     expected_keys = {"pretrain": {"text"}, "sft": {"conversations"}, "preference": {"prompt", "chosen", "rejected"},
-                     "prompts": {"prompt", "task", "lang", "answer"}, "tasks": {"task", "lang", "prompt", "answer"}}
+                     "rl_prompt": {"prompt", "task", "lang", "answer"}, "tasks": {"task", "lang", "prompt", "answer"}}
     manifest = json.loads(files["manifest"].read_text(encoding="utf-8"))
     assert manifest["version"] == BUILTIN_VERSION and manifest["seed"] == 0
     for stem in FILE_STEMS:
@@ -203,7 +203,7 @@ def test_files_parse_with_expected_keys_and_sizes(files: dict[str, Path]) -> Non
         assert manifest["files"][stem] == {"file": f"{stem}.jsonl", "records": len(records),
                                            "bytes": files[stem].stat().st_size}
         for record in records:
-            assert set(record) == expected_keys[stem.split("_")[0]], stem
+            assert set(record) == expected_keys[stem.rsplit("_", 1)[0]], stem
             assert all(isinstance(v, str) and v.strip() for v in record.values() if not isinstance(v, list)), record
     assert 15_000 <= len(read_jsonl(files["pretrain_train"])) <= 25_000
     assert 8_000 <= len(read_jsonl(files["sft_train"])) <= 12_000
@@ -242,12 +242,12 @@ def test_every_answer_is_correct_and_held_out_items_never_reach_training(files: 
     for stem, keys in held_out.items():
         assert not keys & train_keys, f"{stem} shares instances with training: {sorted(keys & train_keys)[:5]}"
     train_prompts = {p for stem in train for p, _ in task_pairs(stem, files)}
-    for stem in ("tasks_val", "prompts_val"):
+    for stem in ("tasks_val", "rl_prompt_val"):
         assert not {p for p, _ in task_pairs(stem, files)} & train_prompts
 
 
 def test_task_files_are_fully_checkable(files: dict[str, Path]) -> None:
-    for stem in ("prompts_train", "prompts_val", "tasks_val"):
+    for stem in ("rl_prompt_train", "rl_prompt_val", "tasks_val"):
         for record in read_jsonl(files[stem]):
             solved = solve(record["prompt"])
             assert solved is not None and solved[0][0] == record["task"], record

@@ -105,8 +105,8 @@ def msgs(*pairs: tuple[str, str]) -> list[dict]:
         (ALPACA, "sft"),
         (PREFERENCE_STRINGS, "preference"),
         (DPO_MINIMIND, "preference"),
-        (PROMPTS_STRING, "prompts"),
-        (PROMPTS_CONVERSATION, "prompts"),
+        (PROMPTS_STRING, "rl_prompt"),
+        (PROMPTS_CONVERSATION, "rl_prompt"),
     ],
     ids=["pretrain", "sft-conv", "sft-messages", "alpaca", "pref-strings", "pref-messages", "prompt", "prompt-conv"],
 )
@@ -209,9 +209,9 @@ def test_blank_lines_are_skipped_silently(tmp_path):
         ),
         ("preference", {"chosen": msgs(("user", "q")), "rejected": msgs(("user", "q"))}, "must end with an assistant"),
         ("preference", {"chosen": msgs(("assistant", "a")), "rejected": msgs(("assistant", "b"))}, "needs a user turn"),
-        ("prompts", {"messages": msgs(("user", "q"), ("assistant", "a"))}, "must end with a user turn"),
-        ("prompts", {"prompt": ""}, '"prompt" is empty'),
-        ("prompts", {"answer": "7"}, 'expected "prompt"'),
+        ("rl_prompt", {"messages": msgs(("user", "q"), ("assistant", "a"))}, '"messages" ends with an assistant reply'),
+        ("rl_prompt", {"prompt": ""}, '"prompt" is empty'),
+        ("rl_prompt", {"answer": "7"}, 'expected "prompt"'),
     ],
 )
 def test_wrong_schema_is_a_bad_line(tmp_path, kind, row, reason):
@@ -423,7 +423,7 @@ def test_report_dataclasses():
     assert str(bad) == "a.jsonl:7: why"
     report = FileReport("a.jsonl", "sft", records=3, bad_lines=[bad], chars=10, est_tokens=3, total_lines=4)
     assert report.bad_count == 1 and not report.ok and report.bad_share == 0.25
-    assert KINDS == ("pretrain", "sft", "preference", "prompts")
+    assert KINDS == ("pretrain", "sft", "preference", "rl_prompt")
 
 
 def test_imports_no_torch_or_numpy():
