@@ -72,7 +72,7 @@ def resembles(obj: Any) -> str | None:
     if "text" in obj:
         return "pretrain"
     if "prompt" in obj:
-        return "prompts"
+        return "rl_prompt"
     return None
 
 
