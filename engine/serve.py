@@ -20,7 +20,8 @@ from engine.inference import LoadedModel, TextStream
 PARAM_KEYS = {"max_new_tokens": int, "temperature": float, "top_k": int, "top_p": float, "min_p": float,
               "repetition_penalty": float, "seed": int}
 ROLES = ("system", "user", "assistant")
-EXAMPLE = '{"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}], "params": {"temperature": 0.7}}'
+EXAMPLE = ('{"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}], '
+           '"params": {"temperature": 0.7}}')
 
 
 class BadRequest(ValueError):
