@@ -27,7 +27,7 @@ from engine import __version__
 from engine.batching import Busy, Job, Scheduler
 from engine.generate import SamplingError, trim_at_stop
 from engine.inference import LoadedModel
-from engine.serve_http_guard import MAX_BODY, DeadlineH11, RequestGuard, error_response_bytes
+from engine.serve_http_guard import MAX_BODY, READ_TIMEOUT, DeadlineH11, RequestGuard, error_response_bytes
 from engine.serve_openai import ApiError, ChatBody, ChatRequest, StopTrimmer, build_request, usage, validation_error
 
 __all__ = ["MAX_BODY", "ChatServer", "StopTrimmer", "make_server", "parse_address", "serve_http"]
@@ -43,8 +43,9 @@ def _error(status: int, message: str, **kw) -> Response:
     return Response(error_response_bytes(status, message, **kw), status_code=status, media_type="application/json")
 
 
-def create_app(lm: LoadedModel, scheduler: Scheduler, model_id: str) -> FastAPI:
-    app = FastAPI(title="minigpt", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(lm: LoadedModel, scheduler: Scheduler, model_id: str, send_timeout: float = SEND_TIMEOUT) -> FastAPI:
+    app = FastAPI(title="minigpt", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
+                  strict_content_type=False)  # a body sent without a Content-Type is read as JSON
     created = int(time.time())
     card = {"id": model_id, "object": "model", "created": created, "owned_by": "minigpt",
             "minigpt": {"checkpoint": lm.folder.name, "step": lm.meta.get("step"), "stage": lm.meta.get("stage"),
@@ -106,7 +107,7 @@ def create_app(lm: LoadedModel, scheduler: Scheduler, model_id: str) -> FastAPI:
             raise ApiError(503, f"the server is busy ({e}); try again shortly", "server_busy") from None
         if req.stream:
             return EventSourceResponse(_stream(req, job, tokens, lm, {**envelope, "object": "chat.completion.chunk"}),
-                                       sep="\n", send_timeout=SEND_TIMEOUT, ping=15)
+                                       sep="\n", send_timeout=send_timeout, ping=15)
         return await _complete(request, req, job, tokens, lm, {**envelope, "object": "chat.completion"})
 
     return app
@@ -174,7 +175,8 @@ class ChatServer:
     serve_forever() runs it on the calling thread; shutdown() and server_close() may come from any other."""
 
     def __init__(self, lm: LoadedModel, address: tuple[str, int], api_key: str | None = None,
-                 max_batch: int = MAX_BATCH, log_level: str = "warning"):
+                 max_batch: int = MAX_BATCH, log_level: str = "warning", read_timeout: float = READ_TIMEOUT,
+                 send_timeout: float = SEND_TIMEOUT):
         host, port = address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.create_server((host, port), family=family, backlog=128)
@@ -184,8 +186,10 @@ class ChatServer:
         self.model_id = run or "minigpt"
         self.lm = lm
         self.scheduler = Scheduler(lm.generator, max_batch=max_batch, max_waiting=MAX_WAITING)
-        app = RequestGuard(create_app(lm, self.scheduler, self.model_id), api_key=api_key)
-        config = uvicorn.Config(app, http=DeadlineH11, lifespan="off", log_level=log_level,
+        app = RequestGuard(create_app(lm, self.scheduler, self.model_id, send_timeout), api_key=api_key,
+                           read_timeout=read_timeout)
+        protocol = type("DeadlineH11", (DeadlineH11,), {"head_timeout": read_timeout})
+        config = uvicorn.Config(app, http=protocol, lifespan="off", log_level=log_level,
                                 timeout_keep_alive=KEEP_ALIVE, limit_concurrency=MAX_CONNECTIONS,
                                 timeout_graceful_shutdown=3)
         self.server = uvicorn.Server(config)
@@ -226,10 +230,11 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def make_server(lm: LoadedModel, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                max_batch: int = MAX_BATCH, log_level: str = "warning") -> ChatServer:
+                max_batch: int = MAX_BATCH, log_level: str = "warning", **timeouts: float) -> ChatServer:
+    """A bound, not yet serving ChatServer; timeouts: read_timeout, send_timeout (seconds)."""
     from engine.errors import UserError
     try:
-        return ChatServer(lm, (host, port), api_key, max_batch=max_batch, log_level=log_level)
+        return ChatServer(lm, (host, port), api_key, max_batch=max_batch, log_level=log_level, **timeouts)
     except OSError as e:  # port taken, address not on this machine, no permission for a low port
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e})",
                         "pick another port, or stop the program that holds this one", kind="config") from None

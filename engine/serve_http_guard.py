@@ -8,6 +8,7 @@ itself times out only idle kept-alive connections, so a client that dribbles a h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 
@@ -58,6 +59,8 @@ class RequestGuard:
             if not length.isdigit():
                 return await self._refuse(send, 400, "Content-Length is not a number")
             if int(length) > self.max_body:
+                if int(length) <= 8 * self.max_body:  # read it away so the client sees the answer, not a reset
+                    await self._drain(receive)
                 return await self._refuse(send, 413, f"the request body is {int(length)} bytes; the limit is "
                                           f"{self.max_body} bytes")
         state = {"seen": 0, "complete": False}
@@ -77,6 +80,13 @@ class RequestGuard:
             return message
 
         await self.app(scope, guarded_receive, send)
+
+    async def _drain(self, receive) -> None:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                message = await asyncio.wait_for(receive(), self.read_timeout)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    return
 
     @staticmethod
     async def _refuse(send, status: int, message: str) -> None:

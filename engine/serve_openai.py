@@ -114,8 +114,8 @@ def validation_error(e: ValidationError | list) -> ApiError:
     field = ".".join(p if not p.isdigit() else f"[{p}]" for p in loc).replace(".[", "[")
     if first.get("type") == "json_invalid":
         return ApiError(400, f"the body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})")
-    if first.get("type") == "missing" and not field:
-        return ApiError(400, "the body must be a JSON object with 'messages'")
+    if not field:  # the body as a whole: null, a list, or not sent as JSON at all
+        return ApiError(400, "the body must be a JSON object with 'messages' (sent as Content-Type: application/json)")
     msg = first.get("msg", "invalid value")
     more = f" (and {len(errors) - 1} more problem{'s' * (len(errors) > 2)})" if len(errors) > 1 else ""
     return ApiError(400, f"'{field or 'body'}': {msg}{more}", param=loc[0] if loc else None)
