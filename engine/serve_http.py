@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
 from starlette.exceptions import HTTPException
 
 from engine import __version__
@@ -106,11 +107,22 @@ def create_app(lm: LoadedModel, scheduler: Scheduler, model_id: str, send_timeou
         except Busy as e:
             raise ApiError(503, f"the server is busy ({e}); try again shortly", "server_busy") from None
         if req.stream:
-            return EventSourceResponse(_stream(req, job, tokens, lm, {**envelope, "object": "chat.completion.chunk"}),
-                                       sep="\n", send_timeout=send_timeout, ping=15)
+            return ReplyStream(_stream(req, job, tokens, lm, {**envelope, "object": "chat.completion.chunk"}),
+                               sep="\n", send_timeout=send_timeout, ping=15)
         return await _complete(request, req, job, tokens, lm, {**envelope, "object": "chat.completion"})
 
     return app
+
+
+class ReplyStream(EventSourceResponse):
+    """Server-sent events whose client stops reading for send_timeout is dropped: an expected end, not a bug (the
+    stream's generator is closed, which cancels its reply)."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        except* SendTimeoutError:
+            print("serve --http: dropped a client that stopped reading its stream", file=sys.stderr)
 
 
 async def _wait_for_disconnect(request: Request) -> None:
