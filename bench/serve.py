@@ -1,8 +1,10 @@
-"""Chat-server latency under concurrency: N clients stream one chat completion each from `serve --http` at the same
-moment; p50/p99 time to first token and total time per client, serial (one reply at a time) beside batched
-(continuous batching), for N = 1, 8 and 20. Random-init weights of a model preset; greedy, fixed reply length.
+"""Chat-server latency under concurrency: N clients stream one chat completion each from `minigpt serve --http` at
+the same moment; p50/p99 time to first token and total time per client, serial (--max-batch 1: one reply at a time)
+beside batched (continuous batching), for N = 1, 8 and 20, the median of --repeats rounds taken in turns. The servers
+are separate processes on random-init weights of a model preset (stop tokens made unlikeliest: every reply is
+--new-tokens long); greedy.
 
-    .venv/bin/python bench/serve.py [--preset tiny] [--clients 1,8,20] [--new-tokens 64] [--device cpu] [--threads N]
+    .venv/bin/python bench/serve.py [--preset tiny] [--clients 1,8,20] [--new-tokens 64] [--device cpu] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,9 +27,7 @@ import yaml
 
 from engine.checkpoint import save_checkpoint
 from engine.config import PRESETS_DIR, ModelConfig
-from engine.inference import load_for_inference
 from engine.model.gpt import GPT
-from engine.serve_http import make_server
 from engine.tokenizer import train_tokenizer
 
 
@@ -36,7 +40,21 @@ def preset_checkpoint(name: str, root: Path) -> Path:
     cfg = ModelConfig(**{**doc["model"], "vocab_size": max(tok.vocab_size, 256)})
     torch.manual_seed(0)
     model = GPT(cfg).eval()
+    with torch.no_grad():  # a zero logit never wins against thousands of random ones: replies run their full length
+        model.lm_head.weight[[tok.im_end_id, tok.eot_id, tok.im_start_id]] = 0.0
     return save_checkpoint(root / "checkpoints", 1, model, cfg, tok.to_json(), None, {"stage": "sft"})
+
+
+def start_server(ckpt: Path, device: str, max_batch: int, threads: int | None) -> tuple[subprocess.Popen, tuple]:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", str(ckpt), "--http", "127.0.0.1:0",
+                             "--device", device, "--max-batch", str(max_batch)], stderr=subprocess.PIPE, text=True,
+                            env=env)
+    for line in proc.stderr:
+        if found := re.search(r"at http://([\d.]+):(\d+)/v1", line):
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log
+            return proc, (found[1], int(found[2]))
+    raise SystemExit(f"the server did not start (exit {proc.wait()})")
 
 
 def one_client(address, i: int, new_tokens: int, start: threading.Barrier, out: list) -> None:
@@ -84,28 +102,31 @@ def main() -> None:
     ap.add_argument("--clients", default="1,8,20")
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads of each server")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds per setting; the median one is reported")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     counts = [int(c) for c in args.clients.split(",")]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        lm = load_for_inference(preset_checkpoint(args.preset, Path(tmp)), args.device)
-        lm.generator.stop_ids = []  # random weights: every reply runs its full length, the same in both modes
-        server = make_server(lm, "127.0.0.1", 0, max_batch=max(counts))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        round_of(server.server_address, 2, 8)  # warm-up
-        rows = []
-        for n in counts:
-            row = {"clients": n}
-            for mode, batch in (("serial", 1), ("batched", max(counts))):
-                server.scheduler.max_batch = batch
-                row[mode] = round_of(server.server_address, n, args.new_tokens)
-            row["peak_batch"] = server.scheduler.peak_batch
-            rows.append(row)
-        server.shutdown()
-        server.server_close()
+        ckpt = preset_checkpoint(args.preset, Path(tmp))
+        servers = {"serial": start_server(ckpt, args.device, 1, args.threads),
+                   "batched": start_server(ckpt, args.device, max(counts), args.threads)}
+        try:
+            for _, address in servers.values():
+                round_of(address, 2, 8)  # warm-up
+            for n in counts:
+                runs: dict[str, list] = {mode: [] for mode in servers}
+                for _ in range(args.repeats):  # in turns, so load from other processes hits both alike
+                    for mode, (_, address) in servers.items():
+                        runs[mode].append(round_of(address, n, args.new_tokens))
+                row = {"clients": n}
+                for mode, rounds in runs.items():  # the round with the median overall time
+                    row[mode] = sorted(rounds, key=lambda r: r["wall"])[len(rounds) // 2]
+                rows.append(row)
+        finally:
+            for proc, _ in servers.values():
+                proc.terminate()
+                proc.wait(30)
     print(f"preset {args.preset} on {args.device}, {args.new_tokens} new tokens per reply, greedy; seconds")
     print(f"{'clients':>7} | {'mode':>7} | {'ttft p50':>8} {'ttft p99':>8} | {'total p50':>9} {'total p99':>9} | "
           f"{'all done':>8}")
