@@ -48,8 +48,8 @@ def preset_checkpoint(name: str, root: Path) -> Path:
 def start_server(ckpt: Path, device: str, max_batch: int, threads: int | None) -> tuple[subprocess.Popen, tuple]:
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", str(ckpt), "--http", "127.0.0.1:0",
-                             "--device", device, "--max-batch", str(max_batch)], stderr=subprocess.PIPE, text=True,
-                            env=env)
+                             "--device", device, "--max-batch", str(max_batch)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env)
     for line in proc.stderr:
         if found := re.search(r"at http://([\d.]+):(\d+)/v1", line):
             threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep draining its log

@@ -161,10 +161,21 @@ async def _stream(req: ChatRequest, job: Job, tokens: asyncio.Queue, lm: LoadedM
     try:
         yield chunk({"role": "assistant", "content": ""})
         pieces = StopTrimmer(lm.tok, req.params.stop_strings)
-        while not isinstance(item := await tokens.get(), Job):
-            piece = pieces.push(item)
-            if piece:
-                yield chunk({"content": piece})
+        finished = False
+        while not finished:
+            # Everything that arrived since the last chunk goes out as one: when many replies decode together the
+            # event loop falls behind the scheduler, and fewer, larger chunks let it catch up.
+            ready = [await tokens.get()]
+            while not tokens.empty():
+                ready.append(tokens.get_nowait())
+            text = ""
+            for item in ready:
+                if isinstance(item, Job):
+                    finished = True
+                    break
+                text += pieces.push(item)
+            if text:
+                yield chunk({"content": text})
             if pieces.stopped:
                 job.cancel()
         if job.reason == "error":

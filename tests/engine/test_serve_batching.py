@@ -130,3 +130,24 @@ def test_per_row_positions_match_one_row_at_a_time(toy):
         for row, q in enumerate((a, b)):
             ref, _ = model(torch.tensor([q + [int(tok[row])]]))
             assert (ref[0, -1] - got[row]).abs().max().item() < 1e-4
+
+
+def test_a_model_the_batched_step_cannot_take_is_served_one_reply_at_a_time(toy):
+    import copy
+
+    class Wrapped(torch.nn.Linear):  # what an adapter (LoRA) looks like from outside
+        pass
+    model = copy.deepcopy(toy.model)
+    old = model.blocks[0].attn.q_proj
+    model.blocks[0].attn.q_proj = Wrapped(old.in_features, old.out_features, bias=False)
+    model.blocks[0].attn.q_proj.weight = old.weight
+    gen = type(toy.generator())(model, [toy.tok.im_end_id, toy.tok.eot_id], toy.tok.pad_id, decode=toy.tok.decode)
+    ps = prompts(toy, 3)
+    solo = [gen.generate([p], SamplingParams.greedy(12))[0] for p in ps]
+    sched = Scheduler(gen, max_batch=8)
+    try:
+        assert sched.max_batch == 1
+        jobs = run_all(sched, [(p, SamplingParams.greedy(12)) for p in ps])
+        assert [j.out for j in jobs] == solo
+    finally:
+        sched.close()
