@@ -6,6 +6,7 @@ Knows nothing about sockets or the batch scheduler; engine/serve_http.py wires i
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -110,7 +111,8 @@ def validation_error(e: ValidationError | list) -> ApiError:
     or a lone surrogate that would not survive being written as JSON."""
     errors = e.errors() if isinstance(e, ValidationError) else e
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-    loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+    # Union members show up in loc as tags such as "list[TextPart]": keep field names and indices only.
+    loc = [str(p) for p in first.get("loc", ()) if p != "body" and re.fullmatch(r"\w+", str(p))]
     field = ".".join(p if not p.isdigit() else f"[{p}]" for p in loc).replace(".[", "[")
     if first.get("type") == "json_invalid":
         return ApiError(400, f"the body is not valid JSON ({first.get('ctx', {}).get('error', first['msg'])})")
