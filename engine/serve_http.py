@@ -107,7 +107,7 @@ def create_app(lm: LoadedModel, scheduler: Scheduler, model_id: str, send_timeou
         except Busy as e:
             raise ApiError(503, f"the server is busy ({e}); try again shortly", "server_busy") from None
         if req.stream:
-            return ReplyStream(_stream(req, job, tokens, lm, {**envelope, "object": "chat.completion.chunk"}),
+            return ReplyStream(_stream(req, job, tokens, lm, {**envelope, "object": "chat.completion.chunk"}), job,
                                sep="\n", send_timeout=send_timeout, ping=15)
         return await _complete(request, req, job, tokens, lm, {**envelope, "object": "chat.completion"})
 
@@ -118,11 +118,17 @@ class ReplyStream(EventSourceResponse):
     """Server-sent events whose client stops reading for send_timeout is dropped: an expected end, not a bug (the
     stream's generator is closed, which cancels its reply)."""
 
+    def __init__(self, content, job: Job, **kwargs):
+        super().__init__(content, **kwargs)
+        self.job = job
+
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         except* SendTimeoutError:
             print("serve --http: dropped a client that stopped reading its stream", file=sys.stderr)
+        finally:
+            self.job.cancel()  # also when the stream never started (the client left first): no reply for nobody
 
 
 async def _wait_for_disconnect(request: Request) -> None:
