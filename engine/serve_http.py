@@ -28,14 +28,20 @@ from engine import __version__
 from engine.batching import Busy, Job, Scheduler
 from engine.generate import SamplingError, trim_at_stop
 from engine.inference import LoadedModel
-from engine.serve_http_guard import MAX_BODY, READ_TIMEOUT, DeadlineH11, RequestGuard, error_response_bytes
+from engine.serve_http_guard import (
+    MAX_BODY,
+    MAX_CONNECTIONS,
+    READ_TIMEOUT,
+    DeadlineH11,
+    RequestGuard,
+    error_response_bytes,
+)
 from engine.serve_openai import ApiError, ChatBody, ChatRequest, StopTrimmer, build_request, usage, validation_error
 
 __all__ = ["MAX_BODY", "ChatServer", "StopTrimmer", "make_server", "parse_address", "serve_http"]
 
 SEND_TIMEOUT = 10.0       # seconds one streamed chunk may wait on a client that does not read
 KEEP_ALIVE = 5            # seconds an idle kept-alive connection stays open
-MAX_CONNECTIONS = 512     # open connections and requests in progress before uvicorn answers 503
 MAX_BATCH = 16            # replies decoded together
 MAX_WAITING = 64          # replies waiting for a batch row before new requests get 503
 
@@ -205,7 +211,7 @@ class ChatServer:
 
     def __init__(self, lm: LoadedModel, address: tuple[str, int], api_key: str | None = None,
                  max_batch: int = MAX_BATCH, log_level: str = "warning", read_timeout: float = READ_TIMEOUT,
-                 send_timeout: float = SEND_TIMEOUT):
+                 send_timeout: float = SEND_TIMEOUT, max_connections: int = MAX_CONNECTIONS):
         host, port = address
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.create_server((host, port), family=family, backlog=128)
@@ -217,9 +223,10 @@ class ChatServer:
         self.scheduler = Scheduler(lm.generator, max_batch=max_batch, max_waiting=MAX_WAITING)
         app = RequestGuard(create_app(lm, self.scheduler, self.model_id, send_timeout), api_key=api_key,
                            read_timeout=read_timeout)
-        protocol = type("DeadlineH11", (DeadlineH11,), {"head_timeout": read_timeout})
+        protocol = type("DeadlineH11", (DeadlineH11,), {"head_timeout": read_timeout,
+                                                         "max_connections": max_connections})
         config = uvicorn.Config(app, http=protocol, lifespan="off", log_level=log_level,
-                                timeout_keep_alive=KEEP_ALIVE, limit_concurrency=MAX_CONNECTIONS,
+                                timeout_keep_alive=KEEP_ALIVE, limit_concurrency=4 * max_connections,
                                 timeout_graceful_shutdown=3)
         self.server = uvicorn.Server(config)
         self._stopped = threading.Event()
@@ -259,11 +266,11 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def make_server(lm: LoadedModel, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                max_batch: int = MAX_BATCH, log_level: str = "warning", **timeouts: float) -> ChatServer:
-    """A bound, not yet serving ChatServer; timeouts: read_timeout, send_timeout (seconds)."""
+                max_batch: int = MAX_BATCH, log_level: str = "warning", **limits) -> ChatServer:
+    """A bound, not yet serving ChatServer; limits: read_timeout, send_timeout (seconds), max_connections."""
     from engine.errors import UserError
     try:
-        return ChatServer(lm, (host, port), api_key, max_batch=max_batch, log_level=log_level, **timeouts)
+        return ChatServer(lm, (host, port), api_key, max_batch=max_batch, log_level=log_level, **limits)
     except OSError as e:  # port taken, address not on this machine, no permission for a low port
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror or e})",
                         "pick another port, or stop the program that holds this one", kind="config") from None

@@ -17,6 +17,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 MAX_BODY = 1 << 20        # bytes of JSON a request may carry
 READ_TIMEOUT = 10.0       # seconds a client may take to send its request line and headers, and then its body
+MAX_CONNECTIONS = 256     # open connections; one more is answered 503 and closed
 
 ERROR_TYPES = {401: "authentication_error", 429: "rate_limit_error", 500: "server_error", 503: "server_busy"}
 
@@ -99,12 +100,22 @@ class RequestGuard:
 
 class DeadlineH11(H11Protocol):
     """uvicorn's h11 protocol with a deadline for each request head: a connection that has not sent a complete
-    request line and headers within READ_TIMEOUT (of opening, or of its previous response) is closed."""
+    request line and headers within READ_TIMEOUT (of opening, or of its previous response) is closed. A connection
+    beyond max_connections gets a JSON 503 at once (uvicorn's own limit answers in plain text)."""
 
     head_timeout = READ_TIMEOUT
+    max_connections = MAX_CONNECTIONS
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self._head_deadline, self._head_cycle = None, None
+        if len(self.connections) > self.max_connections:
+            data = error_response_bytes(503, f"the server has {self.max_connections} connections open; try again "
+                                        "shortly", type="server_busy")
+            transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                            b"connection: close\r\ncontent-length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+            transport.close()
+            return
         self._arm_head_deadline()
 
     def _arm_head_deadline(self) -> None:

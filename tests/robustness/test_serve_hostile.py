@@ -213,6 +213,28 @@ def test_slow_or_idle_connections_are_closed(server, name, pieces):
             c.close()
 
 
+def test_connections_beyond_the_limit_get_a_json_503(server):
+    from engine.serve_http import make_server
+    small = make_server(server.lm, "127.0.0.1", 0, max_connections=3, read_timeout=5.0)
+    thread = threading.Thread(target=small.serve_forever, daemon=True)
+    thread.start()
+    held = [socket.create_connection(small.server_address, timeout=10) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # let the server accept the three
+        status, kind, data = request(small, "GET", "/v1/models", timeout=10)
+        assert status == 503 and kind == "application/json"
+        assert "connections open" in json.loads(data)["error"]["message"]
+        for c in held:
+            c.close()
+        assert wait_until(lambda: request(small, "GET", "/v1/models", timeout=10)[0] == 200, 5)
+    finally:
+        for c in held:
+            c.close()
+        small.shutdown()
+        small.server_close()
+        thread.join(10)
+
+
 def test_a_body_that_never_arrives_gets_408(server):
     s = socket.create_connection(server.server_address, timeout=10)
     try:
