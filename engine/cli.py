@@ -79,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "(a bare port binds 127.0.0.1 only)")
     s.add_argument("--api-key", help="with --http: require 'Authorization: Bearer KEY' (set one beyond 127.0.0.1)")
     s.add_argument("--device", default="auto")
+    s.add_argument("--max-batch", type=int, default=16, help="replies decoded together (1 = one at a time)")
 
     from engine.cli_inference import add_inference_parsers  # generate, eval, export, serve --http
     add_inference_parsers(sub)

@@ -375,10 +375,18 @@ class FastStep:
                 return False
         return all(type(b) is Block and type(b.attn) is Attention and type(b.mlp) is MLP for b in model.blocks)
 
-    def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int, mask: torch.Tensor | None):
+    def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int | list[int], mask: torch.Tensor | None):
+        """pos: the position every row writes at, or one position per row (continuous batching: rows that joined
+        at different times). Per-row positions attend over slots [0, max(pos)]; `mask` hides each row's others."""
         model, cfg = self.model, self.model.cfg
         B, H, Hkv, D = tokens.shape[0], cfg.n_head, cfg.n_kv_head, cfg.head_dim
-        cos, sin = self.cos[pos], self.sin[pos]                                     # (2, D/2)
+        per_row = not isinstance(pos, int)
+        if per_row:
+            at = torch.tensor(pos, dtype=torch.long, device=tokens.device)
+            rows, span = torch.arange(B, device=tokens.device), max(pos) + 1
+            cos, sin = self.cos[at][:, None], self.sin[at][:, None]                 # (B, 1, 2, D/2)
+        else:
+            cos, sin = self.cos[pos], self.sin[pos]                                 # (2, D/2)
         x = F.embedding(tokens, model.embed.weight)                                 # (B, C)
         for block, cache in zip(model.blocks, caches, strict=True):
             a = block.attn
@@ -390,7 +398,11 @@ class FastStep:
                 q, k = rms(q, a.q_norm), rms(k, a.k_norm)
             q = (q.view(B, H, 2, -1) * cos + q.view(B, H, 2, -1).flip(-2) * sin).view(B, H, 1, D)
             k = (k.view(B, Hkv, 2, -1) * cos + k.view(B, Hkv, 2, -1).flip(-2) * sin).view(B, Hkv, 1, D)
-            k, v = cache.write(pos, k, v)                                           # (B, Hkv, pos+1, D)
+            if per_row:
+                cache.k[rows, :, at], cache.v[rows, :, at] = k[:, :, 0], v[:, :, 0]  # row b writes at pos[b]
+                k, v = cache.k[:, :, :span], cache.v[:, :, :span]                   # (B, Hkv, span, D)
+            else:
+                k, v = cache.write(pos, k, v)                                       # (B, Hkv, pos+1, D)
             if Hkv != H and not _SDPA_GQA:
                 k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
             gqa = {"enable_gqa": True} if Hkv != H and _SDPA_GQA else {}

@@ -1,104 +1,183 @@
 """`minigpt serve CKPT --stdio`: the chat server the studio talks to, one JSON object per line.
 
-{"cmd": "generate", "id", "messages", "params"} -> `token` events (id, text) -> `done` (id, stats);
-{"cmd": "cancel", "id"} stops a reply early. The model is loaded once; replies are generated one at a time.
+{"cmd": "generate", "id", "messages", "params"} -> `token` events (id, text) -> `done` (id, status, stats);
+{"cmd": "cancel", "id"} ends that reply (running or waiting) at its next token; `stop` or the end of stdin cancels
+every reply and exits. Replies are decoded together by the batch scheduler. Owns validating stdio requests: every
+refusal is an `error` event naming the field, never a Python message.
 """
 
 from __future__ import annotations
 
-import threading
+import math
 import time
 
+from engine.batching import Busy, Job, Scheduler
 from engine.commands import CommandQueue
 from engine.events import EventSink
-from engine.generate import SamplingParams
+from engine.generate import SamplingError, SamplingParams
 from engine.inference import LoadedModel, TextStream
 from engine.protocol import SAMPLING_DEFAULTS
 
-PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed")
+PARAM_KEYS = {"max_new_tokens": int, "temperature": float, "top_k": int, "top_p": float, "min_p": float,
+              "repetition_penalty": float, "seed": int}
+ROLES = ("system", "user", "assistant")
+EXAMPLE = ('{"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}], '
+           '"params": {"temperature": 0.7}}')
+
+
+class BadRequest(ValueError):
+    """A generate request we refuse: the message names the field, the hint shows what would work."""
+
+    def __init__(self, message: str, hint: str = f"send {EXAMPLE}"):
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "text", int: "a number", float: "a number",
+            type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def sampling_from(params: dict | None) -> SamplingParams:
+    """The studio's sampling settings; each bad one is refused by name."""
     if params is not None and not isinstance(params, dict):
-        raise ValueError("params must be an object of numbers")
+        raise BadRequest(f"'params' must be an object of sampling settings, not {_kind(params)}")
     p = SamplingParams(**{k: getattr(SAMPLING_DEFAULTS, k) for k in PARAM_KEYS})
-    for key in PARAM_KEYS:
-        if params and params.get(key) is not None:
-            setattr(p, key, type(getattr(p, key) if getattr(p, key) is not None else 0)(params[key]))
-    return p
+    for key, value in (params or {}).items():
+        kind = PARAM_KEYS.get(key)
+        if kind is None:
+            raise BadRequest(f"params.{key} is not a sampling setting", f"known settings: {', '.join(PARAM_KEYS)}")
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise BadRequest(f"params.{key} must be a number, not {_kind(value)}")
+        if kind is int and value != int(value):
+            raise BadRequest(f"params.{key} must be a whole number, not {value}")
+        setattr(p, key, kind(value))
+    try:
+        return p.validate()
+    except SamplingError as e:
+        raise BadRequest(f"params.{e.message}") from None
+
+
+def check_messages(messages) -> list[dict]:
+    """The chat as {role, content} dicts, or a BadRequest naming the first bad field."""
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("'messages' must be a non-empty list of {role, content} objects")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise BadRequest(f"messages[{i}] must be an object with 'role' and 'content', not {_kind(m)}")
+        if m.get("role") not in ROLES:
+            raise BadRequest(f"messages[{i}].role is {m.get('role')!r}; expected one of {', '.join(ROLES)}")
+        content = m.get("content")
+        if not isinstance(content, str):
+            raise BadRequest(f"messages[{i}].content must be text, not {_kind(content)}")
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"messages[{i}].content holds a lone surrogate that is not text") from None
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def fit_chat(lm: LoadedModel, messages: list[dict],
+             max_new_tokens: int = SAMPLING_DEFAULTS.max_new_tokens) -> tuple[list[int], int]:
+    """The chat as prompt ids, and how many of its tokens were dropped to fit. A chat too long for the model loses
+    its oldest turns (the system turn stays), then the oldest tokens, so that min(max_new_tokens, half the context)
+    is left to answer in."""
+    budget = lm.model.cfg.max_seq_len - min(max_new_tokens, lm.model.cfg.max_seq_len // 2)
+    system = [m for m in messages[:1] if m.get("role") == "system"]
+    turns = messages[len(system):]
+    full = None
+    while True:
+        ids, _ = lm.tok.encode_chat(system + turns, add_generation_prompt=True)
+        full = len(ids) if full is None else full
+        if len(ids) <= budget or len(turns) <= 1:
+            kept = ids[-budget:]
+            return kept, full - len(kept)
+        turns = turns[1:]
 
 
 def chat_prompt_ids(lm: LoadedModel, messages: list[dict],
                     max_new_tokens: int = SAMPLING_DEFAULTS.max_new_tokens) -> list[int]:
-    """The chat as prompt ids; a chat too long for the model loses its oldest turns (the system turn stays),
-    so that min(max_new_tokens, half the context) is left to answer in."""
-    budget = lm.model.cfg.max_seq_len - min(max_new_tokens, lm.model.cfg.max_seq_len // 2)
-    system = [m for m in messages[:1] if m.get("role") == "system"]
-    turns = messages[len(system):]
-    while True:
-        ids, _ = lm.tok.encode_chat(system + turns, add_generation_prompt=True)
-        if len(ids) <= budget or len(turns) <= 1:
-            return ids[-budget:]
-        turns = turns[1:]
+    return fit_chat(lm, messages, max_new_tokens)[0]
 
 
-def generate_reply(lm: LoadedModel, sink: EventSink, req_id, messages: list[dict], params: dict | None,
-                   cancelled: threading.Event) -> None:
+def start_reply(lm: LoadedModel, sink: EventSink, sched: Scheduler, req_id, messages, params) -> Job:
+    """Validate a generate command and queue its reply; token and done events come from the scheduler thread."""
     sampling = sampling_from(params)
-    prompt = chat_prompt_ids(lm, messages, sampling.max_new_tokens)
+    prompt, dropped = fit_chat(lm, check_messages(messages), sampling.max_new_tokens)
+    if dropped:
+        sink.emit("log", level="warning", id=req_id,
+                  message=f"the chat is {len(prompt) + dropped} tokens, more than this model's context of "
+                          f"{lm.model.cfg.max_seq_len} leaves room for with a reply: the oldest {dropped} tokens "
+                          f"were dropped")
     stream = TextStream(lm.tok)
-    t0 = time.perf_counter()
-    first: list[float] = []
 
-    def on_token(_row: int, tok_id: int):
-        if not first:
-            first.append(time.perf_counter() - t0)
+    def on_token(tok_id: int) -> None:
         piece = stream.push(tok_id)
         if piece:
             sink.emit("token", id=req_id, text=piece)
-        return not cancelled.is_set()
 
-    out = lm.generator.generate([prompt], sampling, on_tokens=on_token)[0]
-    elapsed = time.perf_counter() - t0
-    n = len(out)
-    decode_time = elapsed - (first[0] if first else 0.0)
-    sink.emit("done", id=req_id, status="cancelled" if cancelled.is_set() else "completed", stats={
-        "prompt_tokens": len(prompt), "completion_tokens": n,
-        "tokens_per_s": round((n - 1) / decode_time, 1) if n > 1 and decode_time > 0 else None,
-        "time_to_first_token": round(first[0], 4) if first else None})
+    def on_done(job: Job) -> None:
+        if job.reason == "error":
+            sink.emit("error", kind="request", id=req_id, message=f"generation failed: {type(job.error).__name__}: "
+                      f"{job.error}", hint="the server keeps running; try again", traceback=None)
+            return
+        end = time.perf_counter()
+        n, first = len(job.out), job.first_token_at
+        decode_time = end - first if first is not None else 0.0
+        sink.emit("done", id=req_id, status="cancelled" if job.reason == "cancelled" else "completed", stats={
+            "prompt_tokens": len(prompt), "completion_tokens": n, "dropped_tokens": dropped,
+            "tokens_per_s": round((n - 1) / decode_time, 1) if n > 1 and decode_time > 0 else None,
+            "time_to_first_token": round(first - job.submitted, 4) if first is not None else None})
+    return sched.submit(prompt, sampling, on_token=on_token, on_done=on_done)
 
 
-def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue) -> int:
-    """Serve until stdin closes or a stop command arrives. A cancel for the running reply is seen mid-reply."""
-    import queue as _queue
+def _id_problem(req_id, running: dict) -> str | None:
+    if req_id is None:
+        return "is missing"
+    if isinstance(req_id, bool) or not isinstance(req_id, (str, int)):
+        return f"must be text or a number, not {_kind(req_id)}"
+    return "is already in use by a running reply" if req_id in running else None
+
+
+def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue, max_batch: int = 8) -> int:
+    """Serve until a stop command or the end of stdin; either cancels every reply at its next token."""
     sink.emit("ready", checkpoint=str(lm.folder), device=lm.rt.describe(), step=lm.meta.get("step"),
               stage=lm.meta.get("stage"), params=lm.model.num_params(), max_seq_len=lm.model.cfg.max_seq_len)
-    pending: _queue.Queue = _queue.Queue()
-    current: dict = {"id": None, "cancel": threading.Event()}
-
-    def route():  # runs beside generation so cancel arrives while a reply streams
+    sched = Scheduler(lm.generator, max_batch=max_batch)
+    jobs: dict = {}
+    try:
         while True:
             cmd = commands.wait(timeout=0.5)
             if cmd is None:
                 continue
-            if cmd["cmd"] == "cancel" and cmd.get("id") == current["id"]:
-                current["cancel"].set()
-            elif cmd["cmd"] in ("generate", "stop"):
-                pending.put(cmd)
-    threading.Thread(target=route, daemon=True).start()
-    while True:
-        cmd = pending.get()
-        if cmd["cmd"] == "stop":
-            return 0
-        messages = cmd.get("messages")
-        if not isinstance(messages, list) or not messages:
-            sink.emit("error", kind="request", id=cmd.get("id"), message="generate needs a non-empty 'messages' list",
-                      hint='send {"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}]}',
-                      traceback=None)
-            continue
-        current["id"], current["cancel"] = cmd.get("id"), threading.Event()
-        try:
-            generate_reply(lm, sink, cmd.get("id"), messages, cmd.get("params"), current["cancel"])
-        except Exception as e:  # noqa: BLE001 - one bad request must never end the server
-            sink.emit("error", kind="request", id=cmd.get("id"), message=f"bad generate request: {e}",
-                      hint="messages are {role, content} objects; params are numbers", traceback=None)
+            name, req_id = cmd["cmd"], cmd.get("id")
+            jobs = {k: j for k, j in jobs.items() if not j.done.is_set()}
+            if name == "stop":
+                return 0
+            if name == "cancel":
+                if isinstance(req_id, (str, int)) and req_id in jobs:
+                    jobs[req_id].cancel()
+                continue  # a reply that already finished needs no cancelling
+            if name != "generate":
+                sink.emit("error", kind="request", id=req_id, message=f"'{name}' is not supported by the chat "
+                          "server", hint="the chat server understands generate, cancel and stop", traceback=None)
+                continue
+            problem = _id_problem(req_id, jobs)
+            if problem:
+                sink.emit("error", kind="request", id=None, message=f"generate: 'id' {problem}",
+                          hint=f"send {EXAMPLE}", traceback=None)
+                continue
+            try:
+                jobs[req_id] = start_reply(lm, sink, sched, req_id, cmd.get("messages"), cmd.get("params"))
+            except BadRequest as e:
+                sink.emit("error", kind="request", id=req_id, message=f"bad generate request: {e.message}",
+                          hint=e.hint, traceback=None)
+            except Busy as e:
+                sink.emit("error", kind="request", id=req_id, message=f"too many replies waiting ({e})",
+                          hint="wait for a reply to finish, or cancel one", traceback=None)
+    finally:
+        sched.close()  # cancels what runs or waits: each gets its done event

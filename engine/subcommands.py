@@ -239,10 +239,11 @@ def cmd_serve(args, sink: EventSink) -> int:
     if args.http:
         from engine.serve_http import parse_address, serve_http
         host, port = parse_address(args.http)
-        return serve_http(load_for_inference(args.checkpoint, args.device), host, port, api_key=args.api_key)
+        return serve_http(load_for_inference(args.checkpoint, args.device), host, port, api_key=args.api_key,
+                          max_batch=args.max_batch)
     from engine.serve import serve_stdio
     commands = CommandQueue(
         on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))
     commands.read_stream(sys.stdin, stop_at_eof=True)
     lm = load_for_inference(args.checkpoint, args.device)
-    return serve_stdio(lm, sink, commands)
+    return serve_stdio(lm, sink, commands, max_batch=args.max_batch)

@@ -1,5 +1,5 @@
 """`serve --http`: the official openai client gets streamed and whole chat completions from the toy checkpoint,
-malformed or oversized requests get 4xx JSON errors, and concurrent requests queue instead of interleaving."""
+malformed or oversized requests get 4xx JSON errors, and concurrent streams each get their own reply."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from engine.errors import UserError
 from engine.serve_http import MAX_BODY, StopTrimmer, make_server, parse_address
 
 HELLO = [{"role": "user", "content": "hello 7"}]
+MODEL = "minigpt"  # the alias every server answers to besides its run name
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def server(toy_lm):
     yield srv
     srv.shutdown()
     srv.server_close()
+    thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +52,19 @@ def test_models_lists_the_checkpoint(client, server):
 
 
 def test_non_streaming_completion(client, toy_lm):
-    r = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=12)
+    r = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=12)
     choice = r.choices[0]
     assert choice.message.role == "assistant" and isinstance(choice.message.content, str)
     assert choice.finish_reason in ("stop", "length")
     assert r.usage.prompt_tokens == len(toy_lm.tok.encode_chat(HELLO, add_generation_prompt=True)[0])
     assert 0 < r.usage.completion_tokens <= 12 or choice.finish_reason == "stop"
-    again = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=12)
+    again = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=12)
     assert again.choices[0].message.content == choice.message.content
 
 
 def test_streaming_matches_non_streaming(client):
-    whole = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=16)
-    stream = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=16, stream=True,
+    whole = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=16)
+    stream = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=16, stream=True,
                                             stream_options={"include_usage": True})
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -73,7 +75,7 @@ def test_streaming_matches_non_streaming(client):
 
 
 def test_stop_strings_are_cut_in_both_modes(client):
-    same = dict(model="any", messages=HELLO, temperature=1.0, seed=11, max_tokens=24)  # seeded: same tokens each time
+    same = dict(model=MODEL, messages=HELLO, temperature=1.0, seed=11, max_tokens=24)  # seeded: same tokens each time
     free = client.chat.completions.create(**same)
     text = free.choices[0].message.content
     stop = text[len(text) // 2:len(text) // 2 + 2]
@@ -87,12 +89,12 @@ def test_stop_strings_are_cut_in_both_modes(client):
 
 def test_malformed_requests_get_4xx_json(client, server, toy_lm):
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="any", messages=[{"role": "wizard", "content": "hi"}])
+        client.chat.completions.create(model=MODEL, messages=[{"role": "wizard", "content": "hi"}])
     assert err.value.status_code == 400
     with pytest.raises(openai.BadRequestError):
-        client.chat.completions.create(model="any", messages=HELLO, temperature=7)
+        client.chat.completions.create(model=MODEL, messages=HELLO, temperature=7)
     with pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="any", messages=[{"role": "user", "content": "hello " * 500}])
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hello " * 500}])
     assert err.value.code == "context_length_exceeded"
     status, body = raw(server, "POST", "/v1/chat/completions", b"{not json", {"Content-Type": "application/json"})
     assert status == 400 and "JSON" in body["error"]["message"]
@@ -103,17 +105,17 @@ def test_malformed_requests_get_4xx_json(client, server, toy_lm):
     assert raw(server, "POST", "/v1/chat/completions", json.dumps({"messages": []}).encode())[0] == 400
     assert raw(server, "GET", "/v1/nothing")[0] == 404
     # The server is still healthy after all that.
-    assert client.chat.completions.create(model="any", messages=HELLO, max_tokens=2).choices
+    assert client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2).choices
 
 
-def test_concurrent_requests_queue_instead_of_interleaving(client):
-    expected = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=20)
+def test_concurrent_streams_each_get_their_own_reply(client):
+    expected = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=20)
     results: list[str] = []
     errors: list[BaseException] = []
 
     def ask():
         try:
-            s = client.chat.completions.create(model="any", messages=HELLO, temperature=0, max_tokens=20, stream=True)
+            s = client.chat.completions.create(model=MODEL, messages=HELLO, temperature=0, max_tokens=20, stream=True)
             results.append("".join(c.choices[0].delta.content or "" for c in s if c.choices))
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -165,27 +167,27 @@ def test_a_taken_port_is_a_user_error(server, toy_lm):
 
 def test_closing_ends_idle_keep_alive_connections(toy_lm):
     srv = make_server(toy_lm, "127.0.0.1", 0)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
     conn = http.client.HTTPConnection(*srv.server_address[:2], timeout=30)
-    conn.request("GET", "/v1/models")
-    assert conn.getresponse().read()  # the connection stays open: its request thread idles waiting for more
-    before = threading.active_count()
-    srv.shutdown()
-    done = threading.Thread(target=srv.server_close)
+    conn.request("GET", "/v1/models")  # the socket listens from construction: no race with the thread
+    assert conn.getresponse().read()  # the connection stays open, kept alive
+    done = threading.Thread(target=lambda: (srv.shutdown(), srv.server_close()))
     done.start()
-    done.join(10)
-    assert not done.is_alive(), "server_close must not wait for clients to hang up"
-    assert threading.active_count() < before
+    done.join(15)
+    assert not done.is_alive(), "closing must not wait for clients to hang up"
+    thread.join(5)
+    assert not thread.is_alive() and not srv.scheduler.thread.is_alive()
     conn.close()
 
 
-def test_an_engine_failure_is_a_500_and_the_server_lives_on(client, toy_lm, monkeypatch):
+def test_an_engine_failure_is_a_500_and_the_server_lives_on(client, server, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
-    monkeypatch.setattr(toy_lm.generator, "complete", broken)
+    monkeypatch.setattr(server.scheduler, "_admit", broken)
     with pytest.raises(openai.InternalServerError):
-        client.chat.completions.create(model="any", messages=HELLO, max_tokens=2)
+        client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     with pytest.raises(openai.APIError, match="internal error"):  # mid-stream: an SSE error event
-        list(client.chat.completions.create(model="any", messages=HELLO, max_tokens=2, stream=True))
+        list(client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2, stream=True))
     monkeypatch.undo()
-    assert client.chat.completions.create(model="any", messages=HELLO, max_tokens=2).choices
+    assert client.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2).choices
