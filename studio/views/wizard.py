@@ -1,14 +1,19 @@
 """The Train wizard: five pages (data, tokenizer, stage, hardware, review) over one RunDocument.
 
 A step bar on top, Back / Next below; Next is disabled while the page's `reason()` says why, and the reason
-is shown beside it. Launching is the Review page's job; the wizard only forwards its request.
+is shown beside it. Launching is the Review page's job; the wizard only forwards its request. Once the doctor
+has reported the hardware, the wizard has the engine measure this machine's speed in the background (one probe
+per preset, device and precision) and the Stage and Review pages show the training time from it.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
+from engine.config import Config
+from studio.calibrate_call import CalibrationCall
+from studio.models.cost import Cost, run_cost
 from studio.models.run_document import RunDocument
 from studio.views.page_data import DataPage
 from studio.views.page_hardware import HardwarePage
@@ -31,6 +36,15 @@ class TrainWizard(QWidget):
         self.review = ReviewPage(self.doc, command)
         self.pages = [self.data, self.tokenizer, self.stage, self.hardware, self.review]
         self.review.launch_requested.connect(self.launch_requested)
+        self.report: dict | None = None
+        self.calibration = CalibrationCall(command, self)
+        self.calibration.calibrated.connect(self._on_calibration_answered)
+        self.calibration.failed.connect(self._on_calibration_answered)
+        for page in (self.stage, self.review):
+            page.cost_source = self.cost_for
+        self._probe_timer = QTimer(self, singleShot=True, interval=400)   # settle typing before probing
+        self._probe_timer.timeout.connect(self._request_calibration)
+        self.doc.changed.connect(self._probe_timer.start)
 
         self.steps: list[QLabel] = []
         bar = QHBoxLayout()
@@ -87,12 +101,42 @@ class TrainWizard(QWidget):
         self.page_changed.emit(i)
 
     def set_doctor_report(self, report: dict) -> None:
+        self.report = report
         self.stage.set_engine_options(report.get("options") or {})
         self.hardware.set_report(report)
+        self._request_calibration()
 
     def shutdown(self) -> None:
+        self.calibration.shutdown()
         for p in self.pages:
             p.shutdown()
+
+    # ------------------------------------------------------------------ cost
+    @staticmethod
+    def probe_request(cfg: Config) -> tuple[str, str, str]:
+        """What to measure for `cfg`: its preset (a custom shape borrows small's speed per FLOP) on its device."""
+        return cfg.model.preset or "small", cfg.hardware.device, cfg.hardware.precision
+
+    def cost_for(self, cfg: Config, memory_bytes: float | None) -> Cost:
+        req = self.probe_request(cfg)
+        return run_cost(cfg, memory_bytes, self.calibration.result(req), self.report,
+                        pending=self.calibration.busy_with(req), error=self.calibration.errors.get(req, ""))
+
+    def _request_calibration(self) -> None:
+        """Probe the speed of what the wizard holds now; the speed is measured only once the doctor reported."""
+        cfg = self.doc.check().config
+        if self.report is None or cfg is None:
+            return
+        self.calibration.request(*self.probe_request(cfg))
+        self._refresh_cost()
+
+    def _on_calibration_answered(self, _request, _result) -> None:
+        self._refresh_cost()
+
+    def _refresh_cost(self) -> None:
+        self.stage.refresh_cost()
+        if self.review.config is not None:
+            self.review.refresh_cost()
 
     def _update_buttons(self) -> None:
         i = self.index
