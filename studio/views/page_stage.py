@@ -135,6 +135,18 @@ class StagePage(WizardPage):
         for g in self.groups.values():
             g.set_values(self.doc.resolved())
 
+    def load_document(self) -> None:
+        """Show the whole document (after File → Open run config… or a restore), without a preset or stage
+        choice dropping the loaded values the way a user's choice does."""
+        resolved = self.doc.resolved()
+        for f in self.top.fields.values():
+            f.blockSignals(True)
+        self.top.set_values(resolved)
+        for f in self.top.fields.values():
+            f.blockSignals(False)
+        self.init.setEditText(str(self.doc.get("stage.init") or ""))
+        self._reload_fields()
+
     def reason(self) -> str | None:
         for g in (self.top, *self.groups.values()):
             _, bad = g.values()
