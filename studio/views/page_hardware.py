@@ -54,7 +54,9 @@ class HardwarePage(WizardPage):
         self._build_fields({"devices": ["auto", "cpu"], "precisions": ["auto", "fp32"]})
 
     def _build_fields(self, options: dict) -> None:
-        if self.fields is not None:
+        if self.fields is not None:   # out of the layout now: deleteLater waits for the event loop
+            self.knob_layout.removeWidget(self._host)
+            self._host.hide()
             self.fields.deleteLater()
             self._host.deleteLater()
         knobs = self.doc.knobs.get("hardware", {})
