@@ -48,7 +48,7 @@ class TrainWizard(QWidget):
         self.calibration = CalibrationCall(command, self)
         self.calibration.calibrated.connect(self._on_calibration_answered)
         self.calibration.failed.connect(self._on_calibration_answered)
-        for page in (self.stage, self.review):
+        for page in (self.stage, self.hardware, self.review):
             page.cost_source = self.cost_for
         self._probe_timer = QTimer(self, singleShot=True, interval=400)   # settle typing before probing
         self._probe_timer.timeout.connect(self._request_calibration)
@@ -202,6 +202,7 @@ class TrainWizard(QWidget):
 
     def _refresh_cost(self) -> None:
         self.stage.refresh_cost()
+        self.hardware.refresh_cost()
         if self.review.config is not None:
             self.review.refresh_cost()
 

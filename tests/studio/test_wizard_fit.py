@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QComboBox, QLabel
 
 from studio.engine_cmd import EngineCommand
 from studio.views.main_window import MainWindow
@@ -56,6 +56,10 @@ def test_pages_fit_1024x700(qtbot, window):
         assert clipped_labels(wiz.pages[i]) == [], i
         assert clipped_labels(wiz) == [] or i != 4
     assert "⚠" in wiz.review.cost.text() and wiz.review.cost.isVisible()
+    wiz.go_to(3)                                                 # the doctor's report rebuilt the knobs once
+    devices = [w for w in wiz.hardware.findChildren(QComboBox, "field:hardware.device") if w.isVisible()]
+    assert len(devices) == 1
+    assert "days" in wiz.hardware.cost.text() and "⚠" in wiz.hardware.cost.text()
 
 
 def test_data_list_shows_bad_count_with_a_long_name(qtbot, window, tmp_path):
