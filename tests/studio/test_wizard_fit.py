@@ -53,8 +53,8 @@ def test_pages_fit_1024x700(qtbot, window):
         assert window.size().width() == SIZE[0] and window.size().height() == SIZE[1]
         hint = window.minimumSizeHint()
         assert hint.width() <= SIZE[0] and hint.height() <= SIZE[1], (i, hint)
-        assert clipped_labels(wiz.pages[i]) == [], i
-        assert clipped_labels(wiz) == [] or i != 4
+        # the page, the step bar and the reason beside Next, once the layout has taken in late texts (previews)
+        qtbot.waitUntil(lambda: clipped_labels(wiz) == [], timeout=5000)
     assert "⚠" in wiz.review.cost.text() and wiz.review.cost.isVisible()
     wiz.go_to(3)                                                 # the doctor's report rebuilt the knobs once
     devices = [w for w in wiz.hardware.findChildren(QComboBox, "field:hardware.device") if w.isVisible()]
