@@ -21,6 +21,7 @@ from engine.errors import UserError
 from engine.estimate import flops_per_token
 from engine.hardware import device_name, init_runtime
 from engine.model.gpt import GPT
+from engine.optim import build_optimizer
 
 CACHE_FILE = "calibration.json"
 CPU_PROBE_FLOPS = 1e11          # work per probe step on a CPU (~1-2 s on 2 idle cores): a big preset answers in seconds
@@ -77,7 +78,7 @@ def calibrate(preset: str, workspace: Path, device: str = "auto", precision: str
     batch, seq = probe_shape(model_cfg, cfg.run.batch_size, cfg.data.seq_len, rt.device.type)
     while True:
         try:
-            tokens_per_s, seconds, timed = _probe(model_cfg, rt, batch, seq, max(1, steps))
+            tokens_per_s, seconds, timed = _probe(model_cfg, cfg.optim, rt, batch, seq, max(1, steps))
             break
         except torch.OutOfMemoryError:
             if batch == 1:
@@ -115,10 +116,11 @@ def _sync(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def _probe(model_cfg, rt, batch: int, seq: int, steps: int) -> tuple[float, float, int]:
-    """(tokens/s, seconds timed, steps timed): one untimed warm-up step, then up to `steps` timed ones."""
+def _probe(model_cfg, optim_cfg, rt, batch: int, seq: int, steps: int) -> tuple[float, float, int]:
+    """(tokens/s, seconds timed, steps timed): one untimed warm-up step, then up to `steps` timed ones, each
+    a training step as the loop does it (autocast, backward, unscale, clip, AdamW)."""
     model = GPT(model_cfg).to(rt.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    opt = build_optimizer(model, optim_cfg, rt.device)
     scaler = torch.amp.GradScaler(rt.device.type) if rt.use_grad_scaler else None
     idx = torch.randint(0, model_cfg.vocab_size, (batch, seq + 1), device=rt.device)   # (B, T+1)
     x, y = idx[:, :-1], idx[:, 1:]                                                      # (B, T)
@@ -127,6 +129,9 @@ def _probe(model_cfg, rt, batch: int, seq: int, steps: int) -> tuple[float, floa
         with rt.autocast():
             _, loss = model(x, y)
         (scaler.scale(loss) if scaler else loss).backward()
+        if scaler:
+            scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         if scaler:
             scaler.step(opt)
             scaler.update()
