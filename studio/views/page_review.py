@@ -37,7 +37,7 @@ class ReviewPage(WizardPage):
         self.cost = QLabel()
         self.cost.setObjectName("reviewCost")
         self.cost.setWordWrap(True)
-        self.cost_source = None         # callable(Config) -> Cost, set by the wizard
+        self.cost_source = None         # callable(Config, memory bytes) -> Cost, set by the wizard
         self.config = None              # the Config of the text when it is valid
         self.state = QLabel()
         self.state.setObjectName("reviewState")
