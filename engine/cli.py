@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     doc = sub.add_parser("doctor", help="report python, torch, devices, memory and what this engine offers")
     doc.add_argument("--json", action="store_true")
+    doc.add_argument("--calibrate", metavar="PRESET", help="time a few real training steps of a model preset here "
+                     "(cached in the workspace per device, torch, preset and precision) for the wizard's ETA")
+    doc.add_argument("--device", default="auto", help="with --calibrate: the device to measure")
+    doc.add_argument("--precision", default="auto", help="with --calibrate: the precision to measure")
+    doc.add_argument("--fresh", action="store_true", help="with --calibrate: measure again, ignoring the cache")
     return p
 
 

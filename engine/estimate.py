@@ -60,3 +60,32 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],
     }
+
+
+# ---------------------------------------------------------------------------------------------- time
+ABSURD_SECONDS = 24 * 3600      # beyond a day on one machine, the wizard says so before launch
+
+
+def eta_seconds(cfg: Config, flops_per_s: float, vocab_size: int | None = None) -> float | None:
+    """Seconds of training (steps plus periodic evals) at a measured FLOP/s from `minigpt doctor --calibrate`.
+
+    Excludes set-up (tokenizer training, pretokenizing) and checkpoint writes, which rarely dominate."""
+    if not flops_per_s or flops_per_s <= 0:
+        return None
+    v = vocab_size or cfg.model.vocab_size or cfg.tokenizer.vocab_size
+    per_token = flops_per_token(cfg.model, cfg.data.seq_len, v)
+    train = per_token * cfg.tokens_per_step * cfg.run.max_steps
+    evals = 1 + (cfg.run.max_steps // cfg.run.eval_every if cfg.run.eval_every else 0)
+    eval_tokens = evals * cfg.run.eval_batches * cfg.run.batch_size * cfg.data.seq_len
+    return (train + per_token / 3 * eval_tokens) / flops_per_s        # an eval is a forward pass: a third
+
+
+def human_duration(seconds: float) -> str:
+    """'about 40 seconds', 'about 12 minutes', 'about 3.5 hours', 'about 4 days'."""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} seconds"
+    if seconds < 90 * 60:
+        return f"about {round(seconds / 60)} minutes"
+    if seconds < 48 * 3600:
+        return f"about {seconds / 3600:.1f} hours"
+    return f"about {seconds / 86400:,.1f} days"

@@ -97,7 +97,7 @@ def parse_event(line: str) -> Event:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
-        raise ProtocolError(f"not JSON: {e.msg} at column {e.colno}") from None
+        raise ProtocolError(f"not JSON: {e.msg.removesuffix(' at')} at column {e.colno}") from None
     if not isinstance(obj, dict):
         raise ProtocolError("not a JSON object")
     if obj.get("v") != PROTOCOL_VERSION:

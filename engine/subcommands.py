@@ -179,6 +179,8 @@ def _report_dict(r) -> dict:
 
 
 def cmd_doctor(args, sink) -> int:
+    if args.calibrate:
+        return cmd_calibrate(args)
     from engine.hardware import doctor_report
     report = doctor_report()
     if args.json:
@@ -199,6 +201,19 @@ def cmd_doctor(args, sink) -> int:
     opts = report["options"]
     print(f"stages: {', '.join(opts['stages'])}; presets: {', '.join(opts['model_presets'])}; "
           f"precisions: {', '.join(opts['precisions'])}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from engine.calibrate import calibrate
+    from engine.workspace import resolve_workspace
+    result = calibrate(args.calibrate, resolve_workspace(args.workspace), args.device, args.precision,
+                       fresh=args.fresh)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{result['preset']} on {result['device']} ({result['precision']}): {result['tokens_per_s']:,.0f} "
+              f"tokens/s, {result['flops_per_s'] / 1e9:,.1f} GFLOP/s" + (" (cached)" if result["cached"] else ""))
     return 0
 
 

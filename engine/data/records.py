@@ -37,7 +37,9 @@ def parse_line(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise RecordError(f"malformed JSON: {err.msg} at column {err.colno}") from None
+        why = err.msg.removesuffix(" at")   # json's own text for a control character already ends in "at"
+        hint = " (a raw tab or line break inside a string; write it as \\t or \\n)" if "control char" in why else ""
+        raise RecordError(f"malformed JSON: {why} at column {err.colno}{hint}") from None
     except RecursionError:
         raise RecordError("malformed JSON: nested too deeply") from None
 

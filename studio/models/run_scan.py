@@ -32,6 +32,12 @@ class RunInfo:
     pid: int | None = None
     latest_ckpt: str | None = None
     best_ckpt: str | None = None
+    error: str = ""                  # the message of the run's last `error` event
+
+    @property
+    def failed_before_training(self) -> bool:
+        """Failed in set-up (data, tokenizer, model) before its first step: nothing in it is worth keeping."""
+        return self.status == "failed" and self.steps == 0 and not self.latest_ckpt and not self.best_ckpt
 
     @property
     def duration_s(self) -> float | None:
@@ -115,6 +121,8 @@ def scan_run(folder: str | Path) -> RunInfo:
         elif kind == "step":
             info.steps = max(info.steps, int(ev.get("step") or 0))
             info.total_steps = int(ev.get("total_steps") or info.total_steps)
+        elif kind == "error":
+            info.error = str(ev.get("message") or "")
         elif kind == "eval" and isinstance(ev.get("val_loss"), (int, float)):
             info.best_val = ev["val_loss"] if info.best_val is None else min(info.best_val, ev["val_loss"])
     done = [ev for ev in events if ev.get("event") == "done"]

@@ -6,6 +6,7 @@ Knows nothing about the view that shows it.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -61,7 +62,7 @@ class RunsTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(run, col)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return run.path
+            return run.path + (f"\n{run.error}" if run.error else "")
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (3, 4, 5):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.UserRole:  # sort key
@@ -75,6 +76,10 @@ class RunsTableModel(QAbstractTableModel):
         if col == 1:
             return run.stage
         if col == 2:
+            if status == "failed" and run.failed_before_training and run.error:
+                reason = re.sub(r"(?:[A-Za-z]:)?[\\/][^\s:]*[\\/]", "", run.error)  # folders in the tooltip only
+                reason = reason if len(reason) <= 56 else reason[:55] + "…"
+                return f"failed before training: {reason}"
             return status
         if col == 3:
             return f"{run.steps:,}" + (f" / {run.total_steps:,}" if run.total_steps else "")

@@ -1,9 +1,16 @@
 """The live cost estimate beside the knobs: parameters (the engine's exact count), tokens per step, total tokens,
-FLOPs per step and a rough training-memory figure, all from engine.estimate (pure arithmetic)."""
+FLOPs per step, a rough training-memory figure (engine.estimate, pure arithmetic), the training time from a
+measured speed probe, and warnings when the memory or the time is out of reach (studio.models.cost)."""
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
+
+from studio.models.cost import Cost, human_bytes
+
+__all__ = ["EstimateBox", "human", "human_bytes", "warnings_html"]
 
 
 def human(n: float, unit: str = "") -> str:
@@ -13,11 +20,8 @@ def human(n: float, unit: str = "") -> str:
     return f"{n:,.0f} {unit}".strip()
 
 
-def human_bytes(n: float) -> str:
-    for div, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if n >= div:
-            return f"{n / div:.2f} {suffix}"
-    return f"{n:.0f} B"
+def warnings_html(cost: Cost) -> str:
+    return "<br>".join(f"<span style='color:#d9534f'>⚠ {html.escape(w)}</span>" for w in cost.warnings)
 
 
 class EstimateBox(QGroupBox):
@@ -35,6 +39,15 @@ class EstimateBox(QGroupBox):
             value.setObjectName(f"estimate:{key}")
             self.labels[key] = value
             form.addRow(text, value)
+        self.time = QLabel("—")
+        self.time.setObjectName("estimate:time")
+        self.time.setWordWrap(True)
+        form.addRow("Training time", self.time)
+        self.warnings = QLabel()
+        self.warnings.setObjectName("estimateWarnings")
+        self.warnings.setWordWrap(True)
+        self.warnings.hide()
+        form.addRow(self.warnings)
         self.note = QLabel("Memory: weights, gradients, AdamW state and one micro-batch of activations.")
         self.note.setWordWrap(True)
         self.note.setObjectName("hintLabel")
@@ -52,3 +65,9 @@ class EstimateBox(QGroupBox):
                 label.setText(human(est[key], "FLOP"))
             else:
                 label.setText(f"{int(est[key]):,}")
+
+    def show_cost(self, cost: Cost) -> None:
+        rate = f"<br><span style='color:gray'>{html.escape(cost.rate_text)}</span>" if cost.rate_text else ""
+        self.time.setText(f"<b>{html.escape(cost.eta_text)}</b>{rate}")
+        self.warnings.setText(warnings_html(cost))
+        self.warnings.setVisible(bool(cost.warnings))

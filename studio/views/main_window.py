@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self.doctor = DoctorCall(self.command, self)
         self.chat_client = ChatClient(self.command, self)
 
-        self.wizard = TrainWizard(self.command, checkpoints=self.checkpoints)
+        self.wizard = TrainWizard(self.command, checkpoints=self.checkpoints, remember=True)
         self.monitors = MonitorTabs()
         self.runs = RunsView(self.table)
         self.chat = ChatView(self.chat_client, checkpoints=self.checkpoints, command=self.command)
@@ -109,6 +109,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file = self.menuBar().addMenu("&File")
         self._action(file, "Open &dataset…", QKeySequence.StandardKey.Open, self._on_open_dataset)
+        self._action(file, "Open run &config…", "Ctrl+Shift+R", self._on_open_run_config)
         self._action(file, "Open &checkpoint…", "Ctrl+Shift+O", self._on_open_checkpoint)
         self._action(file, "Open &workspace…", "Ctrl+Shift+W", self._on_open_workspace)
         file.addSeparator()
@@ -193,6 +194,21 @@ class MainWindow(QMainWindow):
         self.show_page(0)
         self.wizard.go_to(0)
         self.wizard.data._on_add_clicked()
+
+    def _on_open_run_config(self) -> None:
+        start = settings.value("wizard/last_config_dir", str(Path.home()), str)
+        path, _ = QFileDialog.getOpenFileName(self, "Open a run config", start, "Run config (*.yaml *.yml);;All (*)")
+        if path:
+            self.open_run_config(path)
+
+    def open_run_config(self, path: str) -> None:
+        """Load a saved run YAML into the wizard (every page) and show its Review page."""
+        self.show_page(0)
+        why = self.wizard.open_config(path)
+        if why:
+            QMessageBox.warning(self, "Open run config", why)
+        else:
+            settings.set_value("wizard/last_config_dir", str(Path(path).parent))
 
     def _on_open_checkpoint(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(self.command.runs_dir))

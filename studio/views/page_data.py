@@ -84,6 +84,8 @@ class DataPage(WizardPage):
         self.builtin.toggled.connect(self._on_sources_changed)
         self.files = QListWidget()
         self.files.setObjectName("dataFiles")
+        self.files.setWordWrap(True)      # the status line ("· 2 bad") stays readable in a narrow list
+        self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files.currentRowChanged.connect(self._on_selected)
         add = QPushButton("Add files…")
         add.clicked.connect(self._on_add_clicked)
@@ -149,7 +151,7 @@ class DataPage(WizardPage):
             p = str(Path(p).expanduser().resolve())
             if p in self.results or p in self._queue or p == self._scanning:
                 continue
-            item = QListWidgetItem(f"{Path(p).name}  —  queued")
+            item = QListWidgetItem(f"{Path(p).name}\n    queued")
             item.setData(Qt.ItemDataRole.UserRole, p)
             item.setToolTip(p)
             self.files.addItem(item)
@@ -306,7 +308,7 @@ class DataPage(WizardPage):
         for i in range(self.files.count()):
             item = self.files.item(i)
             if item.data(Qt.ItemDataRole.UserRole) == path:
-                item.setText(f"{Path(path).name}  —  {status}")
+                item.setText(f"{Path(path).name}\n    {status}")
 
     def _show(self, path: str) -> None:
         r = self.results.get(path)

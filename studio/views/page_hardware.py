@@ -9,7 +9,7 @@ import html
 
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from studio.views.estimate_box import human_bytes
+from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
@@ -49,12 +49,19 @@ class HardwarePage(WizardPage):
         self.knob_box = QGroupBox("Settings")
         self.knob_layout = QVBoxLayout(self.knob_box)
         self.outer.addWidget(self.knob_box)
+        self.cost = QLabel()
+        self.cost.setObjectName("hardwareCost")
+        self.cost.setWordWrap(True)
+        self.cost_source = None          # callable(Config, memory bytes) -> Cost, set by the wizard
+        self.outer.addWidget(self.cost)
         self.outer.addStretch(1)
         self.fields: FieldGroup | None = None
         self._build_fields({"devices": ["auto", "cpu"], "precisions": ["auto", "fp32"]})
 
     def _build_fields(self, options: dict) -> None:
-        if self.fields is not None:
+        if self.fields is not None:   # out of the layout now: deleteLater waits for the event loop
+            self.knob_layout.removeWidget(self._host)
+            self._host.hide()
             self.fields.deleteLater()
             self._host.deleteLater()
         knobs = self.doc.knobs.get("hardware", {})
@@ -108,4 +115,16 @@ class HardwarePage(WizardPage):
         if not check.ok and check.key.startswith("hardware."):
             errors[check.key] = check.message.split(": ", 1)[-1]
         self.fields.show_errors(errors)
+        self.refresh_cost()
         self.validity_changed.emit()
+
+    def refresh_cost(self) -> None:
+        """The time and warnings on the device chosen here (what changes when the device does)."""
+        est, cfg = self.doc.estimate(), self.doc.check().config
+        if est is None or cfg is None or self.cost_source is None:
+            self.cost.setText("")
+            return
+        cost = self.cost_source(cfg, est["memory_bytes"])
+        warn = warnings_html(cost)
+        self.cost.setText(f"<b>Training time here</b>: {html.escape(cost.eta_text)} · memory "
+                          f"~{human_bytes(est['memory_bytes'])}" + (f"<br>{warn}" if warn else ""))

@@ -1,5 +1,6 @@
-"""Wizard page 5, Review: the run's YAML (editable, validated with engine.config as you type), "Copy CLI
-command", "Save config" and "Launch". The YAML shown here is exactly what `minigpt train` receives.
+"""Wizard page 5, Review: the run's YAML (editable, validated with engine.config and its paths checked as you
+type), what it will cost (memory, time, warnings), "Copy CLI command", "Save config" and "Launch".
+The YAML shown here is exactly what `minigpt train` receives.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QWidget
 
+from engine.estimate import run_estimate
 from studio import settings
+from studio.models.cost import Cost, human_bytes
+from studio.models.path_check import path_problem
 from studio.models.run_document import check_document, parse_yaml_document
+from studio.views.estimate_box import human, warnings_html
 from studio.views.wizard_page import WizardPage
 
 
@@ -29,6 +34,11 @@ class ReviewPage(WizardPage):
         self.editor.setObjectName("yamlEditor")
         self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.editor.textChanged.connect(self._on_text_changed)
+        self.cost = QLabel()
+        self.cost.setObjectName("reviewCost")
+        self.cost.setWordWrap(True)
+        self.cost_source = None         # callable(Config, memory bytes) -> Cost, set by the wizard
+        self.config = None              # the Config of the text when it is valid
         self.state = QLabel()
         self.state.setObjectName("reviewState")
         self.state.setWordWrap(True)
@@ -45,6 +55,7 @@ class ReviewPage(WizardPage):
         row.addStretch(1)
         row.addWidget(self.launch)
         self.outer.addWidget(self.editor, 1)
+        self.outer.addWidget(self.cost)
         self.outer.addWidget(self.state)
         self.outer.addLayout(row)
         self._timer = QTimer(self, singleShot=True, interval=250)
@@ -64,12 +75,22 @@ class ReviewPage(WizardPage):
     def _on_text_changed(self) -> None:
         self._timer.start()
 
+    def config_folder(self) -> Path:
+        """Where Launch writes the YAML, so where the engine reads its relative paths from."""
+        return Path(self.command.studio_dir, "configs")
+
     def _validate(self) -> None:
         doc, why = parse_yaml_document(self.text())
+        self.config = None
         if doc is not None:
             check = check_document(doc)
             why = "" if check.ok else check.message + (f" — {check.hint}" if check.hint else "")
+            if check.ok:
+                problem = path_problem(check.config, self.config_folder())
+                why = str(problem) if problem else ""
+                self.config = check.config
         self._reason = why or None
+        self.refresh_cost()
         if why:
             self.state.setText(f"<span style='color:#d9534f'>✗ {html.escape(why)}</span>")
         else:
@@ -77,6 +98,24 @@ class ReviewPage(WizardPage):
         for b in (self.copy, self.save, self.launch):
             b.setEnabled(not why)
         self.validity_changed.emit()
+
+    def refresh_cost(self) -> None:
+        """Memory, time and warnings of the YAML as it stands (the time once the speed probe has answered)."""
+        if self.config is None:
+            self.cost.setText("")
+            self.cost.hide()
+            return
+        cfg = self.config
+        precision = cfg.hardware.precision if cfg.hardware.precision != "auto" else "fp32"
+        est = run_estimate(cfg, cfg.model.vocab_size or cfg.tokenizer.vocab_size, precision)
+        cost = self.cost_source(cfg, est["memory_bytes"]) if self.cost_source else Cost()
+        facts = (f"<b>Cost</b>: {human(est['params'])} parameters · {human(est['total_tokens'])} tokens · "
+                 f"~{human_bytes(est['memory_bytes'])} memory · time: <b>{html.escape(cost.eta_text)}</b>")
+        if cost.rate_text:
+            facts += f" <span style='color:gray'>({html.escape(cost.rate_text)})</span>"
+        warn = warnings_html(cost)
+        self.cost.setText(facts + (f"<br>{warn}" if warn else ""))
+        self.cost.show()
 
     def write_config(self, folder: Path | None = None) -> Path:
         folder = folder or Path(self.command.studio_dir, "configs")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import STAGES, UserError, list_presets, load_preset
+from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
 from studio.views.fields import FieldGroup
@@ -83,6 +84,7 @@ class StagePage(WizardPage):
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
         self.estimate = EstimateBox()
+        self.cost_source = None          # callable(Config, memory bytes) -> Cost, set by the wizard
         right = QVBoxLayout()
         right.addWidget(self.estimate)
         right.addStretch(1)
@@ -133,6 +135,18 @@ class StagePage(WizardPage):
         self.init.blockSignals(False)
         for g in self.groups.values():
             g.set_values(self.doc.resolved())
+
+    def load_document(self) -> None:
+        """Show the whole document (after File → Open run config… or a restore), without a preset or stage
+        choice dropping the loaded values the way a user's choice does."""
+        resolved = self.doc.resolved()
+        for f in self.top.fields.values():
+            f.blockSignals(True)
+        self.top.set_values(resolved)
+        for f in self.top.fields.values():
+            f.blockSignals(False)
+        self.init.setEditText(str(self.doc.get("stage.init") or ""))
+        self._reload_fields()
 
     def reason(self) -> str | None:
         for g in (self.top, *self.groups.values()):
@@ -223,4 +237,12 @@ class StagePage(WizardPage):
         self.init_error.setText(init_reason or "")
         self.init_error.setVisible(bool(init_reason))
         self.estimate.show_estimate(self.doc.estimate())
+        self.refresh_cost()
         self.validity_changed.emit()
+
+    def refresh_cost(self) -> None:
+        est, cfg = self.doc.estimate(), self.doc.check().config
+        if est is None or cfg is None or self.cost_source is None:
+            self.estimate.show_cost(Cost())
+        else:
+            self.estimate.show_cost(self.cost_source(cfg, est["memory_bytes"]))

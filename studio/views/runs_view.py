@@ -130,6 +130,9 @@ class RunsView(QWidget):
         self.chat_best.setEnabled(run is not None and run.best_ckpt is not None)
         self.chat_latest.setEnabled(run is not None and run.latest_ckpt is not None)
         self.delete.setEnabled(run is not None and status != "running")
+        failed_start = run is not None and status == "failed" and run.failed_before_training
+        self.delete.setText("Delete failed start" if failed_start else "Delete…")
+        self.delete.setToolTip("It never trained: only its log goes" if failed_start else "")
 
     def _on_open_clicked(self) -> None:
         run = self.selected()
@@ -156,12 +159,17 @@ class RunsView(QWidget):
         run = self.selected()
         if run is None:
             return
+        if run.failed_before_training:   # nothing but the log of a failed set-up: no question needed
+            self._delete(run)
+            return
         answer = QMessageBox.question(self, "Delete run", f"Delete the run folder\n{run.path}\n"
                                       "with its checkpoints and events? This cannot be undone.",
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                                       QMessageBox.StandardButton.Cancel)
-        if answer != QMessageBox.StandardButton.Yes:
-            return
+        if answer == QMessageBox.StandardButton.Yes:
+            self._delete(run)
+
+    def _delete(self, run: RunInfo) -> None:
         try:
             delete_run(run.path, self.model.runs_dir)
         except (OSError, ValueError) as e:
