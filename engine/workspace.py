@@ -53,10 +53,14 @@ def new_run_dir(workspace: Path, stage: str, name: str = "") -> Path:
     raise UserError(f"could not create a run folder under {runs}", kind="workspace")
 
 
+# What an engine puts in a run folder while it owns it (engine/run_lock.py, engine/control.py): not the run's content.
+RUN_FOLDER_PLUMBING = {"run.lock", "control"}
+
+
 def failed_before_training(folder: Path) -> bool:
     """True for a run folder holding only event logs whose current log ends in a failed `done`."""
     from engine.protocol import read_events_file
-    names = {p.name for p in folder.iterdir()}
+    names = {p.name for p in folder.iterdir()} - RUN_FOLDER_PLUMBING
     if "events.jsonl" not in names or any(not (n.startswith("events") and n.endswith(".jsonl")) for n in names):
         return False
     events = read_events_file(folder / "events.jsonl")
@@ -74,7 +78,7 @@ def claim_out_dir(out: Path) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         (out / "events.jsonl").rename(out / f"events-failed-{stamp}.jsonl")
         return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name not in RUN_FOLDER_PLUMBING for p in out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
                         f"with --resume {out}", kind="output")
     out.mkdir(parents=True, exist_ok=True)
