@@ -1,8 +1,8 @@
-"""The control channel in a run folder: `<run>/control/` holds one small JSON file per command (pause, resume,
-save, stop), written atomically (a hidden temporary file renamed into place). The engine that owns the run polls
-the folder, queues each command as if it came on stdin and deletes the file; it acknowledges through the same
-events (`paused`, `resumed`, a `manual` checkpoint, `done`). So a run stays controllable after the studio that
-started it is gone. `minigpt control RUN_DIR CMD` lives here too. Stdlib and filelock only: no torch.
+"""The engine's side of the control channel in a run folder (the writer is engine.protocol.write_control_command):
+the engine that owns the run takes each command file from `<run>/control/`, queues it as if it came on stdin and
+deletes it; it acknowledges through the usual events (`paused`, `resumed`, a `manual` checkpoint, `done`). So a
+run stays controllable after the studio that started it is gone. `minigpt control RUN_DIR CMD` lives here too.
+Stdlib and filelock only: no torch.
 """
 
 from __future__ import annotations
@@ -11,33 +11,12 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.protocol import ProtocolError, parse_command
+from engine.protocol import RUN_COMMANDS, ProtocolError, control_dir, parse_command, write_control_command
 
-CONTROL_DIR = "control"
-RUN_COMMANDS = ("pause", "resume", "save", "stop")
 ACK_TIMEOUT_S = 30.0
-
-
-def control_dir(run_dir: str | Path) -> Path:
-    return Path(run_dir) / CONTROL_DIR
-
-
-def write_command(run_dir: str | Path, cmd: str) -> Path:
-    """Drop one command file into the run's control folder; readers never see a half-written file."""
-    if cmd not in RUN_COMMANDS:
-        raise ValueError(f"unknown run command {cmd!r}")
-    folder = control_dir(run_dir)
-    folder.mkdir(exist_ok=True)
-    # Names sort by time, so commands are applied in the order they were given.
-    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
-    tmp = folder / f".{name}.tmp"
-    tmp.write_text(json.dumps({"cmd": cmd}) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / name)
-    return folder / name
 
 
 def take_commands(folder: Path, on_bad=None) -> list[dict]:
@@ -137,7 +116,7 @@ def control_run(run_dir: str | Path, cmd: str, wait_s: float = ACK_TIMEOUT_S, ou
         print(f"{run_dir.name}: not paused, nothing to resume", file=out)
         return 0
     offset = events.stat().st_size
-    write_command(run_dir, cmd)
+    write_control_command(run_dir, cmd)
     print(f"{run_dir.name}: sent {cmd}; waiting for the engine", file=out, flush=True)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:

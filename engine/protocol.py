@@ -7,8 +7,11 @@ This module builds, encodes and parses those lines and knows nothing about train
 from __future__ import annotations
 
 import json
+import os
 import time
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -20,6 +23,8 @@ EVENTS = (
     "ready", "token",
 )
 COMMANDS = ("pause", "resume", "stop", "save", "generate", "cancel")
+RUN_COMMANDS = ("pause", "resume", "save", "stop")     # what a training run accepts (stdin or its control folder)
+CONTROL_DIR = "control"                                # <run>/control/: one JSON file per command
 DONE_STATUSES = ("completed", "stopped", "failed")
 
 
@@ -112,3 +117,23 @@ def read_events_file(path) -> list[Event]:
             except ProtocolError:
                 continue
     return events
+
+
+def control_dir(run_dir) -> Path:
+    return Path(run_dir) / CONTROL_DIR
+
+
+def write_control_command(run_dir, cmd: str) -> Path:
+    """Give a run's engine `cmd` through its folder: one file, renamed into place so it is never read half-written.
+
+    The engine polls `<run>/control/` between steps and while paused (engine/control.py) and deletes what it took.
+    """
+    if cmd not in RUN_COMMANDS:
+        raise ValueError(f"unknown run command {cmd!r}; expected one of {', '.join(RUN_COMMANDS)}")
+    folder = control_dir(run_dir)
+    folder.mkdir(exist_ok=True)
+    name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"  # names sort in the order given
+    tmp = folder / f".{name}.tmp"
+    tmp.write_text(json.dumps({"cmd": cmd}) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / name)
+    return folder / name

@@ -15,10 +15,10 @@ from engine import __version__
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
 from engine.config import Config, build_config, read_yaml
-from engine.control import control_dir
 from engine.errors import UserError
 from engine.events import EventSink
 from engine.hardware import init_runtime, shutdown_runtime
+from engine.protocol import control_dir
 from engine.run_lock import claim_out, hold_run
 from engine.train.loop import Trainer
 from engine.train.registry import make_stage

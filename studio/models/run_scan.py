@@ -1,7 +1,7 @@
 """Read what the Runs table shows from a run folder: run.yaml, the head and tail of events.jsonl, checkpoints.
 
 Pure Python (no Qt): reads at most a few hundred KB per run, so a whole workspace scans quickly in a worker.
-A run whose engine process is gone without a `done` event is `interrupted`.
+A run whose lock no engine holds any more, without a `done` event, is `interrupted`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from filelock import FileLock, Timeout
 
 HEAD_BYTES = 64 << 10
 TAIL_BYTES = 256 << 10
+RUN_LOCK = "run.lock"  # engine/run_lock.py LOCK_NAME (the studio does not import that module)
 
 
 @dataclass
@@ -66,19 +68,24 @@ def _pointer(ckpt_root: Path, name: str) -> str | None:
     return str(folder) if target and folder.is_dir() else None
 
 
-def engine_alive(pid: int | None) -> bool:
-    """True when `pid` is a running engine process (not a recycled pid of something else)."""
-    if not pid:
+def run_live(folder: str | Path) -> bool:
+    """True while an engine holds the run's `run.lock` (engine/run_lock.py: a run is live iff its lock is held).
+
+    Probed with filelock directly: the lock is taken for an instant and given back when it was free. A folder
+    without the file (older runs, runs that ended) is not live, and nothing is created in it.
+    """
+    path = Path(folder) / RUN_LOCK
+    if not path.exists():
         return False
+    probe = FileLock(str(path), timeout=0, thread_local=False)
     try:
-        import psutil
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmd = " ".join(proc.cmdline())
-    except Exception:  # noqa: BLE001 - gone, denied or psutil missing: not ours to follow
+        probe.acquire()
+    except Timeout:
+        return True
+    except OSError:
         return False
-    return "engine.cli" in cmd or "minigpt" in cmd
+    probe.release(force=True)
+    return False
 
 
 def scan_run(folder: str | Path) -> RunInfo:
@@ -128,7 +135,7 @@ def scan_run(folder: str | Path) -> RunInfo:
         info.steps = int(summary.get("steps") or info.steps)
         if isinstance(summary.get("best_val_loss"), (int, float)):
             info.best_val = summary["best_val_loss"]
-    elif engine_alive(info.pid):
+    elif run_live(folder):
         info.status = "running"
         info.ended = None
     elif events:
