@@ -5,21 +5,12 @@ The workspace defaults to the user data directory; MINIGPT_HOME or --workspace o
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
-import platformdirs
-
+from engine.config import default_workspace
 from engine.errors import UserError
-
-
-def default_workspace() -> Path:
-    env = os.environ.get("MINIGPT_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path(platformdirs.user_data_dir("minigpt-studio", appauthor=False))
 
 
 def resolve_workspace(arg: str | None) -> Path:
