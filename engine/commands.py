@@ -28,12 +28,15 @@ class CommandQueue:
         self._q.put({"cmd": cmd, **data})
 
     def poll(self) -> list[dict]:
+        """The commands waiting now, up to and including the first `pause`: what follows a pause (resume, save,
+        stop) stays queued for the pause's own wait, instead of being drained here and lost while paused."""
         out = []
-        while True:
+        while not out or out[-1].get("cmd") != "pause":
             try:
                 out.append(self._q.get_nowait())
             except queue.Empty:
-                return out
+                break
+        return out
 
     def wait(self, timeout: float) -> dict | None:
         try:

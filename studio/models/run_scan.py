@@ -6,7 +6,6 @@ A run whose lock no engine holds any more, without a `done` event, is `interrupt
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -14,6 +13,18 @@ from pathlib import Path
 
 import yaml
 from filelock import FileLock, Timeout
+
+from engine.protocol import (
+    ConfigEvent,
+    DoneEvent,
+    EvalEvent,
+    Event,
+    HelloEvent,
+    ProtocolError,
+    StepEvent,
+    parse_event,
+    typed,
+)
 
 HEAD_BYTES = 64 << 10
 TAIL_BYTES = 256 << 10
@@ -47,15 +58,13 @@ class RunInfo:
         return self.best_ckpt or self.latest_ckpt
 
 
-def _events(chunk: bytes) -> list[dict]:
+def _events(chunk: bytes) -> list[Event]:
     out = []
     for line in chunk.splitlines():
         try:
-            obj = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+            out.append(parse_event(line.decode("utf-8", errors="replace")))
+        except ProtocolError:
             continue
-        if isinstance(obj, dict) and "event" in obj:
-            out.append(obj)
     return out
 
 
@@ -111,30 +120,27 @@ def scan_run(folder: str | Path) -> RunInfo:
         pass
     events = head + tail
     for ev in events:
-        kind = ev.get("event")
-        if kind == "hello" and info.started is None:
-            info.started = ev.get("t")
-            info.pid = ev.get("pid")
-        elif kind == "hello":
-            info.pid = ev.get("pid")  # a resumed run: the newest process is the one to look for
-        elif kind == "config" and not info.stage:
-            info.stage = str(((ev.get("config") or {}).get("stage") or {}).get("name") or "")
-        elif kind == "step":
-            info.steps = max(info.steps, int(ev.get("step") or 0))
-            info.total_steps = int(ev.get("total_steps") or info.total_steps)
-        elif kind == "eval" and isinstance(ev.get("val_loss"), (int, float)):
-            info.best_val = ev["val_loss"] if info.best_val is None else min(info.best_val, ev["val_loss"])
-    done = [ev for ev in events if ev.get("event") == "done"]
-    last_hello = max((i for i, ev in enumerate(events) if ev.get("event") == "hello"), default=-1)
-    last_done = max((i for i, ev in enumerate(events) if ev.get("event") == "done"), default=-1)
+        data = typed(ev)
+        if isinstance(data, HelloEvent):
+            info.started = ev.t if info.started is None else info.started
+            info.pid = data.pid or None  # a resumed run: the newest process is the one that counts
+        elif isinstance(data, ConfigEvent) and not info.stage:
+            info.stage = str((data.config.get("stage") or {}).get("name") or "")
+        elif isinstance(data, StepEvent):
+            info.steps = max(info.steps, data.step)
+            info.total_steps = data.total_steps or info.total_steps
+        elif isinstance(data, EvalEvent) and data.val_loss is not None:
+            info.best_val = data.val_loss if info.best_val is None else min(info.best_val, data.val_loss)
+    last_hello = max((i for i, ev in enumerate(events) if ev.event == "hello"), default=-1)
+    last_done = max((i for i, ev in enumerate(events) if ev.event == "done"), default=-1)
     if events:
-        info.ended = events[-1].get("t")
-    if done and last_done > last_hello:
-        summary = done[-1].get("summary") or {}
-        info.status = str(done[-1].get("status") or "completed")
-        info.steps = int(summary.get("steps") or info.steps)
-        if isinstance(summary.get("best_val_loss"), (int, float)):
-            info.best_val = summary["best_val_loss"]
+        info.ended = events[-1].t or None
+    if last_done > last_hello:
+        done: DoneEvent = typed(events[last_done])
+        info.status = done.status or "completed"
+        info.steps = int(done.summary.get("steps") or info.steps)
+        if isinstance(done.summary.get("best_val_loss"), (int, float)):
+            info.best_val = done.summary["best_val_loss"]
     elif run_live(folder):
         info.status = "running"
         info.ended = None
