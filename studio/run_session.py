@@ -100,6 +100,19 @@ class RunSession(QObject):
             self.client.stop(grace_ms)
         elif self.following and self._send("stop"):
             self.state.set_status("stopping")  # the engine saves and exits; its `done` ends the follow
+            QTimer.singleShot(grace_ms, self._on_stop_grace_over)
+
+    def _on_stop_grace_over(self) -> None:
+        """A followed engine that did not act on stop in time is left to itself (it is not ours to kill), so that
+        a studio waiting to close is not held forever."""
+        if not self.following or self.state.finished:
+            return
+        self._follow_timer.stop()
+        self.state.add_stderr(f"studio: the engine of {self.state.run_dir} did not act on stop in time; it keeps "
+                              f"running on its own (minigpt control {self.state.run_dir} stop)")
+        self.state.set_status("running")
+        self.following_changed.emit(False)
+        self.ended.emit(None)
 
     def detach(self) -> None:
         """Leave the engine running without us (its events keep going to events.jsonl)."""

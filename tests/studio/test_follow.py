@@ -1,8 +1,10 @@
-"""FileTail and following a growing events.jsonl: a line is seen once, whole, even when the file grows while
-the run is first loaded (the old follow read the size and the file in two steps and applied events twice)."""
+"""FileTail and following a run that an engine outside the studio owns: each line is seen once and whole, even
+when the file grows while the run is first loaded (the old follow read the size and the file in two steps and
+applied events twice); stop goes through the control folder; an engine that dies is shown interrupted."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -81,3 +83,38 @@ def test_following_a_growing_run_applies_every_step_exactly_once(qtbot, tmp_path
         f.write(encode(make_event("done", status="completed", summary={"steps": total})) + "\n")
     lock.release()
     qtbot.waitUntil(lambda: session.state.status == "completed" and not session.following, timeout=10_000)
+
+
+def followed_run(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = FileLock(str(run / "run.lock"), thread_local=False)
+    lock.acquire()
+    lines = [make_event("hello", pid=1, run_dir=str(run), device="cpu"),
+             make_event("step", step=1, total_steps=9, loss=2.0, lr=0.1)]
+    (run / "events.jsonl").write_text("".join(encode(e) + "\n" for e in lines), encoding="utf-8")
+    return run, lock
+
+
+def test_stop_of_a_followed_run_goes_through_the_control_folder_and_gives_up_after_grace(qtbot, tmp_path):
+    run, lock = followed_run(tmp_path)
+    session = RunSession(RunState("r"))
+    session.load(str(run))
+    qtbot.waitUntil(lambda: session.following, timeout=10_000)
+    assert session.live and session.controllable and session.state.status == "running"
+    with qtbot.waitSignal(session.ended, timeout=10_000):
+        session.stop(grace_ms=300)                      # nobody reads the folder: the studio must not wait forever
+        assert session.state.status == "stopping"
+        assert [json.loads(p.read_text()) for p in (run / "control").glob("*.json")] == [{"cmd": "stop"}]
+    assert not session.live and "did not act on stop" in session.state.logs[-1][1]
+    lock.release()
+
+
+def test_a_followed_engine_that_dies_without_done_is_interrupted(qtbot, tmp_path):
+    run, lock = followed_run(tmp_path)
+    session = RunSession(RunState("r"))
+    session.load(str(run))
+    qtbot.waitUntil(lambda: session.following, timeout=10_000)
+    with qtbot.waitSignal(session.ended, timeout=10_000):
+        lock.release()                                  # what the OS does when the engine is killed
+    assert session.state.status == "interrupted" and not session.live
