@@ -60,6 +60,7 @@ def failed_before_training(folder: Path) -> bool:
 
 def claim_out_dir(out: Path) -> Path:
     """Use `out` as a new run folder: refuse one that exists and is not empty (nothing is ever overwritten).
+    Called through engine.run_lock.claim_out, which holds the folder's lock while this checks it.
 
     The one exception is a folder left by a run that failed before it trained (only its events.jsonl, ending in a
     failed `done`): its events are kept as events-failed-<time>.jsonl and the folder is used again.
