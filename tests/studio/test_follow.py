@@ -118,3 +118,14 @@ def test_a_followed_engine_that_dies_without_done_is_interrupted(qtbot, tmp_path
     with qtbot.waitSignal(session.ended, timeout=10_000):
         lock.release()                                  # what the OS does when the engine is killed
     assert session.state.status == "interrupted" and not session.live
+
+
+def test_runs_table_tells_a_live_run_by_its_lock(tmp_path):
+    from studio.models.run_scan import scan_run
+    run, lock = followed_run(tmp_path)
+    assert scan_run(run).status == "running"
+    lock.release()
+    assert scan_run(run).status == "interrupted"
+    (run / "run.lock").write_text("")  # a lock file left behind (e.g. after a crash) means nothing by itself
+    assert scan_run(run).status == "interrupted"
+    assert scan_run(run).status == "interrupted"  # and probing it does not leave it held
