@@ -1,7 +1,7 @@
 """`minigpt`: the engine's command line. Parses arguments, sets up events, and turns every UserError into
 one clear message (plus an `error` event) and a non-zero exit, so a traceback is never the only explanation.
 
-Subcommands: train, tokenizer train|encode, data check, chat, serve, doctor.
+Subcommands: train, tokenizer train|encode, data check|builtin, chat, serve, control, doctor.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("paths", nargs="+")
     dc.add_argument("--json", action="store_true", help="print the reports as JSON")
     dc.add_argument("--encoding", default="utf-8", help=ENCODING_HELP)
+    d.add_parser("builtin", help="generate the built-in dataset into the workspace (if needed) and print its "
+                 "manifest as JSON")
 
     c = sub.add_parser("chat", help="chat with a checkpoint in the terminal (streaming)")
     c.add_argument("checkpoint")
@@ -84,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.cli_inference import add_inference_parsers  # generate, eval, export, serve --http
     add_inference_parsers(sub)
 
+    ctl = sub.add_parser("control", help="pause, resume, save or stop a running training run through its folder")
+    ctl.add_argument("run_dir", help="the run folder (workspace/runs/<run-id>)")
+    ctl.add_argument("action", choices=["pause", "resume", "save", "stop"])
+    ctl.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the engine to act (default 30)")
+
     doc = sub.add_parser("doctor", help="report python, torch, devices, memory and what this engine offers")
     doc.add_argument("--json", action="store_true")
     doc.add_argument("--calibrate", metavar="PRESET", help="time a few real training steps of a model preset here "
@@ -96,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "control":  # stdlib only: answers without torch's start-up time
+        from engine.control import main_control
+        return main_control(args)
     from engine.subcommands import dispatch  # heavy imports (torch) only after argument parsing
     return dispatch(args)
 

@@ -1,7 +1,8 @@
-"""Commands from the studio (JSON lines on stdin) and from signals, queued for the training loop.
+"""Commands from the studio (JSON lines on stdin), from the run folder's control channel (engine/control.py)
+and from signals, queued for the training loop.
 
-The loop polls between steps; nothing here touches the model. Ctrl-C and SIGTERM ask for a clean stop
-(save, then exit); a second Ctrl-C aborts at once.
+The loop polls between steps and while paused; nothing here touches the model. Ctrl-C and SIGTERM ask for a
+clean stop (save, then exit); a second Ctrl-C aborts at once.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import queue
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import IO
 
 from engine.protocol import ProtocolError, parse_command
@@ -25,12 +28,15 @@ class CommandQueue:
         self._q.put({"cmd": cmd, **data})
 
     def poll(self) -> list[dict]:
+        """The commands waiting now, up to and including the first `pause`: what follows a pause (resume, save,
+        stop) stays queued for the pause's own wait, instead of being drained here and lost while paused."""
         out = []
-        while True:
+        while not out or out[-1].get("cmd") != "pause":
             try:
                 out.append(self._q.get_nowait())
             except queue.Empty:
-                return out
+                break
+        return out
 
     def wait(self, timeout: float) -> dict | None:
         try:
@@ -52,6 +58,27 @@ class CommandQueue:
             if stop_at_eof:
                 self.put("stop")
         t = threading.Thread(target=reader, name="command-reader", daemon=True)
+        t.start()
+        return t
+
+    def watch_folder(self, folder: Path, interval_s: float = 0.25) -> threading.Thread:
+        """Queue the command files dropped into `folder` (a run's control channel), polled in a daemon thread.
+
+        Files already there were meant for an engine that is gone; they are dropped, not applied to this one.
+        """
+        from engine.control import take_commands
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        stale = take_commands(folder)
+        if stale and self._on_bad_line:
+            self._on_bad_line(f"ignored {len(stale)} command(s) left in {folder} from an earlier engine")
+
+        def poller():
+            while True:
+                for cmd in take_commands(folder, self._on_bad_line):
+                    self._q.put(cmd)
+                time.sleep(interval_s)
+        t = threading.Thread(target=poller, name="control-folder", daemon=True)
         t.start()
         return t
 

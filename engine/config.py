@@ -426,3 +426,13 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()
     resolved = resolve_document(doc, overrides)
     _resolve_paths(resolved, Path.cwd())
     return build_config(resolved, source)
+
+
+def default_workspace() -> Path:
+    """Where runs, tokenizers and data live unless --workspace says otherwise: $MINIGPT_HOME, else the user data
+    folder. Here (not in engine.workspace) so the studio, which may import only this module, uses the same rule."""
+    env = os.environ.get("MINIGPT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    import platformdirs
+    return Path(platformdirs.user_data_dir("minigpt-studio", appauthor=False))

@@ -157,6 +157,8 @@ def _tokenizer_encode(tok, texts: list[str], as_json: bool) -> int:
 
 def cmd_data(args, sink) -> int:
     from engine.data import formats
+    if args.data_command == "builtin":
+        return cmd_data_builtin(args)
     reports, failures = [], []
     for p in args.paths:
         try:
@@ -171,6 +173,16 @@ def cmd_data(args, sink) -> int:
         for f in failures:
             print(f"error: {f}", file=sys.stderr)
     return 2 if failures or any(r.bad_lines for r in reports) else 0
+
+
+def cmd_data_builtin(args) -> int:
+    """Generate the built-in dataset if needed; print its manifest with the folder (the studio's Data page)."""
+    from engine.data import builtin
+    from engine.workspace import resolve_workspace
+    folder = builtin.ensure_builtin(resolve_workspace(args.workspace))
+    manifest = json.loads((folder / builtin.MANIFEST_NAME).read_text(encoding="utf-8"))
+    print(json.dumps({"folder": str(folder), **manifest}, ensure_ascii=False))
+    return 0
 
 
 def _report_dict(r) -> dict:

@@ -5,21 +5,12 @@ The workspace defaults to the user data directory; MINIGPT_HOME or --workspace o
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
 
-import platformdirs
-
+from engine.config import default_workspace
 from engine.errors import UserError
-
-
-def default_workspace() -> Path:
-    env = os.environ.get("MINIGPT_HOME")
-    if env:
-        return Path(env).expanduser().resolve()
-    return Path(platformdirs.user_data_dir("minigpt-studio", appauthor=False))
 
 
 def resolve_workspace(arg: str | None) -> Path:
@@ -53,10 +44,14 @@ def new_run_dir(workspace: Path, stage: str, name: str = "") -> Path:
     raise UserError(f"could not create a run folder under {runs}", kind="workspace")
 
 
+# What an engine puts in a run folder while it owns it (engine/run_lock.py, engine/control.py): not the run's content.
+RUN_FOLDER_PLUMBING = {"run.lock", "control"}
+
+
 def failed_before_training(folder: Path) -> bool:
     """True for a run folder holding only event logs whose current log ends in a failed `done`."""
     from engine.protocol import read_events_file
-    names = {p.name for p in folder.iterdir()}
+    names = {p.name for p in folder.iterdir()} - RUN_FOLDER_PLUMBING
     if "events.jsonl" not in names or any(not (n.startswith("events") and n.endswith(".jsonl")) for n in names):
         return False
     events = read_events_file(folder / "events.jsonl")
@@ -65,6 +60,7 @@ def failed_before_training(folder: Path) -> bool:
 
 def claim_out_dir(out: Path) -> Path:
     """Use `out` as a new run folder: refuse one that exists and is not empty (nothing is ever overwritten).
+    Called through engine.run_lock.claim_out, which holds the folder's lock while this checks it.
 
     The one exception is a folder left by a run that failed before it trained (only its events.jsonl, ending in a
     failed `done`): its events are kept as events-failed-<time>.jsonl and the folder is used again.
@@ -74,7 +70,7 @@ def claim_out_dir(out: Path) -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         (out / "events.jsonl").rename(out / f"events-failed-{stamp}.jsonl")
         return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p.name not in RUN_FOLDER_PLUMBING for p in out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
                         f"with --resume {out}", kind="output")
     out.mkdir(parents=True, exist_ok=True)

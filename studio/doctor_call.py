@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QObject, QProcess, Signal
+from PySide6.QtCore import QObject, Signal
+
+from studio.process_client import ProcessClient, ProcessOutcome
 
 
 class DoctorCall(QObject):
@@ -17,43 +19,35 @@ class DoctorCall(QObject):
     def __init__(self, command, parent: QObject | None = None):
         super().__init__(parent)
         self._command = command
-        self._proc: QProcess | None = None
+        self._proc: ProcessClient | None = None
         self.report: dict | None = None
 
     def start(self) -> None:
         if self._proc is not None:
             return
-        argv = self._command.doctor()
-        self._proc = QProcess(self)
+        self._proc = ProcessClient(self._command.doctor(), events=False, tail_lines=5, parent=self)
         self._proc.finished.connect(self._on_finished)
-        self._proc.errorOccurred.connect(self._on_error)
-        self._proc.start(argv[0], argv[1:])
+        self._proc.start()
 
     @property
     def running(self) -> bool:
         return self._proc is not None
 
-    def _on_error(self, error: QProcess.ProcessError) -> None:
-        if error == QProcess.ProcessError.FailedToStart and self._proc is not None:
-            self._proc.deleteLater()
-            self._proc = None
-            self.failed.emit("could not start `minigpt doctor`; is the engine installed?")
-
-    def _on_finished(self, exit_code: int, _status: QProcess.ExitStatus) -> None:
+    def _on_finished(self, outcome: ProcessOutcome) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        out = bytes(proc.readAllStandardOutput().data()).decode("utf-8", errors="replace")
-        err = bytes(proc.readAllStandardError().data()).decode("utf-8", errors="replace")
         proc.deleteLater()
+        if outcome.start_error:
+            self.failed.emit("could not start `minigpt doctor`; is the engine installed?")
+            return
         try:
-            report = json.loads(out)
+            report = json.loads(outcome.stdout.decode("utf-8", errors="replace"))
             if not isinstance(report, dict) or "options" not in report:
                 raise ValueError("no 'options' in the report")
         except ValueError as e:
-            tail = "\n".join(err.strip().splitlines()[-5:])
-            message = f"`minigpt doctor --json` failed (exit code {exit_code}): {e}"
-            self.failed.emit(message + (f"\n{tail}" if tail else ""))
+            message = f"`minigpt doctor --json` failed (exit code {outcome.exit_code}): {e}"
+            self.failed.emit(message + (f"\n{outcome.stderr_tail}" if outcome.stderr_tail else ""))
             return
         self.report = report
         self.report_ready.emit(report)

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.workspace import default_workspace
+from engine.config import default_workspace
 
 ENGINE_ENV = "MINIGPT_STUDIO_ENGINE"  # a command prefix that replaces `python -m engine.cli` (tests, packaging)
 

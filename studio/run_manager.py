@@ -1,5 +1,6 @@
 """RunManager: every run this studio shows: launches new runs and resumes (one EngineClient each), opens
-past runs for re-plotting, keeps the Runs table's live status in step, and stops or detaches them on exit.
+past runs for re-plotting and follows runs trained by an engine outside this studio, keeps the Runs table's live
+status in step, and stops or detaches them on exit.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ class RunManager(QObject):
             return existing
         session = RunSession(RunState(Path(run_dir).name), parent=self)
         self.sessions.append(session)
+        # A run an engine outside this studio trains (kept running when the studio closed) counts as training
+        # and is controlled through its folder while we follow it.
+        session.state.status_changed.connect(lambda status, s=session: self._on_status(s, status))
+        session.following_changed.connect(lambda _on: self.running_changed.emit(self.running_count()))
+        session.ended.connect(lambda _o, s=session: self._on_ended(s))
         session.load(run_dir)
         self.session_added.emit(session)
         return session

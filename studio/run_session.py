@@ -1,7 +1,9 @@
 """RunSession: one run as the studio sees it: a RunState fed either live by an EngineClient or by replaying
 the run's events.jsonl in a worker (past runs, and runs going on without this studio, followed by tailing).
 
-The monitor view talks to this object only: pause / resume / stop / save and the state to draw.
+The monitor view talks to this object only: pause / resume / stop / save and the state to draw. Commands go on
+the engine's stdin when this studio started it, else through the run folder's control channel (a run kept
+running in the background and followed after the studio reopened).
 """
 
 from __future__ import annotations
@@ -11,28 +13,30 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.protocol import ProtocolError, parse_event, read_events_file
+from engine.protocol import write_control_command
 from studio import workers
 from studio.engine_client import EngineClient, Outcome
-from studio.models.run_scan import engine_alive
+from studio.file_tail import FileTail
+from studio.models.run_scan import run_live
 from studio.models.run_state import RunState
 
 FOLLOW_MS = 500
 
 
 def load_events(job: workers.Job, path: str) -> tuple[list, int]:
-    """Worker: every event of an events.jsonl and the byte offset read up to (for following it afterwards)."""
-    size = os.path.getsize(path)
-    events = read_events_file(path)
-    return events, size
+    """Worker: every event of an events.jsonl and the byte offset of the end of the last line read, which is
+    where following it continues (one read: an event appended meanwhile is seen exactly once)."""
+    tail = FileTail(path)
+    return tail.read_events(everything=True), tail.pos
 
 
 APPLY_SLICE = 2000  # replayed events applied per event-loop turn (~30 ms on a slow CPU)
 
 
 class RunSession(QObject):
-    ended = Signal(object)          # Outcome (live runs) or None (replays)
+    ended = Signal(object)          # Outcome (live runs) or None (a followed run that ended)
     loaded = Signal()               # a replay finished reading events.jsonl
+    following_changed = Signal(bool)  # began or stopped following a run that an engine outside this studio owns
 
     def __init__(self, state: RunState, client: EngineClient | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -40,11 +44,9 @@ class RunSession(QObject):
         self.client = client
         self.outcome: Outcome | None = None
         self.resume_of: str | None = None   # the run folder this session's engine resumes, until it ends
-        self._follow_pos = 0
-        self._follow_path: str | None = None
+        self._tail: FileTail | None = None
         self._follow_timer = QTimer(self, interval=FOLLOW_MS)
         self._follow_timer.timeout.connect(self._on_follow_tick)
-        self._pid: int | None = None
         if client is not None:
             client.setParent(self)
             client.event_received.connect(state.apply)
@@ -55,28 +57,62 @@ class RunSession(QObject):
     # ------------------------------------------------------------------ live runs
     @property
     def live(self) -> bool:
-        return self.client is not None and self.client.running
+        """An engine is training this run and takes commands from us (our process, or a followed one)."""
+        return (self.client is not None and self.client.running) or self.following
+
+    @property
+    def following(self) -> bool:
+        return self._follow_timer.isActive()
+
+    @property
+    def controllable(self) -> bool:
+        """Pause / Resume / Save / Stop apply to this session (now or while it was live)."""
+        return self.client is not None or self._tail is not None
 
     def start(self) -> None:
         if self.client is not None:
             self.client.start()
 
-    def pause(self) -> None:
+    def _send(self, cmd: str) -> bool:
         if self.client is not None:
-            self.client.send("pause")
+            return self.client.send(cmd)
+        if self.following:
+            try:
+                write_control_command(self.state.run_dir, cmd)
+            except OSError as e:
+                self.state.add_stderr(f"studio: could not send {cmd} to {self.state.run_dir}: {e}")
+                return False
+            return True
+        return False
+
+    def pause(self) -> None:
+        self._send("pause")
 
     def resume(self) -> None:
-        if self.client is not None:
-            self.client.send("resume")
+        self._send("resume")
 
     def save(self) -> None:
-        if self.client is not None:
-            self.client.send("save")
+        self._send("save")
 
     def stop(self, grace_ms: int = 20_000) -> None:
         if self.client is not None and self.client.running:
             self.state.set_status("stopping")
             self.client.stop(grace_ms)
+        elif self.following and self._send("stop"):
+            self.state.set_status("stopping")  # the engine saves and exits; its `done` ends the follow
+            QTimer.singleShot(grace_ms, self._on_stop_grace_over)
+
+    def _on_stop_grace_over(self) -> None:
+        """A followed engine that did not act on stop in time is left to itself (it is not ours to kill), so that
+        a studio waiting to close is not held forever."""
+        if not self.following or self.state.finished:
+            return
+        self._follow_timer.stop()
+        self.state.add_stderr(f"studio: the engine of {self.state.run_dir} did not act on stop in time; it keeps "
+                              f"running on its own (minigpt control {self.state.run_dir} stop)")
+        self.state.set_status("running")
+        self.following_changed.emit(False)
+        self.ended.emit(None)
 
     def detach(self) -> None:
         """Leave the engine running without us (its events keep going to events.jsonl)."""
@@ -110,42 +146,35 @@ class RunSession(QObject):
         w.start()
 
     def _on_loaded(self, path: str, result: tuple, follow: bool, start: int = 0) -> None:
-        events, size = result
+        events, pos = result
         # Applied in slices between event-loop turns: 100k events at once froze the UI for ~1.6 s.
         self.state.apply_many(events[start:start + APPLY_SLICE])
         if start + APPLY_SLICE < len(events):
             QTimer.singleShot(0, lambda: self._on_loaded(path, result, follow, start + APPLY_SLICE))
             return
-        hellos = [e for e in events if e.event == "hello"]
-        self._pid = int(hellos[-1].get("pid") or 0) if hellos else None
         if not self.state.finished:
-            if follow and engine_alive(self._pid):
-                self._follow_path, self._follow_pos = path, size
-                self.state.set_status("running")
+            if follow and run_live(self.state.run_dir):
+                self._tail = FileTail(path, pos)
                 self._follow_timer.start()
+                if self.state.status != "paused":
+                    self.state.set_status("running")
+                self.following_changed.emit(True)
             else:
                 self.state.mark_interrupted()
         self.loaded.emit()
 
     def _on_follow_tick(self) -> None:
-        try:
-            with open(self._follow_path, "rb") as f:
-                f.seek(self._follow_pos)
-                chunk = f.read(4 << 20)
-        except OSError:
-            return
-        cut = chunk.rfind(b"\n") + 1
-        self._follow_pos += cut
-        for line in chunk[:cut].splitlines():
-            try:
-                self.state.apply(parse_event(line.decode("utf-8", errors="replace")))
-            except ProtocolError:
-                continue
+        events = self._tail.read_events()
+        if not events and not run_live(self.state.run_dir):
+            events = self._tail.read_events()  # what the engine wrote just before it let go of the lock
+            if not events:
+                self.state.mark_interrupted()
+        for ev in events:
+            self.state.apply(ev)
         if self.state.finished:
             self._follow_timer.stop()
-        elif cut == 0 and not engine_alive(self._pid):
-            self._follow_timer.stop()
-            self.state.mark_interrupted()
+            self.following_changed.emit(False)
+            self.ended.emit(None)
 
     def close(self) -> None:
         self._follow_timer.stop()

@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 
-from engine.errors import UserError
+from engine.config import UserError
 
 PROGRESS_INTERVAL_S = 0.05  # at most ~20 progress signals a second reach the UI thread
 

@@ -18,10 +18,12 @@ from engine.config import Config, build_config, read_yaml
 from engine.errors import UserError
 from engine.events import EventSink
 from engine.hardware import init_runtime, shutdown_runtime
+from engine.protocol import control_dir
+from engine.run_lock import claim_out, hold_run
 from engine.train.loop import Trainer
 from engine.train.registry import make_stage
 from engine.train.setup import build_parts
-from engine.workspace import claim_out_dir, new_run_dir
+from engine.workspace import new_run_dir
 
 
 def resume_target(path: str) -> tuple[Path, Path]:
@@ -58,8 +60,12 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
             raise UserError(f"--out {out} differs from the resumed run's folder {run_dir}",
                             "a resumed run continues in its own folder; drop --out", kind="output")
         cfg = resumed_config(run_dir, resume_overrides or {})
+        lock = hold_run(run_dir)
     else:
-        run_dir = claim_out_dir(Path(out)) if out else new_run_dir(workspace, cfg.stage.name, cfg.run.name)
+        lock = claim_out(Path(out)) if out else hold_run(new_run_dir(workspace, cfg.stage.name, cfg.run.name))
+        run_dir = lock.run_dir
+    # `lock` is held for the run's life (a live run is one whose lock is held); the OS drops it if we die.
+    commands.watch_folder(control_dir(run_dir))
     sink.attach_file(run_dir / "events.jsonl")
 
     rt = init_runtime(cfg.hardware, cfg.run.seed)
@@ -93,4 +99,5 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
                "best_val_loss": trainer.best_val if trainer.best_val != float("inf") else None,
                "last_eval": trainer.last_eval[1] if trainer.last_eval else None}
     sink.emit("done", status=status, summary=summary)
+    lock.release()
     return status

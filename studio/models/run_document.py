@@ -13,8 +13,7 @@ from typing import Any
 import yaml
 from PySide6.QtCore import QObject, Signal
 
-from engine.config import Config, ConfigError, build_config, deep_merge, help_for, resolve_document
-from engine.errors import UserError
+from engine.config import Config, ConfigError, UserError, build_config, deep_merge, help_for, resolve_document
 from engine.estimate import run_estimate
 
 

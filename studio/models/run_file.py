@@ -9,8 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.config import read_yaml
-from engine.errors import UserError
+from engine.config import UserError, read_yaml
 from studio.models.run_document import check_document
 
 

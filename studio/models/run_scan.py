@@ -1,21 +1,35 @@
 """Read what the Runs table shows from a run folder: run.yaml, the head and tail of events.jsonl, checkpoints.
 
 Pure Python (no Qt): reads at most a few hundred KB per run, so a whole workspace scans quickly in a worker.
-A run whose engine process is gone without a `done` event is `interrupted`.
+A run whose lock no engine holds any more, without a `done` event, is `interrupted`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from filelock import FileLock, Timeout
+
+from engine.protocol import (
+    ConfigEvent,
+    DoneEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    HelloEvent,
+    ProtocolError,
+    StepEvent,
+    parse_event,
+    typed,
+)
 
 HEAD_BYTES = 64 << 10
 TAIL_BYTES = 256 << 10
+RUN_LOCK = "run.lock"  # engine/run_lock.py LOCK_NAME (the studio does not import that module)
 
 
 @dataclass
@@ -51,15 +65,13 @@ class RunInfo:
         return self.best_ckpt or self.latest_ckpt
 
 
-def _events(chunk: bytes) -> list[dict]:
+def _events(chunk: bytes) -> list[Event]:
     out = []
     for line in chunk.splitlines():
         try:
-            obj = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
+            out.append(parse_event(line.decode("utf-8", errors="replace")))
+        except ProtocolError:
             continue
-        if isinstance(obj, dict) and "event" in obj:
-            out.append(obj)
     return out
 
 
@@ -72,19 +84,24 @@ def _pointer(ckpt_root: Path, name: str) -> str | None:
     return str(folder) if target and folder.is_dir() else None
 
 
-def engine_alive(pid: int | None) -> bool:
-    """True when `pid` is a running engine process (not a recycled pid of something else)."""
-    if not pid:
+def run_live(folder: str | Path) -> bool:
+    """True while an engine holds the run's `run.lock` (engine/run_lock.py: a run is live iff its lock is held).
+
+    Probed with filelock directly: the lock is taken for an instant and given back when it was free. A folder
+    without the file (older runs, runs that ended) is not live, and nothing is created in it.
+    """
+    path = Path(folder) / RUN_LOCK
+    if not path.exists():
         return False
+    probe = FileLock(str(path), timeout=0, thread_local=False)
     try:
-        import psutil
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        cmd = " ".join(proc.cmdline())
-    except Exception:  # noqa: BLE001 - gone, denied or psutil missing: not ours to follow
+        probe.acquire()
+    except Timeout:
+        return True
+    except OSError:
         return False
-    return "engine.cli" in cmd or "minigpt" in cmd
+    probe.release(force=True)
+    return False
 
 
 def scan_run(folder: str | Path) -> RunInfo:
@@ -110,33 +127,30 @@ def scan_run(folder: str | Path) -> RunInfo:
         pass
     events = head + tail
     for ev in events:
-        kind = ev.get("event")
-        if kind == "hello" and info.started is None:
-            info.started = ev.get("t")
-            info.pid = ev.get("pid")
-        elif kind == "hello":
-            info.pid = ev.get("pid")  # a resumed run: the newest process is the one to look for
-        elif kind == "config" and not info.stage:
-            info.stage = str(((ev.get("config") or {}).get("stage") or {}).get("name") or "")
-        elif kind == "step":
-            info.steps = max(info.steps, int(ev.get("step") or 0))
-            info.total_steps = int(ev.get("total_steps") or info.total_steps)
-        elif kind == "error":
-            info.error = str(ev.get("message") or "")
-        elif kind == "eval" and isinstance(ev.get("val_loss"), (int, float)):
-            info.best_val = ev["val_loss"] if info.best_val is None else min(info.best_val, ev["val_loss"])
-    done = [ev for ev in events if ev.get("event") == "done"]
-    last_hello = max((i for i, ev in enumerate(events) if ev.get("event") == "hello"), default=-1)
-    last_done = max((i for i, ev in enumerate(events) if ev.get("event") == "done"), default=-1)
+        data = typed(ev)
+        if isinstance(data, HelloEvent):
+            info.started = ev.t if info.started is None else info.started
+            info.pid = data.pid or None  # a resumed run: the newest process is the one that counts
+        elif isinstance(data, ConfigEvent) and not info.stage:
+            info.stage = str((data.config.get("stage") or {}).get("name") or "")
+        elif isinstance(data, StepEvent):
+            info.steps = max(info.steps, data.step)
+            info.total_steps = data.total_steps or info.total_steps
+        elif isinstance(data, ErrorEvent):
+            info.error = data.message or ""
+        elif isinstance(data, EvalEvent) and data.val_loss is not None:
+            info.best_val = data.val_loss if info.best_val is None else min(info.best_val, data.val_loss)
+    last_hello = max((i for i, ev in enumerate(events) if ev.event == "hello"), default=-1)
+    last_done = max((i for i, ev in enumerate(events) if ev.event == "done"), default=-1)
     if events:
-        info.ended = events[-1].get("t")
-    if done and last_done > last_hello:
-        summary = done[-1].get("summary") or {}
-        info.status = str(done[-1].get("status") or "completed")
-        info.steps = int(summary.get("steps") or info.steps)
-        if isinstance(summary.get("best_val_loss"), (int, float)):
-            info.best_val = summary["best_val_loss"]
-    elif engine_alive(info.pid):
+        info.ended = events[-1].t or None
+    if last_done > last_hello:
+        done: DoneEvent = typed(events[last_done])
+        info.status = done.status or "completed"
+        info.steps = int(done.summary.get("steps") or info.steps)
+        if isinstance(done.summary.get("best_val_loss"), (int, float)):
+            info.best_val = done.summary["best_val_loss"]
+    elif run_live(folder):
         info.status = "running"
         info.ended = None
     elif events:

@@ -143,6 +143,7 @@ class MonitorView(QWidget):
         state.progress_changed.connect(self._on_phase_progress)
         state.reloaded.connect(self._on_reloaded)
         state.checkpoint_added.connect(lambda *_: self._update_buttons())
+        session.following_changed.connect(lambda *_: self._update_buttons())
         self._phase = ""
         self._timer = QTimer(self, interval=LABEL_MS)
         self._timer.timeout.connect(self._on_tick)
@@ -177,7 +178,7 @@ class MonitorView(QWidget):
         self.save.setEnabled(live and status in ("running", "paused"))
         self.chat.setEnabled(bool(self.state.checkpoints))
         for b in (self.pause, self.resume, self.stop, self.save):
-            b.setVisible(self.session.client is not None)
+            b.setVisible(self.session.controllable)
 
     def _on_stop_clicked(self) -> None:
         self.session.stop()

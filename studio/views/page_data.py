@@ -52,13 +52,25 @@ def scan_file(job: workers.Job, path: str, encoding: str = "utf-8") -> dict:
 
 
 def builtin_preview(job: workers.Job, workspace: str) -> dict:
-    """Worker: the built-in data's file stats and first records, generating it into the workspace if needed
-    (under a second; the engine would do the same on the first run)."""
+    """Worker: the built-in data's file stats and first records. `minigpt data builtin` generates it into the
+    workspace if needed (in its own process, as the engine would on the first run) and prints its manifest."""
     import json
+    import subprocess
 
-    from engine.data import builtin
-    folder = builtin.ensure_builtin(Path(workspace))
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    from engine.config import UserError
+    from studio.engine_cmd import EngineCommand
+    argv = EngineCommand(workspace=Path(workspace)).argv("data", "builtin")
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, encoding="utf-8", timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise UserError(f"could not prepare the built-in dataset: {e}", "check that the engine is installed; "
+                        f"try `{' '.join(argv[-4:])}` in a terminal") from None
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-3:])
+        raise UserError(f"`minigpt data builtin` failed (exit code {proc.returncode}): {tail}",
+                        "the workspace must be writable; the log of the command is above")
+    manifest = json.loads(proc.stdout)
+    folder = Path(manifest["folder"])
     out: dict = {"stats": manifest.get("files", {})}
     for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl")):
         out[kind] = formats.preview_records(folder / name, 3, kind=kind)
@@ -76,6 +88,8 @@ class DataPage(WizardPage):
         self._queue: list[str] = []
         self._worker: workers.Worker | None = None
         self._scanning: str | None = None
+        self._builtin_cache: dict[str, dict] = {}    # workspace -> the built-in data's stats and previews
+        self._builtin_pending: set[str] = set()
         self.setAcceptDrops(True)
 
         self.builtin = QCheckBox("Use the built-in dataset")
@@ -338,9 +352,19 @@ class DataPage(WizardPage):
 
     def _show_builtin(self) -> None:
         self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}")
+        ws = self.workspace
+        if ws in self._builtin_cache:  # one `minigpt data builtin` per workspace, not one per toggle
+            self._on_builtin_preview(dict(self._builtin_cache[ws]))
+            return
         self.preview.setHtml("<i>Preparing the built-in dataset…</i>")
-        w = workers.Worker(builtin_preview, self.workspace)
+        if ws in self._builtin_pending:
+            return
+        self._builtin_pending.add(ws)
+        w = workers.Worker(builtin_preview, ws)
+        w.signals.succeeded.connect(lambda res: self._builtin_cache.setdefault(ws, dict(res)))
         w.signals.succeeded.connect(self._on_builtin_preview)
+        w.signals.failed.connect(lambda msg: self.preview.setPlainText(msg))
+        w.signals.finished.connect(lambda: self._builtin_pending.discard(ws))
         w.start()
 
     def _on_preference_preview(self, text: str) -> None:

@@ -9,16 +9,21 @@ import pytest
 
 from engine.protocol import (
     COMMANDS,
+    EVENT_TYPES,
     EVENTS,
     PROTOCOL_VERSION,
     Event,
     ProtocolError,
+    StepEvent,
     encode,
     make_command,
     make_event,
     parse_command,
     parse_event,
     read_events_file,
+    schema_problems,
+    step_extras,
+    typed,
 )
 
 
@@ -115,3 +120,86 @@ def test_read_events_file_survives_bad_bytes(tmp_path):
     path.write_bytes(encode(make_event("step", step=1)).encode() + b"\n\xff\xfe\n" + encode(make_event("done",
                      status="completed")).encode() + b"\n")
     assert [e.event for e in read_events_file(path)] == ["step", "done"]
+
+
+# ---------------------------------------------------------------------- typed events
+def test_every_event_has_exactly_one_typed_definition():
+    assert set(EVENT_TYPES) == set(EVENTS)
+    for name, cls in EVENT_TYPES.items():
+        assert set(cls.REQUIRED) <= set(cls.__dataclass_fields__), name
+        cls()  # every field has a default: a reader never fails on a missing field
+
+
+def test_typed_reads_defaults_for_missing_or_mistyped_fields():
+    ev = parse_event(encode(make_event("step", step="7", loss=None, lr=1, reward=0.25, grad_norm=True)))
+    step = typed(ev)
+    assert isinstance(step, StepEvent)
+    assert step.step == 0 and step.loss is None and step.lr == 1 and step.grad_norm is None
+    assert step_extras(ev) == {"reward": 0.25}
+    assert typed(Event("mystery", 0.0, {})) is None
+
+
+def test_schema_problems_name_the_event_and_field():
+    assert schema_problems(make_event("checkpoint", step=3, path="p", reason="manual", val_loss=None)) == []
+    problems = schema_problems({**make_event("hello", pid="12", device="cpu"), "colour": "red"})
+    assert "hello: missing 'engine_version'" in problems
+    assert any(p.startswith("hello.pid: str") for p in problems)
+    assert "hello: field 'colour' is not in HelloEvent" in problems
+    assert schema_problems(make_event("step", step=1, total_steps=2, loss=1.0, lr=0.1, phase="x")) == [
+        "step: field 'phase' is not in StepEvent"]
+
+
+SCHEMA_RUN = ["--set", "model.d_model=32", "--set", "model.n_layer=1", "--set", "model.n_head=2",
+              "--set", "model.n_kv_head=1", "--set", "tokenizer.vocab_size=300", "--set", "run.batch_size=2",
+              "--set", "data.seq_len=32", "--set", "run.task_eval_items=2", "--set", "run.sample_prompts=[\"hi\"]",
+              "--set", "run.sample_tokens=4", "--set", "run.eval_batches=1", "--set", "run.log_every=1",
+              "--set", "hardware.threads=1", "--eval-every", "2", "--checkpoint-every", "2"]
+
+
+def engine(args, workspace, stdin="", timeout=600):
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "MINIGPT_HOME": str(workspace)}
+    return subprocess.run([sys.executable, "-m", "engine.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def assert_schema(lines: list[str]) -> list[dict]:
+    objs = [json.loads(line) for line in lines if line.strip()]
+    problems = [p for obj in objs for p in schema_problems(obj)]
+    assert not problems, problems
+    return objs
+
+
+@pytest.mark.slow
+def test_real_engine_output_matches_the_typed_definitions(workspace, tmp_path):
+    """Every line a real tiny run (with pause, save, resume, a failure) and `serve --stdio` print fits its type."""
+    out = tmp_path / "run"
+    cmds = "".join(json.dumps(make_command(c)) + "\n" for c in ("pause", "save", "resume"))
+    run = engine(["train", "--stage", "pretrain", "--max-steps", "4", "--out", str(out), "--events", "jsonl",
+                  *SCHEMA_RUN], workspace, stdin=cmds)
+    assert run.returncode == 0, run.stderr[-2000:]
+    objs = assert_schema(run.stdout.splitlines())
+    seen = {o["event"] for o in objs}
+    assert {"hello", "config", "progress", "step", "eval", "sample", "checkpoint", "paused", "resumed", "done"} <= seen
+    assert (out / "events.jsonl").read_text(encoding="utf-8").splitlines() == run.stdout.splitlines()
+
+    failed = engine(["train", "--stage", "pretrain", "--data", str(tmp_path / "missing.jsonl"), "--events", "jsonl",
+                     "--out", str(tmp_path / "bad")], workspace)
+    assert failed.returncode == 2
+    assert [o["event"] for o in assert_schema(failed.stdout.splitlines())][-2:] == ["error", "done"]
+
+    ckpt = out / "checkpoints" / "step-000004"
+    requests = [make_command("generate", id=1, messages=[{"role": "user", "content": "hi"}],
+                             params={"max_new_tokens": 4, "temperature": 0}),
+                make_command("generate", id=2, messages=[]), make_command("cancel", id=9)]
+    serve = engine(["serve", str(ckpt), "--stdio"], workspace,
+                   stdin="".join(json.dumps(r) + "\n" for r in requests) + "not json\n")
+    assert serve.returncode == 0, serve.stderr[-2000:]
+    objs = assert_schema(serve.stdout.splitlines())
+    kinds = [o["event"] for o in objs]
+    assert kinds.count("ready") == 1 and {"token", "done", "error"} <= set(kinds)
+    assert kinds.index("ready") < min(i for i, k in enumerate(kinds) if k in ("token", "done"))  # replies after ready
+    assert {o.get("id") for o in objs if o["event"] == "error"} >= {2}
+
