@@ -11,23 +11,14 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.protocol import ProtocolError, parse_event, read_events_file
+from engine.protocol import ProtocolError, parse_event
 from studio import workers
 from studio.engine_client import EngineClient, Outcome
 from studio.models.run_scan import engine_alive
+from studio.models.replay import Replayed, adopt, replay_file
 from studio.models.run_state import RunState
 
 FOLLOW_MS = 500
-
-
-def load_events(job: workers.Job, path: str) -> tuple[list, int]:
-    """Worker: every event of an events.jsonl and the byte offset read up to (for following it afterwards)."""
-    size = os.path.getsize(path)
-    events = read_events_file(path)
-    return events, size
-
-
-APPLY_SLICE = 2000  # replayed events applied per event-loop turn (~30 ms on a slow CPU)
 
 
 class RunSession(QObject):
@@ -104,23 +95,21 @@ class RunSession(QObject):
             self.state.mark_interrupted()
             self.loaded.emit()
             return
-        w = workers.Worker(load_events, path)
+        # Parsed and applied in a worker, swapped in whole (models/replay.py): on the UI thread a 100k-step run
+        # stalled the event loop for seconds.
+        w = workers.Worker(replay_file, path, self.state.name, self.state.run_dir)
+        w.signals.progressed.connect(
+            lambda done, total: self.state.progress_changed.emit("reading events.jsonl", done, total))
         w.signals.succeeded.connect(lambda res, p=path, f=follow: self._on_loaded(p, res, f))
         w.signals.failed.connect(lambda msg: self.state.mark_failed(f"could not read {path}: {msg}"))
         w.start()
 
-    def _on_loaded(self, path: str, result: tuple, follow: bool, start: int = 0) -> None:
-        events, size = result
-        # Applied in slices between event-loop turns: 100k events at once froze the UI for ~1.6 s.
-        self.state.apply_many(events[start:start + APPLY_SLICE])
-        if start + APPLY_SLICE < len(events):
-            QTimer.singleShot(0, lambda: self._on_loaded(path, result, follow, start + APPLY_SLICE))
-            return
-        hellos = [e for e in events if e.event == "hello"]
-        self._pid = int(hellos[-1].get("pid") or 0) if hellos else None
+    def _on_loaded(self, path: str, result: Replayed, follow: bool) -> None:
+        adopt(self.state, result.state)
+        self._pid = result.pid
         if not self.state.finished:
             if follow and engine_alive(self._pid):
-                self._follow_path, self._follow_pos = path, size
+                self._follow_path, self._follow_pos = path, result.offset
                 self.state.set_status("running")
                 self._follow_timer.start()
             else:
