@@ -14,7 +14,7 @@ import html
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QGraphicsItem,
@@ -77,6 +77,14 @@ def curve_name(key: str) -> str:
     if key.startswith("eval/acc_"):
         return key[9:].replace("_", " ")
     return key.split("/")[-1].replace("_", " ")
+
+
+class _Cell(QWidget):
+    """A grid cell whose size hint does not change when its plot arrives: the grid keeps its row heights, so
+    placing one plot repaints that plot only, not its neighbours."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(300, 200)
 
 
 class PlotGrid(QWidget):
@@ -158,7 +166,7 @@ class PlotGrid(QWidget):
         """A grid cell for `group` now; its plot on a later event-loop turn. A pyqtgraph plot costs 20-40 ms to
         build and as much to paint first: several at once (the task plots of a first eval, a whole monitor)
         froze the UI for up to 0.9 s, one per turn never stalls it for long."""
-        cell = QWidget()
+        cell = _Cell()
         cell.setObjectName(f"cell:{group}")
         cell.setMinimumHeight(PLOT_MIN_H)
         cell.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -185,9 +193,19 @@ class PlotGrid(QWidget):
             QTimer.singleShot(0, self._build_next)
 
     def _build_next(self) -> None:
+        """Create the next plot on one turn and put it in its cell (layout and first paint) on the next."""
         if not self._unbuilt:
             return
-        group = self._unbuilt.pop(0)
+        group = self._unbuilt[0]
+        if group in self.plots:
+            self._unbuilt.pop(0)
+            self._place(group)
+        else:
+            self._create(group)
+        if self._unbuilt:
+            QTimer.singleShot(0, self._build_next)
+
+    def _create(self, group: str) -> None:
         w = pg.PlotWidget()
         w.setObjectName(f"plot:{group}")
         self.plots[group] = w
@@ -212,14 +230,14 @@ class PlotGrid(QWidget):
             vb.setYRange(*ACCURACY_RANGE, padding=0)
         if group == "loss" and self.log_scale.isChecked():
             w.setLogMode(y=True)
-        self.cells[group].layout().addWidget(w, 1)
         for spec in self._specs.pop(group, []):
             self._make_curve(group, *spec)
+
+    def _place(self, group: str) -> None:
+        self.cells[group].layout().addWidget(self.plots[group], 1)
         if group == "memory":
             self._mem_kind = None
         self._seen.pop(group, None)
-        if self._unbuilt:
-            QTimer.singleShot(0, self._build_next)
 
     def build_all(self) -> None:
         """Build every waiting plot now (tests and screenshots)."""
