@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine.protocol import ProtocolError, parse_event
 from studio import workers
 from studio.engine_client import EngineClient, Outcome
-from studio.models.run_scan import engine_alive
 from studio.models.replay import Replayed, adopt, replay_file
+from studio.models.run_scan import engine_alive
 from studio.models.run_state import RunState
 
 FOLLOW_MS = 500

@@ -29,7 +29,8 @@ def events(steps: int, pid: int = 0, done: bool = True) -> list[dict]:
             out.append({"v": 1, "event": "eval", "t": 1.0 + i, "step": i, "val_loss": 4.0 - i / 1000,
                         "metrics": {"accuracy": i / steps, **{f"acc_{t}": i / steps / 2 for t in TASKS}}})
             out.append({"v": 1, "event": "sample", "t": 1.0 + i, "step": i, "prompt": "The", "completion": "end"})
-            out.append({"v": 1, "event": "checkpoint", "t": 1.0 + i, "step": i, "path": f"/c/{i}", "reason": "periodic"})
+            out.append({"v": 1, "event": "checkpoint", "t": 1.0 + i, "step": i, "path": f"/c/{i}",
+                        "reason": "periodic"})
     if done:
         out.append({"v": 1, "event": "done", "t": 1.0 + steps, "status": "completed", "summary": {"steps": steps}})
     return out
