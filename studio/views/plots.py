@@ -108,6 +108,8 @@ class PlotGrid(QWidget):
         self._setting_range = False
         self._mem_kind = None
         self._columns = 0
+        self._builder = QTimer(self, singleShot=True, interval=0)   # owned: it dies with the grid
+        self._builder.timeout.connect(self._build_next)
 
         self.log_scale = QCheckBox("Log scale")
         self.log_scale.setObjectName("logScale")
@@ -189,8 +191,7 @@ class PlotGrid(QWidget):
         self._retitle(group)
         self._reflow(force=True)
         self._unbuilt.append(group)
-        if len(self._unbuilt) == 1:
-            QTimer.singleShot(0, self._build_next)
+        self._builder.start()
 
     def _build_next(self) -> None:
         """Create the next plot on one turn and put it in its cell (layout and first paint) on the next."""
@@ -203,7 +204,7 @@ class PlotGrid(QWidget):
         else:
             self._create(group)
         if self._unbuilt:
-            QTimer.singleShot(0, self._build_next)
+            self._builder.start()
 
     def _create(self, group: str) -> None:
         w = pg.PlotWidget()
