@@ -16,7 +16,7 @@ from studio.models.run_state import RunState
 
 CHUNK = 1 << 20         # bytes read per pass; events are applied as they are parsed, never all held at once
 YIELD_S = 0.0005        # the pause after each batch (~1 ms of work): under 1 s more over 100k steps
-BATCH = 64              # events applied at a time: short-lived, so they are freed young and never make the
+BATCH = 16              # events applied at a time: short-lived, so they are freed young and never make the
                         # collector walk the whole heap with the GIL held (a 90-120 ms stall of the UI thread)
 
 

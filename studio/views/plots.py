@@ -317,9 +317,8 @@ class PlotGrid(QWidget):
     def _on_reloaded(self) -> None:
         for key in list(self.state.series):     # a replay announces no series one by one
             self._on_series_added(key)
-        self._seen.clear()
+        self._seen.clear()          # redrawn one plot per tick (_on_timer), not all in this turn
         self.follow = dict.fromkeys(self.cells, True)
-        self.refresh()
 
     def _on_log_toggled(self, on: bool) -> None:
         if "loss" in self.plots:
