@@ -207,7 +207,7 @@ class PlotGrid(QWidget):
             self._builder.start()
 
     def _create(self, group: str) -> None:
-        w = pg.PlotWidget()
+        w = pg.PlotWidget(self.cells[group])    # hidden until placed; dies with its cell
         w.setObjectName(f"plot:{group}")
         self.plots[group] = w
         w.showGrid(x=True, y=True, alpha=0.25)
