@@ -15,7 +15,8 @@ from engine.protocol import ProtocolError, parse_event
 from studio.models.run_state import RunState
 
 CHUNK = 1 << 20         # bytes read per pass; events are applied as they are parsed, never all held at once
-YIELD_S = 0.0005        # the pause after each batch (~1 ms of work): under 1 s more over 100k steps
+WORK_S = 0.002          # parse for this long, then pause: the UI thread never waits longer for the GIL
+YIELD_S = 0.0005        # the pause (a sleep(0) is often re-won by this thread before the UI thread wakes)
 BATCH = 16              # events applied at a time: short-lived, so they are freed young and never make the
                         # collector walk the whole heap with the GIL held (a 90-120 ms stall of the UI thread)
 
@@ -39,6 +40,7 @@ def replay_file(job, path: str, name: str = "", run_dir: str = "") -> Replayed:
         f.seek(0)
         tail = b""
         batch = []
+        since = time.perf_counter()
         while chunk := f.read(CHUNK):
             data = tail + chunk
             cut = data.rfind(b"\n") + 1
@@ -53,12 +55,14 @@ def replay_file(job, path: str, name: str = "", run_dir: str = "") -> Replayed:
                     pid = int(ev.get("pid") or 0)
                 batch.append(ev)
                 if len(batch) == BATCH:
-                    # Hand the GIL to the UI thread if it waits for it: a sleep(0) is often re-won by this
-                    # thread before the UI wakes, and pure-Python parsing would otherwise halve the UI's speed.
-                    time.sleep(YIELD_S)
-                    job.check()
                     state.apply_many(batch)      # nobody listens to this state's signals yet
                     batch.clear()
+                    if time.perf_counter() - since > WORK_S:
+                        # Hand the GIL to the UI thread if it waits for it: pure-Python parsing would otherwise
+                        # take it for 5 ms at a time (the interpreter's switch interval), halving the UI's speed.
+                        time.sleep(YIELD_S)
+                        job.check()
+                        since = time.perf_counter()
             state.apply_many(batch)
             batch.clear()
             job.progress(offset, total)
