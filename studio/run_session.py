@@ -17,20 +17,11 @@ from engine.protocol import write_control_command
 from studio import workers
 from studio.engine_client import EngineClient, Outcome
 from studio.file_tail import FileTail
+from studio.models.replay import Replayed, adopt, replay_file
 from studio.models.run_scan import run_live
 from studio.models.run_state import RunState
 
 FOLLOW_MS = 500
-
-
-def load_events(job: workers.Job, path: str) -> tuple[list, int]:
-    """Worker: every event of an events.jsonl and the byte offset of the end of the last line read, which is
-    where following it continues (one read: an event appended meanwhile is seen exactly once)."""
-    tail = FileTail(path)
-    return tail.read_events(everything=True), tail.pos
-
-
-APPLY_SLICE = 2000  # replayed events applied per event-loop turn (~30 ms on a slow CPU)
 
 
 class RunSession(QObject):
@@ -140,21 +131,20 @@ class RunSession(QObject):
             self.state.mark_interrupted()
             self.loaded.emit()
             return
-        w = workers.Worker(load_events, path)
+        # Parsed and applied in a worker, swapped in whole (models/replay.py): on the UI thread a 100k-step run
+        # stalled the event loop for seconds.
+        w = workers.Worker(replay_file, path, self.state.name, self.state.run_dir)
+        w.signals.progressed.connect(
+            lambda done, total: self.state.progress_changed.emit("reading events.jsonl", done, total))
         w.signals.succeeded.connect(lambda res, p=path, f=follow: self._on_loaded(p, res, f))
         w.signals.failed.connect(lambda msg: self.state.mark_failed(f"could not read {path}: {msg}"))
         w.start()
 
-    def _on_loaded(self, path: str, result: tuple, follow: bool, start: int = 0) -> None:
-        events, pos = result
-        # Applied in slices between event-loop turns: 100k events at once froze the UI for ~1.6 s.
-        self.state.apply_many(events[start:start + APPLY_SLICE])
-        if start + APPLY_SLICE < len(events):
-            QTimer.singleShot(0, lambda: self._on_loaded(path, result, follow, start + APPLY_SLICE))
-            return
+    def _on_loaded(self, path: str, result: Replayed, follow: bool) -> None:
+        adopt(self.state, result.state)
         if not self.state.finished:
             if follow and run_live(self.state.run_dir):
-                self._tail = FileTail(path, pos)
+                self._tail = FileTail(path, result.offset)
                 self._follow_timer.start()
                 if self.state.status != "paused":
                     self.state.set_status("running")

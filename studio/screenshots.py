@@ -1,5 +1,6 @@
 """`python -m studio.screenshots --out docs/images`: drive the real app offscreen and save a PNG of every
-wizard page, the monitor during a real short tiny run, the Runs table and the Chat tab.
+wizard page, the monitor during a real short tiny run (with task accuracy and a "Save now"), the Runs table and
+the Chat tab, each at 1280x800 and at 1024x700 (`<page>-1280x800.png`, `<page>-1024x700.png`).
 
 Uses a throwaway workspace (or --workspace) and throwaway settings; the light palette for stable images.
 """
@@ -17,9 +18,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 RUN = {"run.max_steps": 80, "run.log_every": 1, "run.eval_every": 20, "run.eval_batches": 2,
-       "run.task_eval_items": 0, "run.sample_tokens": 16, "run.batch_size": 8, "data.seq_len": 64,
+       "run.task_eval_items": 28, "run.sample_tokens": 16, "run.batch_size": 8, "data.seq_len": 64,
        "run.checkpoint_every": 40, "optim.warmup_steps": 10, "run.name": "tiny-demo"}
-SIZE = (1280, 820)
+SIZES = ((1280, 800), (1024, 700))
 
 
 def wait(app, pred, timeout: float, what: str) -> None:
@@ -70,14 +71,25 @@ def main(argv: list[str] | None = None) -> int:
 
     win = MainWindow(EngineCommand(workspace=workspace))
     win.close_prompt = lambda *_: "stop"
-    win.resize(*SIZE)
+    win.resize(*SIZES[0])
     win.show()
     wiz = win.wizard
 
     def shot(name: str) -> None:
-        settle(app)
-        win.grab().save(str(out / f"{name}.png"))
-        print(f"wrote {out / name}.png")
+        if name != "monitor":
+            win.statusBar().clearMessage()      # the demo run's last "checkpoint saved" belongs to the monitor
+        for w, h in SIZES:
+            win.resize(w, h)
+            settle(app)
+            view = win.monitors.current()
+            if view is not None and view.isVisible():     # every plot built and drawn before the picture
+                view.plots.build_all()
+                view.plots.refresh()
+                settle(app, 0.3)
+            path = out / f"{name}-{w}x{h}.png"
+            win.grab().save(str(path))
+            print(f"wrote {path}")
+        win.resize(*SIZES[0])
 
     wait(app, lambda: win.doctor.report is not None, 90, "minigpt doctor")
     fields = {k: f for g in wiz.stage.groups.values() for k, f in g.fields.items()}
@@ -92,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if view.state.status == "failed":
         raise SystemExit(f"screenshots: the demo run failed: {view.state.error}")
     view.side.setCurrentIndex(0)
+    if view.save.isEnabled():          # show the "checkpoint saved" notice
+        saved = len(view.state.checkpoints)
+        view.save.click()
+        wait(app, lambda: len(view.state.checkpoints) > saved or view.state.finished, 120, "Save now")
     shot("monitor")
     wait(app, lambda: view.state.finished and not view.session.live, 600, "the demo run to finish")
 

@@ -1,6 +1,8 @@
 """MonitorView: one run's live view: status, progress (step, epoch, elapsed, ETA), plots, samples, log, and the
 Pause / Resume / Stop (save and exit) / Save now buttons. On failure it shows the message, hint, traceback and
-the engine's last stderr lines. A view over a RunSession; it never touches the process itself.
+the engine's last stderr lines. A saved checkpoint is announced in the header and the status bar. Long names
+are elided (full text in the tooltip) so the header fits a 1024-px window. A view over a RunSession; it never
+touches the process itself.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
+    QMainWindow,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -26,11 +28,14 @@ from PySide6.QtWidgets import (
 
 from studio.models.runs_table import fmt_duration
 from studio.run_session import RunSession
+from studio.views.elided_label import ElidedLabel
 from studio.views.plots import PlotGrid
+from studio.views.samples_view import SamplesView
 
 STATUS_COLOURS = {"running": "#16a34a", "paused": "#ca8a04", "stopping": "#ca8a04", "completed": "#2563eb",
                   "stopped": "#64748b", "failed": "#dc2626", "interrupted": "#c2410c", "starting": "#64748b"}
 LABEL_MS = 250
+NOTICE_MS = 8000        # how long "checkpoint saved" stays in the header and the status bar
 
 
 class ErrorPanel(QFrame):
@@ -76,12 +81,17 @@ class MonitorView(QWidget):
         super().__init__(parent)
         self.session = session
         state = self.state = session.state
-        self.title = QLabel(html.escape(state.name or "run"))
+        self.title = ElidedLabel(state.name or "run", mode=Qt.TextElideMode.ElideMiddle)
         self.title.setObjectName("monitorTitle")
         self.status = QLabel()
         self.status.setObjectName("statusBadge")
-        self.device = QLabel()
+        self.device = ElidedLabel()
         self.device.setObjectName("hintLabel")
+        self.notice = QLabel()      # "checkpoint saved": seen whichever side tab is open
+        self.notice.setObjectName("saveNotice")
+        self.notice.setStyleSheet("color:#16a34a;font-weight:bold;")
+        self._notice_timer = QTimer(self, singleShot=True, interval=NOTICE_MS)
+        self._notice_timer.timeout.connect(self.notice.clear)
         self.pause = QPushButton("Pause")
         self.resume = QPushButton("Resume")
         self.stop = QPushButton("Stop (save and exit)")
@@ -91,24 +101,26 @@ class MonitorView(QWidget):
         self.resume.clicked.connect(session.resume)
         self.stop.clicked.connect(self._on_stop_clicked)
         self.save.clicked.connect(session.save)
+        self.save.clicked.connect(self._on_save_clicked)
         self.chat.clicked.connect(self._on_chat_clicked)
         head = QHBoxLayout()
-        head.addWidget(self.title)
+        head.addWidget(self.title, 1)
         head.addWidget(self.status)
-        head.addWidget(self.device, 1)
         for b in (self.pause, self.resume, self.save, self.stop, self.chat):
             head.addWidget(b)
+        sub = QHBoxLayout()
+        sub.addWidget(self.device, 1)
+        sub.addWidget(self.notice)
         self.progress = QProgressBar()
         self.progress.setObjectName("runProgress")
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(False)
         self.progress_text = QLabel()
         self.progress_text.setObjectName("progressText")
+        self.progress_text.setWordWrap(True)
         self.errors = ErrorPanel()
         self.plots = PlotGrid(state)
-        self.samples = QListWidget()
-        self.samples.setObjectName("samples")
-        self.samples.setWordWrap(True)
+        self.samples = SamplesView()
         self.log = QPlainTextEdit()
         self.log.setObjectName("log")
         self.log.setReadOnly(True)
@@ -130,6 +142,7 @@ class MonitorView(QWidget):
         split.setSizes([800, 300])
         lay = QVBoxLayout(self)
         lay.addLayout(head)
+        lay.addLayout(sub)
         lay.addWidget(self.progress)
         lay.addWidget(self.progress_text)
         lay.addWidget(self.errors)
@@ -144,6 +157,7 @@ class MonitorView(QWidget):
         state.reloaded.connect(self._on_reloaded)
         state.checkpoint_added.connect(lambda *_: self._update_buttons())
         session.following_changed.connect(lambda *_: self._update_buttons())
+        state.checkpoint_added.connect(self._on_checkpoint_added)
         self._phase = ""
         self._timer = QTimer(self, interval=LABEL_MS)
         self._timer.timeout.connect(self._on_tick)
@@ -152,9 +166,8 @@ class MonitorView(QWidget):
 
     # ------------------------------------------------------------------ slots
     def _on_reloaded(self) -> None:
-        self.samples.clear()
-        for item in self.state.samples:
-            self._on_sample_added(*item)
+        self.samples.set_samples(self.state.samples)
+        self.samples.refresh()
         self.log.setPlainText("\n".join(self._fmt_log(lv, t) for lv, t in self.state.logs))
         if self.state.error is not None:
             self._on_error(self.state.error)
@@ -189,7 +202,21 @@ class MonitorView(QWidget):
             self.chat_requested.emit(self.state.checkpoints[-1][1])
 
     def _on_sample_added(self, step: int, prompt: str, completion: str) -> None:
-        self.samples.insertItem(0, f"step {step:,} · {prompt!r} → {completion!r}")
+        self.samples.add(step, prompt, completion)
+
+    def _on_save_clicked(self) -> None:
+        self._notify("Saving a checkpoint…")
+
+    def _on_checkpoint_added(self, step: int, path: str, reason: str) -> None:
+        self._notify(f"✓ Checkpoint saved at step {step:,}" + (f" ({reason})" if reason else ""), path)
+
+    def _notify(self, text: str, tip: str = "") -> None:
+        self.notice.setText(text)
+        self.notice.setToolTip(tip)
+        self._notice_timer.start()
+        win = self.window()
+        if isinstance(win, QMainWindow):
+            win.statusBar().showMessage(f"{self.state.name}: {text}", NOTICE_MS)
 
     @staticmethod
     def _fmt_log(level: str, text: str) -> str:
@@ -213,9 +240,10 @@ class MonitorView(QWidget):
             self.log.appendPlainText("\n".join(self._pending_log))
             self._pending_log.clear()
         s = self.state
-        self.device.setText(html.escape(s.device))
-        if s.name and self.title.text() != s.name:
-            self.title.setText(html.escape(s.name))
+        self.samples.refresh()
+        self.device.setText(s.device)
+        if s.name:
+            self.title.setText(s.name)
         elapsed = fmt_duration(s.elapsed_s) or "0s"
         if s.total_steps and s.step:
             self.progress.setValue(int(1000 * s.step / s.total_steps))

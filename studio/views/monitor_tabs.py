@@ -22,6 +22,7 @@ class MonitorTabs(QStackedWidget):
         self.tabs.setObjectName("monitorTabs")
         self.tabs.setTabsClosable(True)
         self.tabs.setDocumentMode(True)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideMiddle)
         self.tabs.tabCloseRequested.connect(self._on_close_requested)
         self.addWidget(empty)
         self.addWidget(self.tabs)
@@ -53,6 +54,7 @@ class MonitorTabs(QStackedWidget):
         if i >= 0:
             s = view.state
             self.tabs.setTabText(i, f"{s.name} · {s.status}")
+            self.tabs.setTabToolTip(i, f"{s.name} · {s.status}")   # tabs elide in a narrow window
 
     def _on_close_requested(self, i: int) -> None:
         view = self.tabs.widget(i)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from studio.models.run_scan import RunInfo, delete_run
 from studio.models.runs_table import RUN_ROLE, RunsTableModel
+from studio.views.elided_label import ElidedLabel
 
 AUTO_REFRESH_MS = 5000
 
@@ -44,6 +45,7 @@ class RunsView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a narrow window keeps date and name ends
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for col in range(1, 7):
@@ -54,7 +56,7 @@ class RunsView(QWidget):
 
         title = QLabel("Runs")
         title.setObjectName("pageTitle")
-        self.where = QLabel()
+        self.where = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)   # a long workspace path: full one as tooltip
         self.where.setObjectName("pageSubtitle")
         self.open = QPushButton("Open")
         self.resume = QPushButton("Resume")

@@ -34,6 +34,7 @@ def grid(qtbot):
     g.resize(1000, 700)
     g.show()
     qtbot.waitExposed(g)
+    qtbot.waitUntil(lambda: not g.building, timeout=10_000)
     g.refresh()
     return g
 
