@@ -256,20 +256,38 @@ def list_presets(kind: str) -> list[str]:
     return sorted(p.stem for p in (PRESETS_DIR / kind).glob("*.yaml"))
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (*name). A run config never needs them, and a few hundred bytes of nested
+    aliases expand into billions of values once the document is walked ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(None, None, f"alias *{event.anchor} is not supported in a run config",
+                                       event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML text to Python values, without aliases (see NoAliasLoader)."""
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {what} file not found", "check the path", kind="config")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml_text(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text", "save the YAML file as UTF-8", kind="config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise UserError(f"{path}{where}: invalid YAML: {problem}", "check indentation and quoting", kind="config") \
-            from None
+        hint = ("write the value out instead of an anchor (&name) and alias (*name)" if "alias" in problem
+                else "check indentation and quoting")
+        raise UserError(f"{path}{where}: invalid YAML: {problem}", hint, kind="config") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -307,7 +325,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if len(parts) != 2 or not all(parts):
         raise UserError(f"--set {text!r}: key must be SECTION.FIELD", "e.g. --set run.max_steps=200", kind="config")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if parts[0] == "data" and parts[1] in ("train", "val") and isinstance(value, str):

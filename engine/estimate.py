@@ -111,3 +111,15 @@ def memory_refusal(cfg: Config, free_bytes: int, vocab_size: int | None = None, 
     if key == "run.batch_size":
         hint += "; raise run.grad_accum to keep the tokens per step, or set hardware.grad_checkpointing=true"
     return message, hint
+
+
+def generation_bytes(m: ModelConfig, rows: int, length: int, prefill_rows: int | None = None) -> int:
+    """Rough memory of decoding `rows` sequences of up to `length` tokens, weights excluded (they are loaded by
+    then): the fp32 KV cache plus one layer's copy while beams are reordered, about six fp32 vocabulary-sized
+    buffers per row (logits, penalised, log-softmax, beam scores, top-k input) and the seen-token masks, and the
+    prefill's activations and attention scores."""
+    layer_cache = 2 * rows * m.n_kv_head * m.head_dim * length * 4
+    per_row_vocab = m.vocab_size * (6 * 4 + 2)
+    p = rows if prefill_rows is None else prefill_rows
+    prefill = p * length * (8 * m.d_model + m.n_head * length) * 4
+    return (m.n_layer + 1) * layer_cache + rows * per_row_vocab + prefill

@@ -24,8 +24,8 @@ from engine.data.loaders import holdout_split
 from engine.data.pretokenize import TokenizedSet, pretokenize
 from engine.data.sources import StageData, resolve_stage_data, sources_key, tokenizer_texts
 from engine.errors import UserError
-from engine.events import EventSink
 from engine.estimate import memory_bytes, memory_refusal
+from engine.events import EventSink
 from engine.hardware import Runtime, free_memory
 from engine.model.apply import apply_compile, apply_grad_checkpointing
 from engine.model.gpt import GPT

@@ -125,6 +125,9 @@ def scan_run(folder: str | Path) -> RunInfo:
     if done and last_done > last_hello:
         summary = done[-1].get("summary") or {}
         info.status = str(done[-1].get("status") or "completed")
+        if info.status == "failed" and any(ev.get("event") == "error" and ev.get("kind") == "diverged"
+                                           for ev in events[last_hello:]):
+            info.status = "diverged"
         info.steps = int(summary.get("steps") or info.steps)
         if isinstance(summary.get("best_val_loss"), (int, float)):
             info.best_val = summary["best_val_loss"]

@@ -29,7 +29,8 @@ from studio.run_session import RunSession
 from studio.views.plots import PlotGrid
 
 STATUS_COLOURS = {"running": "#16a34a", "paused": "#ca8a04", "stopping": "#ca8a04", "completed": "#2563eb",
-                  "stopped": "#64748b", "failed": "#dc2626", "interrupted": "#c2410c", "starting": "#64748b"}
+                  "stopped": "#64748b", "failed": "#dc2626", "diverged": "#dc2626", "interrupted": "#c2410c",
+                  "starting": "#64748b"}
 LABEL_MS = 250
 
 
