@@ -17,6 +17,9 @@ from engine.errors import UserError
 from engine.protocol import SAMPLING_DEFAULTS as DEFAULTS
 
 TEMPLATES = ("auto", "chat", "raw")
+# Beam search walks its 2 x num_beams best candidates in Python at every token, so time grows with the beam count
+# even where memory would allow more; past a few dozen beams the best hypothesis no longer changes in practice.
+MAX_BEAMS = 64
 
 
 def add_inference_parsers(sub) -> None:
@@ -79,6 +82,10 @@ def sampling_params(args, overrides: dict | None = None, where: str = ""):
     p = SamplingParams(max_new_tokens=args.max_new_tokens, temperature=temperature, top_k=args.top_k,
                        top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed,
                        stop_strings=list(args.stop), num_beams=args.num_beams, length_penalty=args.length_penalty)
+    for n in (p.num_beams, (overrides or {}).get("num_beams")):
+        if isinstance(n, int) and n > MAX_BEAMS:
+            raise UserError(f"{where}num_beams={n} is more than this engine searches (at most {MAX_BEAMS})",
+                            "use --num-beams 4 to 8, the usual range", kind="input")
     known = set(p.to_dict()) - {"stop_ids"}
     for key, value in (overrides or {}).items():
         if key not in known:
@@ -122,6 +129,20 @@ def check_length(lm, ids: list[int], where: str) -> None:
                         "shorten the prompt", kind="input")
 
 
+def check_decode_memory(lm, rows: int, length: int, flag: str, where: str = "", prefill_rows: int | None = None):
+    """Refuse, before any cache is allocated, a decode whose rough size exceeds the device's free memory:
+    `rows` sequences (prompts in a batch, or beams) of up to `length` tokens. `flag` is the knob to lower."""
+    from engine.estimate import GIB, generation_bytes
+    from engine.hardware import free_memory
+    length = min(length, lm.model.cfg.max_seq_len)
+    need = generation_bytes(lm.model.cfg, rows, length, prefill_rows)
+    free, device = free_memory(lm.rt.device)
+    if need > free:
+        raise UserError(f"{where}needs ~{need / GIB:.1f} GiB, {device} has {free / GIB:.1f} GiB free; lower {flag}",
+                        f"{rows:,} rows of up to {length} tokens each hold a KV cache of the model's "
+                        f"{lm.model.cfg.n_layer} layers", kind="memory")
+
+
 def refuse_existing(path: str | None, flag: str) -> Path | None:
     if path is None:
         return None
@@ -148,6 +169,7 @@ def cmd_generate(args, sink=None) -> int:
     lm = load(args)
     ids = prompt_ids(lm, args.prompt, use_chat(args.template, lm), args.system)
     check_length(lm, ids, "")
+    check_decode_memory(lm, params.num_beams, len(ids) + params.max_new_tokens, "--num-beams", prefill_rows=1)
     pieces = StopTrimmer(lm.tok, params.stop_strings)
     t0 = time.perf_counter()
 
@@ -221,6 +243,15 @@ def generate_batch(args) -> int:
     t0, done = time.perf_counter(), 0
     for group in groups.values():
         group.sort(key=lambda it: len(it["ids"]))
+        sp = group[0]["sampling"]  # beam search decodes one prompt at a time with num_beams rows
+        if sp.num_beams > 1:
+            from_line = sp.num_beams != args.num_beams
+            check_decode_memory(lm, sp.num_beams, len(group[-1]["ids"]) + sp.max_new_tokens,
+                                "params.num_beams" if from_line else "--num-beams",
+                                group[0]["where"] if from_line else "", prefill_rows=1)
+        else:
+            check_decode_memory(lm, min(len(group), args.batch_size), len(group[-1]["ids"]) + sp.max_new_tokens,
+                                "--batch-size")
         for a in range(0, len(group), args.batch_size):
             chunk = group[a:a + args.batch_size]
             for it, c in zip(chunk, lm.generator.complete([it["ids"] for it in chunk], chunk[0]["sampling"]),

@@ -204,9 +204,11 @@ class RunConfig:
     keep_last: int = knob(0, "Keep only the newest N periodic checkpoints (best is always kept); 0 keeps all.")
     sample_prompts: list[str] = knob(["The", "What is 12 + 35?"], "Prompts completed at each eval to show progress.")
     sample_tokens: int = knob(32, "Tokens generated for each sample prompt.")
+    max_nonfinite_steps: int = knob(5, "Stop the run as diverged after this many steps in a row whose loss or "
+                                    "gradient is NaN/inf (each such step is skipped, the weights untouched).")
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "max_nonfinite_steps"):
             _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
         for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
             _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
@@ -263,20 +265,38 @@ def list_presets(kind: str) -> list[str]:
     return sorted(p.stem for p in (PRESETS_DIR / kind).glob("*.yaml"))
 
 
+class NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases (*name). A run config never needs them, and a few hundred bytes of nested
+    aliases expand into billions of values once the document is walked ("billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(None, None, f"alias *{event.anchor} is not supported in a run config",
+                                       event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML text to Python values, without aliases (see NoAliasLoader)."""
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def read_yaml(path: Path, what: str = "config") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: {what} file not found", "check the path", kind="config")
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load_yaml_text(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UserError(f"{path}: not UTF-8 text", "save the YAML file as UTF-8", kind="config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise UserError(f"{path}{where}: invalid YAML: {problem}", "check indentation and quoting", kind="config") \
-            from None
+        hint = ("write the value out instead of an anchor (&name) and alias (*name)" if "alias" in problem
+                else "check indentation and quoting")
+        raise UserError(f"{path}{where}: invalid YAML: {problem}", hint, kind="config") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -314,7 +334,7 @@ def parse_override(text: str) -> dict[str, Any]:
     if len(parts) != 2 or not all(parts):
         raise UserError(f"--set {text!r}: key must be SECTION.FIELD", "e.g. --set run.max_steps=200", kind="config")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml_text(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if parts[0] == "data" and parts[1] in ("train", "val") and isinstance(value, str):

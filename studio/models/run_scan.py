@@ -147,6 +147,9 @@ def scan_run(folder: str | Path) -> RunInfo:
     if last_done > last_hello:
         done: DoneEvent = typed(events[last_done])
         info.status = done.status or "completed"
+        if info.status == "failed" and any(ev.event == "error" and ev.get("kind") == "diverged"
+                                           for ev in events[max(last_hello, 0):]):
+            info.status = "diverged"
         info.steps = int(done.summary.get("steps") or info.steps)
         if isinstance(done.summary.get("best_val_loss"), (int, float)):
             info.best_val = done.summary["best_val_loss"]

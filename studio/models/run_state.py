@@ -17,8 +17,9 @@ from PySide6.QtCore import QObject, Signal
 from engine.protocol import Event
 from studio.models.series import Series
 
-STEP_BOOKKEEPING = {"step", "total_steps", "epoch", "tokens_seen", "eta_s", "mem_kind"}
-TERMINAL = ("completed", "stopped", "failed", "interrupted")
+STEP_BOOKKEEPING = {"step", "total_steps", "epoch", "tokens_seen", "eta_s", "mem_kind", "skipped_steps"}
+TERMINAL = ("completed", "stopped", "failed", "diverged", "interrupted")
+FAILED = ("failed", "diverged")  # diverged: the engine stopped a run whose loss went NaN/inf (error kind "diverged")
 LOG_LINES = 5000
 
 
@@ -54,6 +55,7 @@ class RunState(QObject):
         self.total_steps = 0
         self.epoch = 0.0
         self.tokens_seen = 0
+        self.skipped_steps = 0              # steps the engine skipped for a NaN/inf loss or gradient
         self.eta_s: float | None = None
         self.started_t: float | None = None
         self.last_t: float | None = None
@@ -161,6 +163,7 @@ class RunState(QObject):
         self.total_steps = int(ev.get("total_steps") or self.total_steps)
         self.epoch = float(ev.get("epoch") or 0.0)
         self.tokens_seen = int(ev.get("tokens_seen") or self.tokens_seen)
+        self.skipped_steps = int(ev.get("skipped_steps") or 0)
         self.eta_s = ev.get("eta_s")
         self.mem_kind = str(ev.get("mem_kind") or self.mem_kind)
         for key, value in ev.data.items():
@@ -211,7 +214,7 @@ class RunState(QObject):
         if self.error is None:
             self.error = info
             self._emit(self.error_received, info)
-        self._set_status("failed")
+        self._set_status("diverged" if info.kind == "diverged" else "failed")
 
     def _ev_done(self, ev: Event) -> None:
         summary = ev.get("summary") or {}
@@ -240,8 +243,8 @@ class RunState(QObject):
     def _set_status(self, status: str) -> None:
         if status == self.status:
             return
-        if self.status == "failed" and status in ("completed", "stopped", "running", "paused"):
-            return  # a failure sticks, even if the engine later says done
+        if self.status in FAILED and status in ("completed", "stopped", "running", "paused", "failed"):
+            return  # a failure sticks, even if the engine later says done; "diverged" says more than "failed"
         self.status = status
         if status in TERMINAL and self.ended_t is None:
             self.ended_t = self.last_t or time.time()

@@ -33,7 +33,8 @@ from studio.views.plots import PlotGrid
 from studio.views.samples_view import SamplesView
 
 STATUS_COLOURS = {"running": "#16a34a", "paused": "#ca8a04", "stopping": "#ca8a04", "completed": "#2563eb",
-                  "stopped": "#64748b", "failed": "#dc2626", "interrupted": "#c2410c", "starting": "#64748b"}
+                  "stopped": "#64748b", "failed": "#dc2626", "diverged": "#dc2626", "interrupted": "#c2410c",
+                  "starting": "#64748b"}
 LABEL_MS = 250
 NOTICE_MS = 8000        # how long "checkpoint saved" stays in the header and the status bar
 

@@ -146,6 +146,27 @@ def test_invalid_yaml_reports_the_line_number(tmp_path):
     assert 3 <= line <= 5  # the error is near the unclosed bracket, not line 1
 
 
+def test_yaml_aliases_are_refused_with_file_and_line(tmp_path):
+    """Nested aliases expand a few hundred bytes into billions of values ("billion laughs")."""
+    path = write_yaml(tmp_path / "alias.yaml", "base: &b [x, y]\nrun:\n  sample_prompts: *b\n")
+    with pytest.raises(UserError) as e:
+        load_config(path)
+    assert f"{path}:3:" in e.value.message and "alias *b" in e.value.message
+    assert "anchor" in e.value.hint
+
+
+def test_anchors_without_aliases_and_plain_yaml_still_load(tmp_path):
+    path = write_yaml(tmp_path / "anchor.yaml", "run: &r\n  max_steps: 7\n")
+    assert load_config(path).run.max_steps == 7
+
+
+def test_max_nonfinite_steps_is_a_documented_positive_knob():
+    assert "diverged" in help_for()["run"]["max_nonfinite_steps"]["help"]
+    assert load_config(None, ["run.max_nonfinite_steps=2"]).run.max_nonfinite_steps == 2
+    with pytest.raises(ConfigError, match="run.max_nonfinite_steps"):
+        load_config(None, ["run.max_nonfinite_steps=0"])
+
+
 def test_yaml_whose_top_level_is_not_a_mapping_is_refused(tmp_path):
     path = write_yaml(tmp_path / "list.yaml", "- model\n- optim\n")
     with pytest.raises(UserError, match="mapping"):

@@ -8,7 +8,16 @@ import sys
 import pytest
 
 from engine.config import build_config
-from engine.estimate import flops_per_token, memory_bytes, param_count, run_estimate
+from engine.estimate import (
+    GIB,
+    dominant_knob,
+    flops_per_token,
+    generation_bytes,
+    memory_bytes,
+    memory_refusal,
+    param_count,
+    run_estimate,
+)
 
 
 def cfg(**sections):
@@ -95,3 +104,41 @@ def test_estimate_and_config_do_not_import_torch():
     code = ("import sys, engine.estimate, engine.config, engine.protocol; "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(("section", "values", "key"), [
+    ("run", {"batch_size": 100000}, "run.batch_size"),
+    ("data", {"seq_len": 8192}, "data.seq_len"),
+    ("model", {"n_layer": 100000}, "model.n_layer"),
+    ("model", {"d_model": 16384, "n_head": 16, "n_kv_head": 4}, "model.d_model"),
+    ("model", {"vocab_size": 1_000_000}, "model.vocab_size"),
+])
+def test_refusal_names_the_knob_that_dominates(section, values, key):
+    c = cfg(**{section: values, **({"model": {"max_seq_len": 8192}} if section == "data" else {})})
+    need = memory_bytes(c)["total"]
+    message, hint = memory_refusal(c, need // 2)
+    assert message == f"needs ~{need / GIB:.1f} GiB, this machine has {need / 2 / GIB:.1f} GiB free; lower {key}"
+    assert "activations" in hint and "GiB" in hint
+    assert dominant_knob(c) == key
+
+
+def test_a_run_that_fits_is_not_refused():
+    c = cfg()
+    need = memory_bytes(c)["total"]
+    assert memory_refusal(c, need) is None and memory_refusal(c, need - 1) is not None
+
+
+def test_a_small_run_on_a_small_machine_is_told_to_lower_the_batch():
+    message, hint = memory_refusal(cfg(run={"batch_size": 1}), free_bytes=1, where="this GPU (test)")
+    assert message.endswith("this GPU (test) has 0.0 GiB free; lower run.batch_size")
+    assert "run.grad_accum" in hint
+
+
+def test_generation_memory_grows_with_rows_and_length():
+    m = cfg().model
+    base = generation_bytes(m, 4, 64)
+    assert generation_bytes(m, 8, 64) > base and generation_bytes(m, 4, 128) > base
+    # Beams share one prompt: a single-row prefill costs less than a batch's.
+    assert generation_bytes(m, 4, 64, prefill_rows=1) < base
+    kv = 2 * 4 * m.n_kv_head * m.head_dim * 64 * 4 * (m.n_layer + 1)
+    assert base > kv
