@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, fields
@@ -18,8 +19,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engine import __version__
+from engine import __version__, diskio
 from engine.config import ConfigError, ModelConfig, build_section
+from engine.diskio import human_bytes, resolve_path, writing
 from engine.errors import UserError
 
 FORMAT_VERSION = 1
@@ -32,53 +34,138 @@ def step_dir_name(step: int) -> str:
 
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
                     trainer_state: dict | None, meta: dict) -> Path:
-    """Write checkpoints/step-NNNNNN atomically and point `latest` at it. Returns the folder."""
-    ckpt_root.mkdir(parents=True, exist_ok=True)
+    """Write checkpoints/step-NNNNNN atomically and durably, and point `latest` at it. Returns the folder.
+
+    Every file is fsynced before the folder is renamed into place, so a power cut cannot leave a step folder whose
+    files are empty. A full disk is one UserError naming the checkpoint and the space left; the partial folder
+    is removed.
+    """
     final = ckpt_root / step_dir_name(step)
     tmp = ckpt_root / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias and re-tie on load.
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
              if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
-    save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
-    config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
-              "step": step, "saved_at": time.time(), **meta}
-    (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
-    (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
-    if trainer_state is not None:
-        torch.save(trainer_state, tmp / STATE)
-    if final.exists():  # the same step saved twice (e.g. `save` then the final save): replace ours, never a user's
-        old = ckpt_root / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
-    write_pointer(ckpt_root, "latest", final.name)
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    what = f"checkpoint {final.name} ({human_bytes(size)} of weights{' + optimizer state' if trainer_state else ''})"
+    with writing(what, ckpt_root):
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir()
+            save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+            config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
+                      "step": step, "saved_at": time.time(), **meta}
+            (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+            (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
+            if trainer_state is not None:
+                torch.save(trainer_state, tmp / STATE)
+            for f in tmp.iterdir():
+                diskio.fsync_file(f)
+            diskio.fsync_dir(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():  # the same step saved twice (e.g. `save` then the final save): replace ours, never a user's
+            old = ckpt_root / f".{final.name}.old-{os.getpid()}"
+            final.rename(old)
+            diskio.durable_rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            diskio.durable_rename(tmp, final)
+        write_pointer(ckpt_root, "latest", final.name)
     return final
 
 
 def write_pointer(ckpt_root: Path, name: str, target: str) -> None:
-    tmp = ckpt_root / f".{name}.tmp"
-    tmp.write_text(target + "\n")
-    tmp.replace(ckpt_root / name)
+    diskio.atomic_write_text(ckpt_root / name, target + "\n", what=f"checkpoints/{name}")
+
+
+def read_pointer(ckpt_root: Path, name: str) -> str | None:
+    """The step folder name `latest` or `best` holds, or None when the file is missing or unreadable."""
+    try:
+        return (ckpt_root / name).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def step_number(folder: Path) -> int | None:
+    digits = folder.name[5:]
+    return int(digits) if folder.name.startswith("step-") and digits.isdigit() else None
+
+
+def step_folders(ckpt_root: Path) -> list[Path]:
+    """The step-NNNNNN folders under checkpoints/, oldest first (numerically, past six digits too)."""
+    if not ckpt_root.is_dir():
+        return []
+    return sorted((p for p in ckpt_root.iterdir() if step_number(p) is not None and p.is_dir()), key=step_number)
+
+
+def missing_parts(folder: Path, resumable: bool = True) -> list[str]:
+    """What keeps a step folder from being a whole checkpoint (empty when it is one)."""
+    needed = (WEIGHTS, CONFIG, TOKENIZER) + ((STATE,) if resumable else ())
+    gaps = [f"no {n}" for n in needed if not (folder / n).is_file()]
+    gaps += [f"{n} is empty" for n in needed if (folder / n).is_file() and (folder / n).stat().st_size == 0]
+    if not gaps:
+        try:
+            if json.loads((folder / CONFIG).read_text(encoding="utf-8")).get("step") != step_number(folder):
+                gaps.append(f"{CONFIG} names another step")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            gaps.append(f"{CONFIG} is unreadable")
+    return gaps
+
+
+def newest_complete(ckpt_root: Path, resumable: bool = True) -> Path | None:
+    for folder in reversed(step_folders(ckpt_root)):
+        if not missing_parts(folder, resumable):
+            return folder
+    return None
+
+
+_ORPHAN = re.compile(r"^\.(step-\d+)\.(tmp|old|del)-(\d+)$|^\.(latest|best)\.tmp(?:-(\d+))?$")
+
+
+def clean_orphans(ckpt_root: Path) -> list[str]:
+    """Tidy what a killed save left under checkpoints/ (only a dead process's): half-written .step-*.tmp-PID folders
+    are removed, a .step-*.old-PID whose replacement never arrived is put back. Returns one line per action."""
+    done: list[str] = []
+    if not ckpt_root.is_dir():
+        return done
+    for p in sorted(ckpt_root.iterdir()):
+        m = _ORPHAN.match(p.name)
+        if not m:
+            continue
+        pid = m.group(3) or m.group(5)
+        if pid is not None and diskio.pid_alive(int(pid)):
+            continue  # a live save (or a recycled pid): not ours to touch
+        final = ckpt_root / (m.group(1) or m.group(4))
+        if m.group(2) == "old" and not final.exists():
+            p.rename(final)
+            done.append(f"restored {final.name} from {p.name}, left by a save that was interrupted")
+        elif p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+            done.append(f"removed {p.name}, left by a save that was interrupted (process {pid} is gone)")
+        else:
+            p.unlink(missing_ok=True)
+            done.append(f"removed {p.name}, left by an interrupted pointer update")
+    return done
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A step folder from: a step folder, a checkpoints/ folder, or a run folder (via `latest`)."""
-    p = Path(path).expanduser().resolve()
+    """A step folder from: a step folder, a checkpoints/ folder, or a run folder (via `latest`, or the newest whole
+    step folder when `latest` names nothing usable)."""
+    p = resolve_path(path)
     if not p.exists():
         raise UserError(f"{p}: no such checkpoint or run folder", "pass a run folder or checkpoints/step-NNNNNN",
                         kind="checkpoint")
     if (p / CONFIG).is_file() and (p / WEIGHTS).is_file():
         return p
     for root in (p / "checkpoints", p):
-        pointer = root / "latest"
-        if pointer.is_file():
-            target = root / pointer.read_text().strip()
-            if (target / WEIGHTS).is_file():
-                return target
+        target = read_pointer(root, "latest")
+        if target and not missing_parts(root / target, resumable=False):
+            return root / target
+        newest = newest_complete(root, resumable=False)
+        if newest is not None:
+            return newest
     raise UserError(f"{p}: no checkpoint here (expected {WEIGHTS} and {CONFIG}, or a run folder with "
                     "checkpoints/latest)", "point at a run folder or one of its checkpoints/step-NNNNNN folders",
                     kind="checkpoint")
@@ -121,14 +208,27 @@ def model_config_of(folder: Path) -> ModelConfig:
                         kind="checkpoint") from None
 
 
-def load_weights(model: torch.nn.Module, folder: Path) -> None:
-    """Load model.safetensors strictly: a truncated file or a shape mismatch is a clear UserError."""
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors as tensors, refusing a damaged file and weights that are not finite (NaN or inf)."""
     file = folder / WEIGHTS
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
                         "checkpoint (checkpoints/latest names the newest)", kind="checkpoint") from None
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise UserError(f"{file}: tensor {name} holds {bad:,} non-finite values (NaN or inf)",
+                            "the run had diverged when this was saved; use an earlier checkpoint, or train again with "
+                            "a lower optim.lr", kind="checkpoint")
+    return state
+
+
+def load_weights(model: torch.nn.Module, folder: Path) -> None:
+    """Load model.safetensors strictly: a truncated file, a shape mismatch or a NaN is a clear UserError."""
+    file = folder / WEIGHTS
+    state = read_weights(folder)
     if getattr(model, "cfg", None) is not None and model.cfg.tie_embeddings:
         head, embed = state.get("lm_head.weight"), state.get("embed.weight")
         if head is not None and embed is not None and not torch.equal(head, embed):
@@ -171,16 +271,15 @@ def remove_step(folder: Path) -> None:
 
 def later_steps(ckpt_root: Path, step: int) -> list[Path]:
     """Step folders newer than `step` (resuming from an older checkpoint would overwrite them)."""
-    return sorted(p for p in ckpt_root.glob("step-*") if p.name[5:].isdigit() and int(p.name[5:]) > step)
+    return [p for p in step_folders(ckpt_root) if step_number(p) > step]
 
 
 def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
     """Delete the oldest periodic step folders beyond `keep_last`; never the ones `latest` or `best` name."""
     if keep_last <= 0:
         return
-    protected = {(ckpt_root / n).read_text().strip() for n in ("latest", "best") if (ckpt_root / n).is_file()}
-    steps = sorted((p for p in ckpt_root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()),
-                   key=lambda p: int(p.name[5:]))
+    protected = {read_pointer(ckpt_root, n) for n in ("latest", "best")}
+    steps = step_folders(ckpt_root)
     for old in steps[:-keep_last]:
         if old.name not in protected:
             remove_step(old)
