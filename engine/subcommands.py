@@ -102,10 +102,10 @@ def refuse_empty_config(config: str | None, requested: dict) -> None:
         return
     missing = [what for what, given in (
         ("stage.name (pretrain or sft)", (requested.get("stage") or {}).get("name")),
-        ("the model (model.preset, e.g. tiny, or model.d_model/n_layer/...)", requested.get("model")),
+        ("a model (model.preset such as tiny, or model.d_model, model.n_layer, ...)", requested.get("model")),
     ) if not given]
     if missing:
-        raise UserError(f"{config}: the config file is empty, so it names no {' and no '.join(missing)}",
+        raise UserError(f"{config}: the config file is empty; missing {' and '.join(missing)}",
                         "write e.g. 'stage: {name: pretrain}' and 'model: {preset: tiny}' into it, or drop the file "
                         "and use --stage and --preset", kind="config")
 

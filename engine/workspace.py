@@ -73,9 +73,20 @@ def unfinished_run(folder: Path) -> str | None:
     if events and events[-1].event == "done":
         return str(events[-1].get("status") or "ended")
     pids = [e.get("pid") for e in events if e.event == "hello" and isinstance(e.get("pid"), int)]
-    if pids and pid_alive(pids[-1]):
-        return None  # still running (before its first checkpoint): not ours to take
+    if not pids or pid_alive(pids[-1]):
+        return None  # still running (or still starting, before its hello): not ours to take
     return "killed"
+
+
+def keep_aside(file: Path, stem: str, suffix: str) -> None:
+    """Rename `file` to stem + suffix beside it, adding -1, -2, ... rather than replacing an earlier one."""
+    for i in range(1000):
+        target = file.with_name(f"{stem}{f'-{i}' if i else ''}{suffix}")
+        if not target.exists():
+            file.rename(target)
+            return
+    raise UserError(f"{file.parent}: too many earlier attempts kept", "clear out old events-*.jsonl files",
+                    kind="output")
 
 
 def claim_out_dir(out: Path) -> Path:
@@ -94,9 +105,9 @@ def claim_out_dir(out: Path) -> Path:
         from engine.checkpoint import clean_orphans
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         clean_orphans(out / "checkpoints")
-        (out / "events.jsonl").rename(out / f"events-{how}-{stamp}.jsonl")
+        keep_aside(out / "events.jsonl", f"events-{how}-{stamp}", ".jsonl")
         if (out / "run.yaml").exists():
-            (out / "run.yaml").rename(out / f"run-{how}-{stamp}.yaml")
+            keep_aside(out / "run.yaml", f"run-{how}-{stamp}", ".yaml")
         return out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
