@@ -14,6 +14,7 @@ import platformdirs
 
 from engine.diskio import path_error, pid_alive, resolve_path
 from engine.errors import UserError
+from engine.run_folder import clean_orphans, step_folders
 
 
 def default_workspace() -> Path:
@@ -60,7 +61,6 @@ RUN_LEFTOVERS = re.compile(r"^(events.*\.jsonl|run.*\.yaml|run\.lock|checkpoints
 def unfinished_run(folder: Path) -> str | None:
     """How a run folder without any checkpoint ended ("failed", "killed", ...), or None when it is not one: it holds
     other files, a step folder, or a process that is still running. Such a folder may be used again as --out."""
-    from engine.checkpoint import step_folders
     from engine.protocol import read_events_file
     names = {p.name for p in folder.iterdir()}
     if "events.jsonl" not in names or not all(RUN_LEFTOVERS.match(n) for n in names):
@@ -102,7 +102,6 @@ def claim_out_dir(out: Path) -> Path:
                         kind="output")
     how = unfinished_run(out) if out.is_dir() else None
     if how:
-        from engine.checkpoint import clean_orphans
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         clean_orphans(out / "checkpoints")
         keep_aside(out / "events.jsonl", f"events-{how}-{stamp}", ".jsonl")
