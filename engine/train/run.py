@@ -30,8 +30,8 @@ def resume_target(path: str) -> tuple[Path, Path, list[str]]:
     """(run folder, checkpoint folder, notes) from --resume RUN_DIR or CKPT_DIR.
 
     A run folder resumes from its newest whole checkpoint, even when a kill between the rename of a step folder
-    and the update of `latest` left `latest` naming an older one; `latest` is then repaired. A step folder named
-    explicitly is used as given. The notes say what was tidied or repaired, for the run's log.
+    and the update of `latest` left `latest` naming an older one (run_training repairs it once the resume is
+    accepted). A step folder named explicitly is used as given. The notes say what was tidied, for the run's log.
     """
     p = resolve_path(path)
     explicit = (p / ckpt.CONFIG).is_file() and (p / ckpt.WEIGHTS).is_file()
@@ -61,12 +61,6 @@ def resume_target(path: str) -> tuple[Path, Path, list[str]]:
                             f"{', '.join(ckpt.missing_parts(broken[-1]))})",
                             "restore the missing files, or start a new run from these weights with --init",
                             kind="checkpoint")
-        latest = ckpt.read_pointer(root, "latest")
-        if latest != step_dir.name:
-            ckpt.write_pointer(root, "latest", step_dir.name)
-            notes.append(f"checkpoints/latest named {latest or 'nothing'}, but {step_dir.name} is the newest whole "
-                         f"checkpoint (a save was interrupted before latest moved): resuming from {step_dir.name} "
-                         "and pointing latest at it")
     newer = ckpt.later_steps(root, ckpt.step_number(step_dir))
     if newer:
         detail = ", ".join(p.name + (f" ({'; '.join(gaps)})" if (gaps := ckpt.missing_parts(p)) else "")
@@ -76,6 +70,17 @@ def resume_target(path: str) -> tuple[Path, Path, list[str]]:
                         "resume from the newest checkpoint, or move the newer step folders aside first",
                         kind="checkpoint")
     return run_dir, step_dir, notes
+
+
+def repair_latest(step_dir: Path) -> str | None:
+    """Point `latest` at the checkpoint being resumed (the newest, once resume_target has checked); say why."""
+    root = step_dir.parent
+    latest = ckpt.read_pointer(root, "latest")
+    if latest == step_dir.name:
+        return None
+    ckpt.write_pointer(root, "latest", step_dir.name)
+    return (f"checkpoints/latest named {latest or 'nothing'}, but {step_dir.name} is the newest whole checkpoint "
+            f"(a save was interrupted before latest moved): resuming from {step_dir.name} and pointing latest at it")
 
 
 def resumed_config(run_dir: Path, requested: dict) -> Config:
@@ -120,6 +125,7 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
             raise UserError(f"{run_dir} is already at step {at}, and run.max_steps is {cfg.run.max_steps}: "
                             "nothing to train, so nothing was trained", f"pass --max-steps above {at} to train "
                             "further", kind="config")
+        notes += [n for n in [repair_latest(step_dir)] if n]
     else:
         run_dir = claim_out_dir(Path(out)) if out else new_run_dir(workspace, cfg.stage.name, cfg.run.name)
     sink.attach_file(run_dir / "events.jsonl")
