@@ -18,67 +18,89 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from engine import __version__
+from engine import __version__, diskio
 from engine.config import ConfigError, ModelConfig, build_section
+from engine.diskio import human_bytes, resolve_path, writing
 from engine.errors import UserError
+from engine.run_folder import (  # noqa: F401 - the layout's names are part of this module's API too
+    CONFIG,
+    STATE,
+    TOKENIZER,
+    WEIGHTS,
+    clean_orphans,
+    later_steps,
+    missing_parts,
+    newest_complete,
+    read_pointer,
+    step_dir_name,
+    step_folders,
+    step_number,
+    write_pointer,
+)
 
 FORMAT_VERSION = 1
-WEIGHTS, CONFIG, TOKENIZER, STATE = "model.safetensors", "config.json", "tokenizer.json", "trainer_state.pt"
-
-
-def step_dir_name(step: int) -> str:
-    return f"step-{step:06d}"
 
 
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
                     trainer_state: dict | None, meta: dict) -> Path:
-    """Write checkpoints/step-NNNNNN atomically and point `latest` at it. Returns the folder."""
-    ckpt_root.mkdir(parents=True, exist_ok=True)
+    """Write checkpoints/step-NNNNNN atomically and durably, and point `latest` at it. Returns the folder.
+
+    Every file is fsynced before the folder is renamed into place, so a power cut cannot leave a step folder whose
+    files are empty. A full disk is one UserError naming the checkpoint and the space left; the partial folder
+    is removed.
+    """
     final = ckpt_root / step_dir_name(step)
     tmp = ckpt_root / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias and re-tie on load.
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
              if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
-    save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
-    config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
-              "step": step, "saved_at": time.time(), **meta}
-    (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
-    (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
-    if trainer_state is not None:
-        torch.save(trainer_state, tmp / STATE)
-    if final.exists():  # the same step saved twice (e.g. `save` then the final save): replace ours, never a user's
-        old = ckpt_root / f".{final.name}.old-{os.getpid()}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
-    write_pointer(ckpt_root, "latest", final.name)
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    what = f"checkpoint {final.name} ({human_bytes(size)} of weights{' + optimizer state' if trainer_state else ''})"
+    with writing(what, ckpt_root):
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            tmp.mkdir()
+            save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+            config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
+                      "step": step, "saved_at": time.time(), **meta}
+            (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
+            (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
+            if trainer_state is not None:
+                torch.save(trainer_state, tmp / STATE)
+            for f in tmp.iterdir():
+                diskio.fsync_file(f)
+            diskio.fsync_dir(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():  # the same step saved twice (e.g. `save` then the final save): replace ours, never a user's
+            old = ckpt_root / f".{final.name}.old-{os.getpid()}"
+            final.rename(old)
+            diskio.durable_rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            diskio.durable_rename(tmp, final)
+        write_pointer(ckpt_root, "latest", final.name)
     return final
 
 
-def write_pointer(ckpt_root: Path, name: str, target: str) -> None:
-    tmp = ckpt_root / f".{name}.tmp"
-    tmp.write_text(target + "\n")
-    tmp.replace(ckpt_root / name)
-
-
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A step folder from: a step folder, a checkpoints/ folder, or a run folder (via `latest`)."""
-    p = Path(path).expanduser().resolve()
+    """A step folder from: a step folder, a checkpoints/ folder, or a run folder (via `latest`, or the newest whole
+    step folder when `latest` names nothing usable)."""
+    p = resolve_path(path)
     if not p.exists():
         raise UserError(f"{p}: no such checkpoint or run folder", "pass a run folder or checkpoints/step-NNNNNN",
                         kind="checkpoint")
     if (p / CONFIG).is_file() and (p / WEIGHTS).is_file():
         return p
     for root in (p / "checkpoints", p):
-        pointer = root / "latest"
-        if pointer.is_file():
-            target = root / pointer.read_text().strip()
-            if (target / WEIGHTS).is_file():
-                return target
+        target = read_pointer(root, "latest")
+        if target and not missing_parts(root / target, resumable=False):
+            return root / target
+        newest = newest_complete(root, resumable=False)
+        if newest is not None:
+            return newest
     raise UserError(f"{p}: no checkpoint here (expected {WEIGHTS} and {CONFIG}, or a run folder with "
                     "checkpoints/latest)", "point at a run folder or one of its checkpoints/step-NNNNNN folders",
                     kind="checkpoint")
@@ -121,14 +143,27 @@ def model_config_of(folder: Path) -> ModelConfig:
                         kind="checkpoint") from None
 
 
-def load_weights(model: torch.nn.Module, folder: Path) -> None:
-    """Load model.safetensors strictly: a truncated file or a shape mismatch is a clear UserError."""
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """model.safetensors as tensors, refusing a damaged file and weights that are not finite (NaN or inf)."""
     file = folder / WEIGHTS
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
         raise UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
                         "checkpoint (checkpoints/latest names the newest)", kind="checkpoint") from None
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise UserError(f"{file}: tensor {name} holds {bad:,} non-finite values (NaN or inf)",
+                            "the run had diverged when this was saved; use an earlier checkpoint, or train again with "
+                            "a lower optim.lr", kind="checkpoint")
+    return state
+
+
+def load_weights(model: torch.nn.Module, folder: Path) -> None:
+    """Load model.safetensors strictly: a truncated file, a shape mismatch or a NaN is a clear UserError."""
+    file = folder / WEIGHTS
+    state = read_weights(folder)
     if getattr(model, "cfg", None) is not None and model.cfg.tie_embeddings:
         head, embed = state.get("lm_head.weight"), state.get("embed.weight")
         if head is not None and embed is not None and not torch.equal(head, embed):
@@ -169,18 +204,12 @@ def remove_step(folder: Path) -> None:
         shutil.rmtree(doomed, ignore_errors=True)
 
 
-def later_steps(ckpt_root: Path, step: int) -> list[Path]:
-    """Step folders newer than `step` (resuming from an older checkpoint would overwrite them)."""
-    return sorted(p for p in ckpt_root.glob("step-*") if p.name[5:].isdigit() and int(p.name[5:]) > step)
-
-
 def prune_checkpoints(ckpt_root: Path, keep_last: int) -> None:
     """Delete the oldest periodic step folders beyond `keep_last`; never the ones `latest` or `best` name."""
     if keep_last <= 0:
         return
-    protected = {(ckpt_root / n).read_text().strip() for n in ("latest", "best") if (ckpt_root / n).is_file()}
-    steps = sorted((p for p in ckpt_root.glob("step-*") if p.is_dir() and p.name[5:].isdigit()),
-                   key=lambda p: int(p.name[5:]))
+    protected = {read_pointer(ckpt_root, n) for n in ("latest", "best")}
+    steps = step_folders(ckpt_root)
     for old in steps[:-keep_last]:
         if old.name not in protected:
             remove_step(old)

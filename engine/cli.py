@@ -114,8 +114,11 @@ def report_failure(exc: BaseException, sink=None) -> int:
     """Print one clear message for a UserError; a traceback only for engine bugs. Returns the exit code."""
     if isinstance(exc, UserError):
         if sink is not None:
-            sink.emit("error", kind=exc.kind, message=exc.message, hint=exc.hint, traceback=None)
-            sink.emit("done", status="failed", summary={"error": exc.message})
+            try:  # the events file may sit on the disk that just filled up
+                sink.emit("error", kind=exc.kind, message=exc.message, hint=exc.hint, traceback=None)
+                sink.emit("done", status="failed", summary={"error": exc.message})
+            except OSError:
+                pass
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)

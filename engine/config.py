@@ -212,6 +212,8 @@ class RunConfig:
             _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
         for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
             _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
+        _require(0 <= self.seed < 2**32, "run.seed", f"must be a whole number from 0 to {2**32 - 1}, got {self.seed}",
+                 "e.g. --seed 1234")
 
 
 SECTION_TYPES: dict[str, type] = {

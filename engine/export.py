@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from engine import checkpoint as ckpt
 from engine.config import ModelConfig
+from engine.diskio import resolve_path
 from engine.errors import UserError
 from engine.tokenizer import CHAT_TEMPLATE, EOT, IM_END, PAD, Tokenizer
 
@@ -90,7 +91,7 @@ def tokenizer_files(tok: Tokenizer, eos: str) -> dict[str, str]:
 def export_hf(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -> Path:
     """Write the HF Llama folder for `checkpoint` at `out` (which must be new or empty). Returns `out`."""
     folder = ckpt.resolve_checkpoint(checkpoint)
-    out = Path(out).expanduser().resolve()
+    out = resolve_path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder", kind="output")
     if dtype not in DTYPES:
@@ -104,7 +105,7 @@ def export_hf(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -
                         "export supports swiglu models without qk_norm or experts; use the checkpoint directly "
                         "with `minigpt serve` instead", kind="export")
     tok = Tokenizer.load(folder / ckpt.TOKENIZER)
-    state = hf_state_dict(load_file(str(folder / ckpt.WEIGHTS)), cfg)
+    state = hf_state_dict(ckpt.read_weights(folder), cfg)
     state = {k: v.to(DTYPES[dtype]) for k, v in state.items()}
     chat = meta.get("stage") not in (None, "pretrain")
     eos = IM_END if chat else EOT

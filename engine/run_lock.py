@@ -47,15 +47,18 @@ def hold_run(run_dir: Path, timeout: float = CLAIM_TIMEOUT_S) -> RunLock:
 
 def claim_out(out: Path, timeout: float = CLAIM_TIMEOUT_S) -> RunLock:
     """Create (or reuse an empty) --out folder and hold its lock; the emptiness check runs under the lock."""
+    from engine.diskio import path_error, resolve_path
     from engine.workspace import claim_out_dir
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out} already exists and is not a folder", "choose a new --out folder", kind="output")
+    out = resolve_path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserError(f"--out {out}: {blocker} is a file, not a folder", "choose an --out path under a folder",
+                        kind="output")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create {out}: {e.strerror or e}", "choose a writable --out folder",
-                        kind="output") from None
+        raise path_error(e) or UserError(f"cannot create {out}: {e.strerror or e}", "choose a writable --out folder",
+                                         kind="output") from None
     lock = hold_run(out, timeout)
     try:
         claim_out_dir(out)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.cli import print_json, report_failure
 from engine.commands import CommandQueue
+from engine.diskio import path_error, resolve_path
 from engine.errors import UserError
 from engine.events import EventSink, HumanDisplay, take_stdout
 
@@ -34,7 +35,7 @@ def dispatch(args) -> int:
     except BaseException as e:  # noqa: BLE001 - every failure becomes one message and an error event
         if isinstance(e, SystemExit):
             raise
-        return report_failure(e, sink)
+        return report_failure(path_error(e) or e, sink)
 
 
 def train_extra(args) -> dict:
@@ -57,7 +58,7 @@ def train_extra(args) -> dict:
 
 
 def cmd_train(args, sink: EventSink) -> int:
-    from engine.config import deep_merge, load_config, parse_override
+    from engine.config import load_config
     from engine.workspace import resolve_workspace
 
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
@@ -65,35 +66,48 @@ def cmd_train(args, sink: EventSink) -> int:
     if args.events == "jsonl":
         commands.read_stream(sys.stdin)
     workspace = resolve_workspace(args.workspace)
+    requested = requested_document(args)
     if args.resume:
-        if args.config or args.stage or args.preset or args.data or args.init or args.tokenizer:
-            raise UserError("--resume continues a run exactly as it was configured",
-                            "drop the config file and --stage/--preset/--data/--init/--tokenizer; only --max-steps, "
-                            "--checkpoint-every, --eval-every and --set run.* may change", kind="config")
-        over: dict = {}
-        for text in args.overrides:
-            over = deep_merge(over, parse_override(text))
-        over = deep_merge(over, {k: v for k, v in train_extra(args).items() if k == "run"})
-        check_resume_overrides(over)
         from engine.train.run import run_training  # torch loads only once the arguments are known to be sane
-        status = run_training(None, workspace, sink, commands, out=args.out, resume=args.resume, resume_overrides=over)
+        status = run_training(None, workspace, sink, commands, out=args.out, resume=args.resume,
+                              resume_request=requested)
     else:
+        refuse_empty_config(args.config, requested)
         cfg = load_config(args.config, args.overrides, extra=train_extra(args))
         from engine.train.run import run_training
         status = run_training(cfg, workspace, sink, commands, out=args.out)
     return 0 if status in ("completed", "stopped") else 1
 
 
-RESUMABLE_SECTIONS = ("run", "hardware")  # what may change on resume without breaking exactness
+def requested_document(args) -> dict:
+    """What this command states explicitly (config file, flags, --set), paths made absolute, presets not expanded:
+    on --resume each value is compared with the run's."""
+    from engine.config import _resolve_paths, deep_merge, parse_override, read_yaml
+    doc: dict = {}
+    if args.config:
+        path = resolve_path(args.config)
+        doc = read_yaml(path)
+        _resolve_paths(doc, path.parent)
+    doc = deep_merge(doc, train_extra(args))
+    for text in args.overrides:
+        doc = deep_merge(doc, parse_override(text))
+    _resolve_paths(doc, Path.cwd())
+    return doc
 
 
-def check_resume_overrides(over: dict) -> None:
-    for section, values in over.items():
-        if section not in RESUMABLE_SECTIONS or (section == "run" and "seed" in values):
-            key = f"{section}.seed" if section == "run" else section
-            raise UserError(f"{key} cannot change on resume: the run would no longer continue exactly",
-                            "on resume you may change run.* (but not run.seed) and hardware.*; start a new run with "
-                            "--init to change anything else", kind="config")
+def refuse_empty_config(config: str | None, requested: dict) -> None:
+    """An empty YAML file would train a default run nobody asked for: name what it lacks instead."""
+    from engine.config import read_yaml
+    if config is None or read_yaml(resolve_path(config)):
+        return
+    missing = [what for what, given in (
+        ("stage.name (pretrain or sft)", (requested.get("stage") or {}).get("name")),
+        ("a model (model.preset such as tiny, or model.d_model, model.n_layer, ...)", requested.get("model")),
+    ) if not given]
+    if missing:
+        raise UserError(f"{config}: the config file is empty; missing {' and '.join(missing)}",
+                        "write e.g. 'stage: {name: pretrain}' and 'model: {preset: tiny}' into it, or drop the file "
+                        "and use --stage and --preset", kind="config")
 
 
 def cmd_tokenizer(args, sink: EventSink) -> int:

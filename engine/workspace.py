@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 from engine.config import default_workspace
+from engine.diskio import path_error, pid_alive, resolve_path
 from engine.errors import UserError
+from engine.run_folder import clean_orphans, step_folders
 
 
 def resolve_workspace(arg: str | None) -> Path:
@@ -46,32 +48,65 @@ def new_run_dir(workspace: Path, stage: str, name: str = "") -> Path:
 
 # What an engine puts in a run folder while it owns it (engine/run_lock.py, engine/control.py): not the run's content.
 RUN_FOLDER_PLUMBING = {"run.lock", "control"}
+RUN_LEFTOVERS = re.compile(r"^(events.*\.jsonl|run.*\.yaml|run\.lock|control|checkpoints)$")
 
 
-def failed_before_training(folder: Path) -> bool:
-    """True for a run folder holding only event logs whose current log ends in a failed `done`."""
+def unfinished_run(folder: Path) -> str | None:
+    """How a run folder without any checkpoint ended ("failed", "killed", ...), or None when it is not one: it holds
+    other files, a step folder, or a process that is still running. Such a folder may be used again as --out."""
     from engine.protocol import read_events_file
-    names = {p.name for p in folder.iterdir()} - RUN_FOLDER_PLUMBING
-    if "events.jsonl" not in names or any(not (n.startswith("events") and n.endswith(".jsonl")) for n in names):
-        return False
+    names = {p.name for p in folder.iterdir()}
+    if "events.jsonl" not in names or not all(RUN_LEFTOVERS.match(n) for n in names):
+        return None
+    ckpts = folder / "checkpoints"
+    if ckpts.exists() and (not ckpts.is_dir() or step_folders(ckpts)
+                           or any(not n.name.startswith(".") for n in ckpts.iterdir())):
+        return None
     events = read_events_file(folder / "events.jsonl")
-    return bool(events) and events[-1].event == "done" and events[-1].get("status") == "failed"
+    if events and events[-1].event == "done":
+        return str(events[-1].get("status") or "ended")
+    pids = [e.get("pid") for e in events if e.event == "hello" and isinstance(e.get("pid"), int)]
+    if not pids or pid_alive(pids[-1]):
+        return None  # still running (or still starting, before its hello): not ours to take
+    return "killed"
+
+
+def keep_aside(file: Path, stem: str, suffix: str) -> None:
+    """Rename `file` to stem + suffix beside it, adding -1, -2, ... rather than replacing an earlier one."""
+    for i in range(1000):
+        target = file.with_name(f"{stem}{f'-{i}' if i else ''}{suffix}")
+        if not target.exists():
+            file.rename(target)
+            return
+    raise UserError(f"{file.parent}: too many earlier attempts kept", "clear out old events-*.jsonl files",
+                    kind="output")
 
 
 def claim_out_dir(out: Path) -> Path:
     """Use `out` as a new run folder: refuse one that exists and is not empty (nothing is ever overwritten).
     Called through engine.run_lock.claim_out, which holds the folder's lock while this checks it.
 
-    The one exception is a folder left by a run that failed before it trained (only its events.jsonl, ending in a
-    failed `done`): its events are kept as events-failed-<time>.jsonl and the folder is used again.
+    The one exception is a folder left by a run that ended before its first checkpoint (failed, or killed): its
+    events are kept as events-<how>-<time>.jsonl, its run.yaml as run-<how>-<time>.yaml, and the folder is used again.
     """
-    out = out.expanduser().resolve()
-    if out.is_dir() and failed_before_training(out):
+    out = resolve_path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None and blocker != out:
+        raise UserError(f"--out {out}: {blocker} is a file, not a folder", "choose an --out path under a folder",
+                        kind="output")
+    how = unfinished_run(out) if out.is_dir() else None
+    if how:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        (out / "events.jsonl").rename(out / f"events-failed-{stamp}.jsonl")
+        clean_orphans(out / "checkpoints")
+        keep_aside(out / "events.jsonl", f"events-{how}-{stamp}", ".jsonl")
+        if (out / "run.yaml").exists():
+            keep_aside(out / "run.yaml", f"run-{how}-{stamp}", ".yaml")
         return out
     if out.exists() and (not out.is_dir() or any(p.name not in RUN_FOLDER_PLUMBING for p in out.iterdir())):
         raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
                         f"with --resume {out}", kind="output")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise path_error(e) or e from None
     return out

@@ -6,6 +6,7 @@ CLI process. Nothing in a run folder that already holds a run is overwritten (re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import torch
 from engine import __version__
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
-from engine.config import Config, build_config, read_yaml
+from engine.config import Config, build_config, deep_merge, read_yaml
+from engine.diskio import atomic_write_text, resolve_path, writing
 from engine.errors import UserError
 from engine.events import EventSink
 from engine.hardware import init_runtime, shutdown_runtime
@@ -26,41 +28,107 @@ from engine.train.setup import build_parts
 from engine.workspace import new_run_dir
 
 
-def resume_target(path: str) -> tuple[Path, Path]:
-    """(run folder, checkpoint folder) from --resume RUN_DIR or CKPT_DIR."""
-    step_dir = ckpt.resolve_checkpoint(path)
-    run_dir = step_dir.parent.parent
+def resume_target(path: str) -> tuple[Path, Path, list[str]]:
+    """(run folder, checkpoint folder, notes) from --resume RUN_DIR or CKPT_DIR.
+
+    A run folder resumes from its newest whole checkpoint, even when a kill between the rename of a step folder
+    and the update of `latest` left `latest` naming an older one (run_training repairs it once the resume is
+    accepted). A step folder named explicitly is used as given. The notes say what was tidied, for the run's log.
+    """
+    p = resolve_path(path)
+    explicit = (p / ckpt.CONFIG).is_file() and (p / ckpt.WEIGHTS).is_file()
+    if explicit or not p.is_dir():
+        step_dir = ckpt.resolve_checkpoint(p)
+        run_dir = step_dir.parent.parent
+    else:
+        run_dir = p.parent if p.name == "checkpoints" and not (p / "run.yaml").exists() else p
     if not (run_dir / "run.yaml").is_file():
-        raise UserError(f"{step_dir}: no run.yaml in {run_dir}, so the run cannot be resumed",
+        raise UserError(f"{p}: no run.yaml in {run_dir}, so the run cannot be resumed",
                         "resume needs the run folder the checkpoint came from; use --init to start a new run from "
                         "these weights", kind="checkpoint")
-    newer = ckpt.later_steps(step_dir.parent, int(step_dir.name[5:]))
+    if explicit and ckpt.step_number(step_dir) is None:
+        raise UserError(f"{step_dir}: not a step-NNNNNN folder of {run_dir}", "resume the run folder instead",
+                        kind="checkpoint")
+    root = run_dir / "checkpoints"
+    notes = ckpt.clean_orphans(root)
+    if not explicit:
+        step_dir = ckpt.newest_complete(root)
+        if step_dir is None:
+            broken = ckpt.step_folders(root)
+            if not broken:
+                raise UserError(f"{run_dir} has no checkpoint yet (the run ended before its first save), so there is "
+                                "nothing to resume", f"start the run again: --out {run_dir} reuses a run folder "
+                                "without checkpoints", kind="checkpoint")
+            raise UserError(f"{run_dir}: no whole checkpoint to resume from ({broken[-1].name}: "
+                            f"{', '.join(ckpt.missing_parts(broken[-1]))})",
+                            "restore the missing files, or start a new run from these weights with --init",
+                            kind="checkpoint")
+    newer = ckpt.later_steps(root, ckpt.step_number(step_dir))
     if newer:
-        raise UserError(f"{run_dir} has checkpoints newer than {step_dir.name} ({', '.join(p.name for p in newer)}); "
+        detail = ", ".join(p.name + (f" ({'; '.join(gaps)})" if (gaps := ckpt.missing_parts(p)) else "")
+                           for p in newer)
+        raise UserError(f"{run_dir} has checkpoints newer than {step_dir.name} ({detail}); "
                         "resuming from it would overwrite them",
                         "resume from the newest checkpoint, or move the newer step folders aside first",
                         kind="checkpoint")
-    return run_dir, step_dir
+    return run_dir, step_dir, notes
 
 
-def resumed_config(run_dir: Path, overrides: dict) -> Config:
-    """The config that ran, with only the knobs that may change on resume (e.g. max_steps) replaced."""
-    from engine.config import deep_merge
+def repair_latest(step_dir: Path) -> str | None:
+    """Point `latest` at the checkpoint being resumed (the newest, once resume_target has checked); say why."""
+    root = step_dir.parent
+    latest = ckpt.read_pointer(root, "latest")
+    if latest == step_dir.name:
+        return None
+    ckpt.write_pointer(root, "latest", step_dir.name)
+    return (f"checkpoints/latest named {latest or 'nothing'}, but {step_dir.name} is the newest whole checkpoint "
+            f"(a save was interrupted before latest moved): resuming from {step_dir.name} and pointing latest at it")
+
+
+def resumed_config(run_dir: Path, requested: dict) -> Config:
+    """The config that ran, with the values this command gives. Values equal to the run's are accepted; a
+    different value is accepted only for what may change without breaking exactness (run.*, but not run.seed,
+    and hardware.*); every other difference is refused by key, with the run's value and the new one."""
+    source = str(run_dir / "run.yaml")
     doc = read_yaml(run_dir / "run.yaml")
-    return build_config(deep_merge(doc, overrides), str(run_dir / "run.yaml"))
+    ran = build_config(doc, source)
+    wanted = build_config(deep_merge(doc, requested), "this command")
+    refused = []
+    for section, values in requested.items():
+        for key in values if isinstance(values, dict) else ():
+            old, new = getattr(getattr(ran, section), key), getattr(getattr(wanted, section), key)
+            same = old == new or (section, key, new) == ("model", "vocab_size", 0)  # 0 = "the tokenizer's"
+            if not same and not (section == "hardware" or (section == "run" and key != "seed")):
+                refused.append(f"{section}.{key}: the run has {old!r}, this command gives {new!r}")
+    if refused:
+        raise UserError("--resume continues a run exactly as it was configured, and this command changes "
+                        + "; ".join(refused),
+                        "drop those flags (or give the run's values); on resume only run.* (not run.seed) and "
+                        "hardware.* may change; start a new run with --init to change the rest", kind="config")
+    model_vocab = (requested.get("model") or {}).get("vocab_size")
+    return dataclasses.replace(wanted, model=ran.model) if model_vocab == 0 else wanted
 
 
 def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: CommandQueue, out: str | None = None,
-                 resume: str | None = None, resume_overrides: dict | None = None) -> str:
-    """Run (or resume) a training run; returns the done status. Emits hello/config/.../done."""
-    step_dir = None
+                 resume: str | None = None, resume_request: dict | None = None) -> str:
+    """Run (or resume) a training run; returns the done status. Emits hello/config/.../done.
+
+    Everything that can refuse a resume does so before the run's events.jsonl is opened, so a refused command
+    never appends a failure to a run that is fine."""
+    step_dir, notes = None, []
     if resume:
-        run_dir, step_dir = resume_target(resume)
-        if out and Path(out).resolve() != run_dir:
+        run_dir, step_dir, notes = resume_target(resume)
+        if out and resolve_path(out) != run_dir:
             raise UserError(f"--out {out} differs from the resumed run's folder {run_dir}",
                             "a resumed run continues in its own folder; drop --out", kind="output")
-        cfg = resumed_config(run_dir, resume_overrides or {})
-        lock = hold_run(run_dir)
+        cfg = resumed_config(run_dir, resume_request or {})
+        at = ckpt.step_number(step_dir)
+        if at >= cfg.run.max_steps:
+            raise UserError(f"{run_dir} is already at step {at}, and run.max_steps is {cfg.run.max_steps}: "
+                            "nothing to train, so nothing was trained", f"pass --max-steps above {at} to train "
+                            "further", kind="config")
+        lock = hold_run(run_dir)  # refuses a run another engine still trains, before anything is repaired
+        notes += [n for n in [repair_latest(step_dir)] if n]
     else:
         lock = claim_out(Path(out)) if out else hold_run(new_run_dir(workspace, cfg.stage.name, cfg.run.name))
         run_dir = lock.run_dir
@@ -71,19 +139,17 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     sink.emit("hello", engine_version=__version__, pid=os.getpid(), device=rt.describe(),
               device_type=rt.device.type, precision=rt.precision, run_dir=str(run_dir), resumed=bool(resume),
-              resume_step=int(step_dir.name[5:]) if step_dir is not None else None)
+              resume_step=ckpt.step_number(step_dir) if step_dir is not None else None)
+    for note in notes:
+        sink.log(note, "warning")
     stage = make_stage(cfg.stage.name)
     init_dir = step_dir
     if init_dir is None and cfg.stage.init:
         init_dir = ckpt.resolve_checkpoint(cfg.stage.init)
-    parts = build_parts(cfg, stage, workspace, sink, rt, init_dir)
+    with writing("the tokenizer and the pretokenized data", workspace):
+        parts = build_parts(cfg, stage, workspace, sink, rt, init_dir)
     if not resume:
-        tmp = run_dir / "run.yaml.tmp"
-        tmp.write_text(parts.cfg.to_yaml(), encoding="utf-8")
-        tmp.replace(run_dir / "run.yaml")
-    sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),
-              params_non_embedding=parts.model.num_params(non_embedding=True),
-              tokens_per_step=parts.cfg.tokens_per_step)
+        atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())
     trainer = Trainer(parts, rt, run_dir, sink, commands)
     if step_dir is not None:
         trainer.load_trainer_state(ckpt.load_trainer_state(step_dir))

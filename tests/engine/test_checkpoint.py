@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 
 import pytest
@@ -280,3 +281,45 @@ def test_prune_orders_steps_numerically_past_six_digits(tmp_path):
     ckpt.write_pointer(root, "latest", ckpt.step_dir_name(1_000_001))
     ckpt.prune_checkpoints(root, keep_last=2)
     assert sorted(p.name for p in root.glob("step-*")) == ["step-1000000", "step-1000001"]
+
+
+def test_non_finite_weights_are_refused_naming_the_tensor_and_the_file(model_cfg, tok, tmp_path):
+    model, cfg = make_model(model_cfg)
+    with torch.no_grad():
+        model.blocks[0].attn.q_proj.weight[1, 2] = math.inf
+    folder = save(tmp_path / "checkpoints", 1, model, cfg, tok)
+    with pytest.raises(UserError) as e:
+        ckpt.load_weights(GPT(cfg), folder)
+    assert str(folder / "model.safetensors") in e.value.message and "blocks.0.attn.q_proj.weight" in e.value.message
+    assert "non-finite" in e.value.message and "lr" in e.value.hint
+
+
+def test_orphans_of_dead_saves_are_tidied_and_live_ones_kept(model_cfg, tok, tmp_path):
+    import subprocess
+    import sys
+    model, cfg = make_model(model_cfg)
+    root = tmp_path / "checkpoints"
+    save(root, 1, model, cfg, tok)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (root / "step-000001").rename(root / f".step-000001.old-{dead.pid}")  # killed between the two renames
+    (root / f".step-000002.tmp-{dead.pid}").mkdir()
+    (root / f".step-000003.tmp-{os.getpid()}").mkdir()
+    (root / ".latest.tmp").write_text("step-0")
+    notes = ckpt.clean_orphans(root)
+    assert len(notes) == 3 and any("restored step-000001" in n for n in notes)
+    assert hidden(root) == [f".step-000003.tmp-{os.getpid()}"]
+    assert ckpt.missing_parts(root / "step-000001", resumable=False) == []
+
+
+def test_a_run_folder_resolves_to_its_newest_whole_checkpoint_when_latest_is_unusable(model_cfg, tok, tmp_path):
+    model, cfg = make_model(model_cfg)
+    root = tmp_path / "run" / "checkpoints"
+    save(root, 1, model, cfg, tok)
+    save(root, 2, model, cfg, tok)
+    (root / "step-000003").mkdir()  # a step folder without files is not a checkpoint
+    (root / "latest").write_text("step-000009\n")
+    assert ckpt.resolve_checkpoint(tmp_path / "run").name == "step-000002"
+    assert ckpt.newest_complete(root, resumable=False).name == "step-000002"
+    assert ckpt.newest_complete(root) is None  # none holds a trainer_state.pt to resume from
+    assert ckpt.missing_parts(root / "step-000003")[0] == "no model.safetensors"
