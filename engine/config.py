@@ -204,9 +204,11 @@ class RunConfig:
     keep_last: int = knob(0, "Keep only the newest N periodic checkpoints (best is always kept); 0 keeps all.")
     sample_prompts: list[str] = knob(["The", "What is 12 + 35?"], "Prompts completed at each eval to show progress.")
     sample_tokens: int = knob(32, "Tokens generated for each sample prompt.")
+    max_nonfinite_steps: int = knob(5, "Stop the run as diverged after this many steps in a row whose loss or "
+                                    "gradient is NaN/inf (each such step is skipped, the weights untouched).")
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "max_nonfinite_steps"):
             _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
         for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
             _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")

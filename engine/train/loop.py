@@ -2,11 +2,14 @@
 samples, checkpoints, events, pause / resume / stop / save, and exact resume.
 
 A stage (engine/train/<stage>.py) supplies only its batches and loss. No host sync per micro-step: the loss
-is accumulated on the device and read once per logged step.
+is accumulated on the device. Once per optimizer step one scalar (is the loss and gradient finite?) is read,
+because a NaN/inf step must be skipped before the optimizer applies it; run.max_nonfinite_steps of them in a
+row stop the run as diverged, and weights that are not finite are never saved.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from pathlib import Path
@@ -38,6 +41,8 @@ class Trainer:
         self.best_pending = False                     # the last eval improved on best_val: mark the next save
         self.best_only: Path | None = None            # the step folder saved only as `best` (replaced by a better)
         self.last_eval: tuple[int, float] | None = None
+        self.skipped_steps = 0                        # steps whose loss or gradient was NaN/inf: no update applied
+        self.nonfinite_streak = 0                     # how many of those in a row, up to the current step
         self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
                                    parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
@@ -48,6 +53,7 @@ class Trainer:
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
             "data_key": self.p.train_set.folder.name,
             "best_only": self.best_only.name if self.best_only else "",
+            "skipped_steps": self.skipped_steps, "nonfinite_streak": self.nonfinite_streak,
             "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
         }
@@ -65,6 +71,8 @@ class Trainer:
                             "restore the original files, or start a new run from these weights with --init",
                             kind="checkpoint")
         self.best_val = float(state.get("best_val", float("inf")))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.nonfinite_streak = int(state.get("nonfinite_streak", 0))
         best_only = state.get("best_only") or ""
         self.best_only = self.run_dir / "checkpoints" / best_only if best_only else None
         self.optimizer.load_state_dict(state["optimizer"])
@@ -90,8 +98,12 @@ class Trainer:
             if status:
                 return status
             t0, tokens0 = time.perf_counter(), self.tokens_seen
-            loss, grad_norm, extras = self.train_step(lr_at(self.step, total, cfg.optim))
-            self.step += 1
+            loss, grad_norm, extras, finite = self.train_step(lr_at(self.step, total, cfg.optim))
+            self.step += 1  # a skipped step still counts: the schedule and the data cursor move on as on resume
+            if finite:
+                self.nonfinite_streak = 0
+            else:
+                self.skip_nonfinite(loss, grad_norm)
             logging = self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1
             if logging:
                 float(loss)  # wait for the device so the step's time is real
@@ -102,19 +114,27 @@ class Trainer:
                 self.emit_step(loss, grad_norm, extras, train_tokens / max(train_time, 1e-9),
                                sum(step_times) / len(step_times))
                 train_time, train_tokens = 0.0, 0
-            checkpoint_due = cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
+            # Inside a run of skipped steps no periodic save: it would hold the weights from before the streak
+            # under a newer step, and a resume from it would start one step short of the divergence limit.
+            checkpoint_due = (cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
+                              and not self.nonfinite_streak)
             if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < total:
                 self.evaluate()
-                if self.best_pending and not checkpoint_due:
+                if self.best_pending and not checkpoint_due and not self.nonfinite_streak:
                     self.save("best")
             if checkpoint_due and self.step < total:
                 self.save("periodic")
         if not self.last_eval or self.last_eval[0] != self.step:
             self.evaluate()
+        if self.skipped_steps:
+            self.sink.log(f"{self.skipped_steps} of {total} steps had a NaN/inf loss or gradient and were skipped",
+                          "warning")
         self.save("final")
         return "completed"
 
-    def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict, bool]:
+        """One optimizer step over grad_accum micro-batches. Returns (mean loss, grad norm, extras, finite);
+        a step that is not finite leaves the weights and the optimizer's moments as they were."""
         cfg, model, stage = self.cfg, self.model, self.p.stage
         set_lr(self.optimizer, lr)
         self.lr = lr
@@ -135,13 +155,39 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
+        loss_mean = loss_sum / cfg.run.grad_accum
+        # The one host sync of a step: whether to apply it must be known before optimizer.step(). It reads a
+        # single bool after the backward pass has been queued anyway, so it costs far less than the step.
         if self.scaler:
-            self.scaler.step(self.optimizer)
+            # fp16: inf gradients at a too-high loss scale are routine; the scaler skips those steps itself and
+            # lowers its scale. Only a non-finite loss means the model itself went wrong.
+            finite = bool(torch.isfinite(loss_mean))
+            if finite:
+                self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            self.optimizer.step()
+            finite = bool(torch.isfinite(loss_mean) & torch.isfinite(grad_norm))
+            if finite:
+                self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum / cfg.run.grad_accum, grad_norm, extras
+        return loss_mean, grad_norm, extras, finite
+
+    def skip_nonfinite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """Count a skipped step; after run.max_nonfinite_steps in a row, stop the run as diverged."""
+        self.skipped_steps += 1
+        self.nonfinite_streak += 1
+        limit, lr = self.cfg.run.max_nonfinite_steps, self.cfg.optim.lr
+        loss_f, norm_f = float(loss), float(grad_norm)
+        what = (f"non-finite loss ({loss_f})" if not math.isfinite(loss_f)
+                else f"non-finite gradient norm ({norm_f}) at loss {loss_f:.4f}")
+        if self.nonfinite_streak >= limit:
+            raise UserError(
+                f"training diverged at step {self.step}: {what} ({self.nonfinite_streak} steps in a "
+                f"row, run.max_nonfinite_steps is {limit}); no checkpoint was saved from the diverged weights",
+                f"lower optim.lr (now {lr:g}; try {lr / 10:g}), or raise optim.warmup_steps; the last good "
+                "checkpoint, if any, is the one `latest` names", kind="diverged")
+        self.sink.log(f"step {self.step}: {what}; the update was skipped ({self.nonfinite_streak} in a "
+                      f"row; the run stops as diverged at {limit})", "warning")
 
     def emit_step(self, loss, grad_norm, extras, tok_s: float, sec_per_step: float) -> None:
         total = self.cfg.run.max_steps
@@ -149,6 +195,7 @@ class Trainer:
             "step", step=self.step, total_steps=total,
             epoch=round(self.train_batches.epoch_progress, 4), loss=float(loss), lr=self.lr,
             grad_norm=float(grad_norm), tokens_seen=self.tokens_seen, tokens_per_s=round(tok_s, 1),
+            skipped_steps=self.skipped_steps,
             eta_s=round(sec_per_step * (total - self.step), 1),
             **memory_stats(self.rt.device), **{k: float(v) for k, v in extras.items()},
         )
@@ -208,8 +255,16 @@ class Trainer:
         for q, out in zip(prompts, self.generator.generate(ids, params), strict=True):
             self.sink.emit("sample", step=self.step, prompt=q, completion=tok.decode(out))
 
+    def weights_finite(self) -> bool:
+        """One reduction over every parameter, read once: saves are rare and the scan is cheap beside writing."""
+        return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+
     def save(self, reason: str) -> Path:
         root = self.run_dir / "checkpoints"
+        if not self.weights_finite():  # never write, nor point latest/best at, weights that are NaN/inf
+            raise UserError(f"training diverged by step {self.step}: the weights hold NaN/inf values, so the "
+                            f"{reason} checkpoint was not saved", f"lower optim.lr (now {self.cfg.optim.lr:g}); "
+                            "the last good checkpoint, if any, is the one `latest` names", kind="diverged")
         val_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == self.step else None
         is_best = self.best_pending and val_loss is not None
         self.best_pending = False
