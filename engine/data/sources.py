@@ -14,11 +14,12 @@ from pathlib import Path
 from engine.data import builtin, formats
 from engine.data.records import record_texts
 from engine.errors import UserError
+from engine.stages import STAGES
 from engine.tokenizer import split_long
 
-# The record kind each stage trains on, and the built-in files that hold it.
-STAGE_KIND = {"pretrain": "pretrain", "sft": "sft"}
-BUILTIN_STEMS = {"pretrain": ("pretrain_train", "pretrain_val"), "sft": ("sft_train", "sft_val")}
+# The record kind each stage trains on, and the built-in files that hold it (from the stage registry).
+STAGE_KIND = {s.name: s.kind for s in STAGES.values()}
+BUILTIN_STEMS = {s.kind: s.builtin for s in STAGES.values()}
 
 
 @dataclass
