@@ -142,7 +142,8 @@ class StageConfig:
     init: str | None = knob(None, "Checkpoint folder to start from (a finished pretrain run for SFT).")
 
     def __post_init__(self) -> None:
-        _require(self.name in STAGES, "stage.name", f"unknown stage {self.name!r}", f"use one of: {', '.join(STAGES)}")
+        _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
+                 f"use one of: {', '.join(STAGE_INFO)}")
         _require(bool(self.init) or not STAGE_INFO[self.name].needs_init, "stage.init",
                  f"the {self.name} stage starts from a checkpoint, and none is set",
                  "set stage.init (or --init) to a checkpoint folder or a finished run's folder")

@@ -156,26 +156,14 @@ class Trainer:
         """One optimizer step over grad_accum micro-batches. Returns (loss, grad norm, extras, finite): the loss is
         the summed loss over the step's total units; a step that is not finite leaves the weights and the
         optimizer's moments as they were."""
-        cfg, model, stage, device = self.cfg, self.model, self.stage, self.rt.device
+        cfg = self.cfg
         set_lr(self.optimizer, lr)
         self.lr = lr
+        device = self.rt.device
         # All micro-batches first, so the step's unit count (a device tensor: no sync) scales every backward.
         batches = [{k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
                    for b in (next(self.train_batches) for _ in range(cfg.run.grad_accum))]
-        units = torch.stack([torch.as_tensor(stage.count_units(b), device=device) for b in batches]).sum()
-        denom = units.clamp(min=1).to(torch.float32)
-        loss_sum = torch.zeros((), device=device)
-        extras_sum: dict[str, torch.Tensor] = {}
-        for batch in batches:
-            with self.rt.autocast():
-                loss, extras = stage.loss(model, batch)
-            scaled = loss / denom
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            loss_sum += loss.detach().float()
-            for k, v in extras.items():
-                v = torch.as_tensor(v, device=device).detach().float()
-                extras_sum[k] = extras_sum[k] + v if k in extras_sum else v
-            self.tokens_seen += stage.count_tokens(batch)
+        loss_mean, extras = self.accumulate(batches)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         params = [p for p in self.params if p.grad is not None]
@@ -183,8 +171,6 @@ class Trainer:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
-        loss_mean = loss_sum / denom
-        extras = {k: v / len(batches) for k, v in extras_sum.items()}
         # The one host sync of a step: whether to apply it must be known before optimizer.step(). It reads a
         # single bool after the backward pass has been queued anyway, so it costs far less than the step.
         if self.scaler:
@@ -200,6 +186,26 @@ class Trainer:
                 self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss_mean, grad_norm, extras, finite
+
+    def accumulate(self, batches: list[dict]) -> tuple[torch.Tensor, dict]:
+        """Gradients of the step's loss: each micro-batch's summed loss over the units of all of them, so k
+        micro-batches of b equal one batch of k*b. Returns that loss and the extras averaged over micro-batches."""
+        stage, device = self.stage, self.rt.device
+        units = torch.stack([torch.as_tensor(stage.count_units(b), device=device) for b in batches]).sum()
+        denom = units.clamp(min=1).to(torch.float32)
+        loss_sum = torch.zeros((), device=device)
+        extras_sum: dict[str, torch.Tensor] = {}
+        for batch in batches:
+            with self.rt.autocast():
+                loss, extras = stage.loss(self.model, batch)
+            scaled = loss / denom
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            loss_sum += loss.detach().float()
+            for k, v in extras.items():
+                v = torch.as_tensor(v, device=device).detach().float()
+                extras_sum[k] = extras_sum[k] + v if k in extras_sum else v
+            self.tokens_seen += stage.count_tokens(batch)
+        return loss_sum / denom, {k: v / len(batches) for k, v in extras_sum.items()}
 
     def skip_nonfinite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Count a skipped step; after run.max_nonfinite_steps in a row, stop the run as diverged."""
