@@ -261,3 +261,30 @@ def test_a_checkpoint_without_the_stage_module_is_refused_on_resume(tmp_path, wo
     torch.save(state, state_file)
     with pytest.raises(UserError, match="stage modules"):
         train(toy_config(text, tok_dir, 1), workspace, resume=run, more={"run": {"max_steps": 2}})
+
+
+# ---------------------------------------------------------------------------------------------- the stage registry
+
+def test_one_registry_entry_makes_a_stage_known_everywhere(monkeypatch):
+    from engine.cli import build_parser
+    from engine.config import ConfigError, StageConfig
+    from engine.hardware import doctor_report
+
+    monkeypatch.setitem(engine.stages.STAGES, "toy", StageInfo(
+        name="toy", kind="preference", builtin=("pref_train", "pref_val"), preset="toy", needs_init=True,
+        help="a stage that starts from a checkpoint", module=f"{__name__}:ToyStage"))
+    assert StageConfig(name="toy", init="/some/run").name == "toy"
+    with pytest.raises(ConfigError, match="stage.init"):
+        StageConfig(name="toy")
+    with pytest.raises(ConfigError, match="unknown stage") as bad:
+        StageConfig(name="nope")
+    assert bad.value.hint == "use one of: pretrain, sft, toy"
+    stage_arg = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+                     if a.dest == "stage")
+    assert stage_arg.choices == ["pretrain", "sft", "toy"] and "starts from a checkpoint" in stage_arg.help
+    options = doctor_report()["options"]
+    assert options["stages"] == ["pretrain", "sft", "toy"]
+    assert options["stage_info"][-1] == {"name": "toy", "kind": "preference", "builtin": ["pref_train", "pref_val"],
+                                         "preset": "toy", "needs_init": True,
+                                         "help": "a stage that starts from a checkpoint"}
+    assert isinstance(make_stage("toy"), ToyStage)
