@@ -152,7 +152,8 @@ def free_memory(device: torch.device) -> tuple[int, str]:
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
-    from engine.config import STAGES, help_for, list_presets
+    from engine.config import help_for, list_presets
+    from engine.stages import STAGES, describe
 
     gpus = []
     if torch.cuda.is_available():
@@ -183,6 +184,7 @@ def doctor_report() -> dict:
         "default_device": str(pick_device("auto")),
         "options": {
             "stages": list(STAGES),
+            "stage_info": describe(),
             "model_presets": list_presets("models"),
             "stage_presets": list_presets("stages"),
             "devices": devices,

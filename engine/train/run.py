@@ -85,6 +85,20 @@ def repair_latest(step_dir: Path) -> str | None:
             f"(a save was interrupted before latest moved): resuming from {step_dir.name} and pointing latest at it")
 
 
+def init_origin(cfg: Config, resumed: bool, sink: EventSink) -> Path | None:
+    """stage.init's step folder. On resume the weights come from the resumed step; the original init is only for
+    the stage's set-up, so one that has gone since is reported, not fatal (a stage that needs it says so)."""
+    if not cfg.stage.init:
+        return None
+    try:
+        return ckpt.resolve_checkpoint(cfg.stage.init)
+    except UserError as e:
+        if not resumed:
+            raise
+        sink.log(f"the run's stage.init is no longer readable ({e}); resuming from the saved weights", "warning")
+        return None
+
+
 def resumed_config(run_dir: Path, requested: dict) -> Config:
     """The config that ran, with the values this command gives. Values equal to the run's are accepted; a
     different value is accepted only for what may change without breaking exactness (run.*, but not run.seed,
@@ -98,6 +112,8 @@ def resumed_config(run_dir: Path, requested: dict) -> Config:
         for key in values if isinstance(values, dict) else ():
             old, new = getattr(getattr(ran, section), key), getattr(getattr(wanted, section), key)
             same = old == new or (section, key, new) == ("model", "vocab_size", 0)  # 0 = "the tokenizer's"
+            if not same and (section, key) == ("stage", "init") and old and new:
+                same = _same_checkpoint(old, new)  # run.yaml names the step folder that `--init RUN` resolved to
             if not same and not (section == "hardware" or (section == "run" and key != "seed")):
                 refused.append(f"{section}.{key}: the run has {old!r}, this command gives {new!r}")
     if refused:
@@ -107,6 +123,13 @@ def resumed_config(run_dir: Path, requested: dict) -> Config:
                         "hardware.* may change; start a new run with --init to change the rest", kind="config")
     model_vocab = (requested.get("model") or {}).get("vocab_size")
     return dataclasses.replace(wanted, model=ran.model) if model_vocab == 0 else wanted
+
+
+def _same_checkpoint(a: str, b: str) -> bool:
+    try:
+        return ckpt.resolve_checkpoint(a) == ckpt.resolve_checkpoint(b)
+    except UserError:
+        return False
 
 
 def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: CommandQueue, out: str | None = None,
@@ -143,13 +166,16 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
     for note in notes:
         sink.log(note, "warning")
     stage = make_stage(cfg.stage.name)
-    init_dir = step_dir
-    if init_dir is None and cfg.stage.init:
-        init_dir = ckpt.resolve_checkpoint(cfg.stage.init)
+    origin = init_origin(cfg, resumed=step_dir is not None, sink=sink)
+    if origin is not None and not resume:  # run.yaml names the step folder itself, so a resume finds the same one
+        cfg = dataclasses.replace(cfg, stage=dataclasses.replace(cfg.stage, init=str(origin)))
     with writing("the tokenizer and the pretokenized data", workspace):
-        parts = build_parts(cfg, stage, workspace, sink, rt, init_dir)
+        parts = build_parts(cfg, stage, workspace, sink, rt, step_dir or origin, origin=origin, resume_dir=step_dir)
     if not resume:
         atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())
+    sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),
+              params_non_embedding=parts.model.num_params(non_embedding=True),
+              tokens_per_step=parts.cfg.tokens_per_step)
     trainer = Trainer(parts, rt, run_dir, sink, commands)
     if step_dir is not None:
         trainer.load_trainer_state(ckpt.load_trainer_state(step_dir))

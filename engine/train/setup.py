@@ -1,5 +1,6 @@
 """Everything a run needs before its first step, in order: a memory check, data files, tokenizer, pretokenized
-sets, model (fresh, from --init, or resumed). Each step fails early with a UserError naming the cause.
+sets, model (fresh, from --init, or resumed), then the stage's own set-up (a reference model, a value head).
+Each step fails early with a UserError naming the cause.
 
 Set-up has no step boundary to stop at and nothing worth saving, so SIGTERM / Ctrl-C end it at once (the
 training loop's own handlers, which stop at the next step and save, are back in place once it returns).
@@ -30,7 +31,7 @@ from engine.hardware import Runtime, free_memory
 from engine.model.apply import apply_compile, apply_grad_checkpointing
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
-from engine.train.stage import Stage
+from engine.train.stage import Stage, StageContext
 
 
 @dataclass
@@ -45,6 +46,7 @@ class RunParts:
     val_items: np.ndarray
     data: StageData
     task_items: list[dict]
+    ctx: StageContext
 
 
 def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path | None, sink: EventSink) -> Tokenizer:
@@ -99,11 +101,14 @@ def interruptible():
 
 
 def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
-                init_dir: Path | None) -> RunParts:
-    """The run's parts; a signal during set-up ends the process with a `done` event of status stopped."""
+                init_dir: Path | None, origin: Path | None = None, resume_dir: Path | None = None) -> RunParts:
+    """The run's parts; a signal during set-up ends the process with a `done` event of status stopped.
+
+    init_dir: where the weights come from (the resumed step folder, else stage.init's); origin: stage.init's step
+    folder as the run first resolved it, handed to the stage's set-up (e.g. for a frozen reference)."""
     try:
         with interruptible():
-            return _build_parts(cfg, stage, workspace, sink, rt, init_dir)
+            return _build_parts(cfg, stage, workspace, sink, rt, init_dir, origin, resume_dir)
     except SetupInterrupted as e:
         sink.log(f"{e} during set-up: stopped before the first step, so there is nothing to save")
         sink.emit("done", status="stopped", summary={"steps": 0, "tokens_seen": 0, "stopped_in": "set-up"})
@@ -123,7 +128,7 @@ def check_memory(cfg: Config, model_cfg, vocab_size: int, rt: Runtime, sink: Eve
 
 
 def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
-                 init_dir: Path | None) -> RunParts:
+                 init_dir: Path | None, origin: Path | None, resume_dir: Path | None) -> RunParts:
     # First with the configured vocabulary (before data and tokenizer cost anything), then with the real one.
     early = ckpt.model_config_of(init_dir) if init_dir is not None else cfg.model
     check_memory(cfg, early, early.vocab_size or cfg.tokenizer.vocab_size, rt)
@@ -184,7 +189,10 @@ def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt
     task_items = []
     if data.builtin and cfg.run.task_eval_items > 0:
         task_items = builtin_task_items(workspace, cfg.data.seed, cfg.run.task_eval_items)
-    return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items)
+    ctx = StageContext(cfg=cfg, tok=tok, rt=rt, workspace=workspace, sink=sink, model=model, init_dir=origin,
+                       resume_dir=resume_dir)
+    stage.setup(ctx)
+    return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items, ctx)
 
 
 def warn_lossless_conversations(data: TokenizedSet, seq_len: int, sink: EventSink) -> None:
