@@ -61,6 +61,10 @@ class Tokenizer:
     def load(cls, path: str | Path) -> Tokenizer:
         path = Path(path)
         file = path / "tokenizer.json" if path.is_dir() else path
+        if not file.exists() and file.is_symlink() or not path.exists() and path.is_symlink():
+            from engine.data.formats import broken_link_reason
+            link = path if path.is_symlink() and not path.exists() else file
+            raise UserError(broken_link_reason(str(link)), "fix or remove the link", kind="tokenizer")
         if not file.is_file():
             raise UserError(f"{file}: tokenizer.json not found", "point at a folder with tokenizer.json, or leave "
                             "tokenizer.path empty to train one", kind="tokenizer")

@@ -6,6 +6,7 @@ No torch and no tokenizer, so the studio can import it. Record rules live in rec
 
 from __future__ import annotations
 
+import errno
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -376,8 +377,20 @@ def _has_content(label: str) -> bool:
         return any(raw.strip() for raw in file)
 
 
+def broken_link_reason(label: str) -> str:
+    """Why a symbolic link leads nowhere: a loop, or a target that does not exist."""
+    try:
+        os.stat(label)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"{label}: a symbolic link loop (a link that points back to itself)"
+    return f"{label}: a symbolic link to {os.readlink(label)}, which does not exist"
+
+
 def _existing_file(path: str | os.PathLike) -> str:
     label = os.fspath(path)
+    if not os.path.exists(label) and os.path.islink(label):
+        raise UserError(broken_link_reason(label), hint="Fix or remove the link, or give the file's real path.")
     if not os.path.exists(label):
         raise UserError(
             f"{label}: file not found",
