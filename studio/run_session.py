@@ -142,6 +142,7 @@ class RunSession(QObject):
 
     def _on_loaded(self, path: str, result: Replayed, follow: bool) -> None:
         adopt(self.state, result.state)
+        self.state.run_dir = str(Path(path).parent)  # the folder opened, whatever its (maybe moved) hello says
         if not self.state.finished:
             if follow and run_live(self.state.run_dir):
                 self._tail = FileTail(path, result.offset)

@@ -165,6 +165,30 @@ def engine(args, workspace, stdin="", timeout=600):
                           env=env, timeout=timeout)
 
 
+def serve_until_done(ckpt, workspace, stdin: str, wait_id, timeout=300) -> list[str]:
+    """`serve --stdio` fed `stdin`, kept open until the reply `wait_id` is done (end of input cancels running
+    replies at their next token), then closed. Returns every stdout line."""
+    import os
+    import subprocess
+    import sys
+    import time
+    env = {**os.environ, "MINIGPT_HOME": str(workspace)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", str(ckpt), "--stdio"], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc.stdin.write(stdin)
+    proc.stdin.flush()
+    lines, deadline = [], time.monotonic() + timeout
+    for line in proc.stdout:
+        lines.append(line)
+        obj = json.loads(line)
+        if obj.get("event") == "done" and obj.get("id") == wait_id or time.monotonic() > deadline:
+            break
+    proc.stdin.close()
+    lines += proc.stdout.readlines()
+    assert proc.wait(timeout=60) == 0
+    return lines
+
+
 def assert_schema(lines: list[str]) -> list[dict]:
     objs = [json.loads(line) for line in lines if line.strip()]
     problems = [p for obj in objs for p in schema_problems(obj)]
@@ -194,10 +218,8 @@ def test_real_engine_output_matches_the_typed_definitions(workspace, tmp_path):
     requests = [make_command("generate", id=1, messages=[{"role": "user", "content": "hi"}],
                              params={"max_new_tokens": 4, "temperature": 0}),
                 make_command("generate", id=2, messages=[]), make_command("cancel", id=9)]
-    serve = engine(["serve", str(ckpt), "--stdio"], workspace,
-                   stdin="".join(json.dumps(r) + "\n" for r in requests) + "not json\n")
-    assert serve.returncode == 0, serve.stderr[-2000:]
-    objs = assert_schema(serve.stdout.splitlines())
+    lines = serve_until_done(ckpt, workspace, "".join(json.dumps(r) + "\n" for r in requests) + "not json\n", 1)
+    objs = assert_schema(lines)
     kinds = [o["event"] for o in objs]
     assert kinds.count("ready") == 1 and {"token", "done", "error"} <= set(kinds)
     assert kinds.index("ready") < min(i for i, k in enumerate(kinds) if k in ("token", "done"))  # replies after ready

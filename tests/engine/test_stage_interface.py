@@ -190,7 +190,7 @@ def train(cfg, workspace: Path, out: Path | None = None, resume: Path | None = N
     sink = EventSink()  # to events.jsonl only
     try:
         status = run_training(cfg, workspace, sink, CommandQueue(), out=str(out) if out else None,
-                              resume=str(resume) if resume else None, resume_overrides=more)
+                              resume=str(resume) if resume else None, resume_request=more)
     finally:
         sink.close()
     assert status == "completed"

@@ -271,7 +271,7 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_started_again_in_its_fo
             if json.loads(line)["event"] == "step":
                 break
         busy = minigpt(args, ws)  # the folder of a live run is never taken
-        assert_clear_failure(busy, str(out), "already exists")
+        assert_clear_failure(busy, str(out), "in use by another engine")  # its run.lock is held
     finally:
         proc.kill()
         proc.wait(timeout=60)

@@ -78,9 +78,12 @@ def test_replay_builds_the_same_state_in_one_piece_and_plots_its_stage_metrics(q
 def test_a_torn_last_line_is_finished_by_the_follower_and_applied_once(qtbot, tmp_path, request):
     run = tmp_path / "live"
     run.mkdir()
-    # an engine that is alive (a process whose command line names minigpt) and still writing
-    engine = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "minigpt-stand-in"])
+    # an engine that is alive (it holds the run's lock, as a real engine does) and still writing
+    hold = ("import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+            "print('locked', flush=True); time.sleep(120)")
+    engine = subprocess.Popen([sys.executable, "-c", hold, str(run / "run.lock")], stdout=subprocess.PIPE, text=True)
     request.addfinalizer(engine.kill)
+    assert engine.stdout.readline().strip() == "locked"
     objs = events(30, pid=engine.pid, done=False)
     nxt = {"v": 1, "event": "step", "t": 99.0, "step": 31, "total_steps": 30, "loss": 0.1}
     line = json.dumps(nxt) + "\n"
