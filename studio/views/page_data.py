@@ -171,6 +171,10 @@ class DataPage(WizardPage):
             item.setToolTip(p)
             self.files.addItem(item)
             self._queue.append(p)
+        if paths and self.builtin.isChecked():  # the engine trains on the built-in set or on files, never both
+            self.builtin.blockSignals(True)
+            self.builtin.setChecked(False)
+            self.builtin.blockSignals(False)
         if paths:
             settings.set_value("wizard/last_data_dir", str(Path(paths[-1]).parent))
         self._scan_next()
@@ -184,6 +188,8 @@ class DataPage(WizardPage):
         srcs = self.sources()
         if not srcs:
             return "choose the built-in dataset or add at least one file"
+        if srcs[0] == "builtin" and len(srcs) > 1:
+            return "the built-in dataset cannot be mixed with your files; uncheck it or remove the files"
         if self._scanning or self._queue:
             return "wait for the files to be checked (or cancel and remove them)"
         kinds = set()
