@@ -39,7 +39,8 @@ class ABSide(QWidget):
         self.state.setObjectName("serverState")
         self.state.setWordWrap(True)
         self.pane = TranscriptPane(self.transcript, assistant_name=f"Model {name}")
-        self.sampling = SamplingBox(f"chat_ab/{name.lower()}", f"Sampling {name}", columns=2)
+        self.sampling = SamplingBox(f"chat_ab/{name.lower()}", f"Sampling {name}", columns=2,
+                                    labels_above=True)
         top = QHBoxLayout()
         top.addWidget(tag)
         top.addWidget(self.picker, 1)

@@ -29,7 +29,7 @@ def default_value(key: str) -> float | int:
 
 
 class SamplingBox(QGroupBox):
-    def __init__(self, settings_prefix: str, title: str = "Sampling", columns: int = 1,
+    def __init__(self, settings_prefix: str, title: str = "Sampling", columns: int = 1, labels_above: bool = False,
                  parent: QWidget | None = None):
         super().__init__(title, parent)
         self.prefix = settings_prefix
@@ -48,13 +48,17 @@ class SamplingBox(QGroupBox):
             lab = QLabel(label)
             lab.setToolTip(tip)
             row, col = divmod(i, columns)
-            grid.addWidget(lab, row, 2 * col)
-            grid.addWidget(w, row, 2 * col + 1)
+            if labels_above:  # a column is as wide as its widest label or box, not both side by side: A/B fits 1024 px
+                grid.addWidget(lab, 2 * row, col)
+                grid.addWidget(w, 2 * row + 1, col)
+            else:
+                grid.addWidget(lab, row, 2 * col)
+                grid.addWidget(w, row, 2 * col + 1)
             self.controls[key] = w
         self.reset = QPushButton("Defaults")
         self.reset.setToolTip("Back to the engine's defaults")
         self.reset.clicked.connect(self._on_reset_clicked)
-        grid.addWidget(self.reset, grid.rowCount(), 2 * columns - 1)
+        grid.addWidget(self.reset, grid.rowCount(), columns - 1 if labels_above else 2 * columns - 1)
 
     def params(self) -> dict:
         p = {k: w.value() for k, w in self.controls.items()}

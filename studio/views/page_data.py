@@ -88,6 +88,7 @@ class DataPage(WizardPage):
         self._queue: list[str] = []
         self._worker: workers.Worker | None = None
         self._scanning: str | None = None
+        self._scan_encoding = ""                      # the encoding the running scan reads with
         self._builtin_cache: dict[str, dict] = {}    # workspace -> the built-in data's stats and previews
         self._builtin_pending: set[str] = set()
         self.setAcceptDrops(True)
@@ -170,6 +171,10 @@ class DataPage(WizardPage):
             item.setToolTip(p)
             self.files.addItem(item)
             self._queue.append(p)
+        if paths and self.builtin.isChecked():  # the engine trains on the built-in set or on files, never both
+            self.builtin.blockSignals(True)
+            self.builtin.setChecked(False)
+            self.builtin.blockSignals(False)
         if paths:
             settings.set_value("wizard/last_data_dir", str(Path(paths[-1]).parent))
         self._scan_next()
@@ -183,6 +188,8 @@ class DataPage(WizardPage):
         srcs = self.sources()
         if not srcs:
             return "choose the built-in dataset or add at least one file"
+        if srcs[0] == "builtin" and len(srcs) > 1:
+            return "the built-in dataset cannot be mixed with your files; uncheck it or remove the files"
         if self._scanning or self._queue:
             return "wait for the files to be checked (or cancel and remove them)"
         kinds = set()
@@ -222,17 +229,29 @@ class DataPage(WizardPage):
         self.progress.show()
         self.cancel.show()
         enc = self.encoding.currentText().strip()
+        self._scan_encoding = enc
         w = workers.Worker(scan_file, path, enc)
+        # Bound methods, not lambdas: Qt drops a queued signal whose receiving page is gone (a scan cancelled by
+        # shutdown() reports after the wizard is deleted); a lambda would still run against deleted widgets.
         w.signals.progressed.connect(self._on_scan_progress)
-        w.signals.succeeded.connect(lambda res, p=path, e=enc: self._on_scanned(p, res, e))
-        w.signals.failed.connect(lambda msg, p=path, e=enc: self._on_scanned(p, {"error": msg}, e))
-        w.signals.cancelled.connect(lambda p=path, e=enc: self._on_scanned(p, {"cancelled": True}, e))
+        w.signals.succeeded.connect(self._on_scan_succeeded)
+        w.signals.failed.connect(self._on_scan_failed)
+        w.signals.cancelled.connect(self._on_scan_cancelled)
         w.signals.finished.connect(self._on_scan_finished)
         self._worker = w.start()
         self.validity_changed.emit()
 
     def _on_scan_progress(self, done: int, total: int) -> None:
         self.progress.setValue(int(1000 * done / total) if total else 0)
+
+    def _on_scan_succeeded(self, result: dict) -> None:
+        self._on_scanned(self._scanning, result, self._scan_encoding)
+
+    def _on_scan_failed(self, message: str) -> None:
+        self._on_scanned(self._scanning, {"error": message}, self._scan_encoding)
+
+    def _on_scan_cancelled(self) -> None:
+        self._on_scanned(self._scanning, {"cancelled": True}, self._scan_encoding)
 
     def _on_scanned(self, path: str, result: dict, encoding: str = "") -> None:
         if encoding != self.encoding.currentText().strip():  # read with an encoding no longer chosen: again
@@ -363,7 +382,7 @@ class DataPage(WizardPage):
         w = workers.Worker(builtin_preview, ws)
         w.signals.succeeded.connect(lambda res: self._builtin_cache.setdefault(ws, dict(res)))
         w.signals.succeeded.connect(self._on_builtin_preview)
-        w.signals.failed.connect(lambda msg: self.preview.setPlainText(msg))
+        w.signals.failed.connect(self.preview.setPlainText)
         w.signals.finished.connect(lambda: self._builtin_pending.discard(ws))
         w.start()
 

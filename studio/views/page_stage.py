@@ -22,8 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import UserError, list_presets, load_preset
-from engine.stages import STAGES
+from engine.config import STAGE_INFO, UserError, list_presets, load_preset
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
@@ -42,7 +41,7 @@ class StagePage(WizardPage):
     def __init__(self, doc, checkpoints=lambda: [], parent: QWidget | None = None):
         super().__init__(doc, parent)
         self._checkpoints = checkpoints           # callable -> [(label, path)] from past runs
-        self.options = {"stages": list(STAGES), "model_presets": list_presets("models"),
+        self.options = {"stages": list(STAGE_INFO), "model_presets": list_presets("models"),
                         "activations": ["swiglu", "geglu", "gelu"], "schedules": ["cosine", "wsd", "constant"]}
         knobs = doc.knobs
         self.top = FieldGroup(knobs, ["stage.name", "model.preset"], self._option_map(), parent=self)
@@ -158,7 +157,7 @@ class StagePage(WizardPage):
         if init and not (Path(init).is_dir() and (is_checkpoint(init) or (Path(init) / "checkpoints").is_dir())):
             return "stage.init: not a checkpoint folder (or a run folder with checkpoints)"
         stage = self.doc.get("stage.name", "pretrain")
-        want = STAGES[stage].kind if stage in STAGES else None  # a stage this engine lacks accepts any data
+        want = STAGE_INFO[stage].kind if stage in STAGE_INFO else None  # a stage this engine lacks accepts any data
         kinds = set(self.doc.data_kinds.values())
         if want and kinds and kinds != {want}:
             return f"the {stage} stage needs {want} data, but the data page holds {', '.join(sorted(kinds))}"

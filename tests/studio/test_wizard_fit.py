@@ -8,6 +8,7 @@ import json
 import pytest
 from PySide6.QtWidgets import QComboBox, QLabel
 
+from studio import settings
 from studio.engine_cmd import EngineCommand
 from studio.views.main_window import MainWindow
 
@@ -30,10 +31,12 @@ def clipped_labels(root) -> list[str]:
 
 @pytest.fixture
 def window(qtbot, tmp_path):
+    settings.settings().remove("wizard/last_document")    # a first start, not the values an earlier test launched
     win = MainWindow(EngineCommand(workspace=tmp_path / "ws"), run_doctor=False)
     qtbot.addWidget(win)
     win.resize(*SIZE)
     win.show()
+    win.show_page(0)        # the window reopens the page it was last closed on; measure the wizard on Train
     qtbot.waitExposed(win)
     return win
 

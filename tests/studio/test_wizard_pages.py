@@ -102,3 +102,16 @@ def test_review_validates_yaml_and_copies_cli(qtbot, wizard):
     with qtbot.waitSignal(wizard.launch_requested) as blocker:
         review.launch.click()
     assert "max_steps: 5" in blocker.args[0]
+
+
+def test_adding_a_file_unchecks_the_built_in_dataset(qtbot, wizard, tmp_path):
+    """The engine trains on the built-in set or on files, never both ('builtin' cannot be mixed with files)."""
+    text = tmp_path / "text.jsonl"
+    text.write_text("".join(json.dumps({"text": f"line {i}"}) + "\n" for i in range(20)))
+    page = wizard.data
+    assert page.builtin.isChecked()
+    page.add_files([str(text)])
+    qtbot.waitUntil(lambda: str(text) in page.results and page._worker is None, timeout=10_000)
+    assert not page.builtin.isChecked() and wizard.doc.get("data.train") == [str(text)]
+    page.builtin.setChecked(True)                                   # checked again by hand: refused, with the way out
+    assert "cannot be mixed" in (page.reason() or "")
