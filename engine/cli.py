@@ -11,9 +11,9 @@ import json
 import sys
 import traceback
 
-from engine.config import STAGES
 from engine.errors import UserError
 from engine.protocol import SAMPLING_DEFAULTS
+from engine.stages import STAGES, stage_help
 
 EXIT_USER_ERROR = 2
 ENCODING_HELP = "text encoding of the data files: utf-8 (default), auto (guess each file's), or a codec such as gb18030"
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("config", nargs="?", help="run YAML (sections model, tokenizer, data, stage, optim, hardware, run)")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set optim.lr=1e-3 (repeatable)")
-    t.add_argument("--stage", choices=list(STAGES), help="training stage")
+    t.add_argument("--stage", choices=list(STAGES), help=f"training stage: {stage_help()}")
     t.add_argument("--preset", help="model preset: tiny, small, medium, large")
     t.add_argument("--data", nargs="+", help="training files (.jsonl/.txt); default: the built-in dataset")
     t.add_argument("--tokenizer", help="folder or tokenizer.json to use (default: train one on the data, cached)")

@@ -19,10 +19,12 @@ import yaml
 
 from engine.data.encoding import encoding_problem
 from engine.errors import UserError
+from engine.stages import STAGES as STAGE_INFO
+from engine.stages import stage_help
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 SECTIONS = ("model", "tokenizer", "data", "stage", "optim", "hardware", "run")
-STAGES = ("pretrain", "sft")
+STAGES = tuple(STAGE_INFO)  # names, from the one stage registry (engine/stages.py)
 
 
 def knob(default: Any, help: str, **kw: Any) -> Any:
@@ -136,11 +138,15 @@ class DataConfig:
 
 @dataclass(kw_only=True)
 class StageConfig:
-    name: str = knob("pretrain", "Training stage: pretrain (next-token on text) or sft (chat, loss on replies).")
+    name: str = knob("pretrain", f"Training stage: {stage_help()}.")
     init: str | None = knob(None, "Checkpoint folder to start from (a finished pretrain run for SFT).")
 
     def __post_init__(self) -> None:
-        _require(self.name in STAGES, "stage.name", f"unknown stage {self.name!r}", f"use one of: {', '.join(STAGES)}")
+        _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
+                 f"use one of: {', '.join(STAGE_INFO)}")
+        _require(bool(self.init) or not STAGE_INFO[self.name].needs_init, "stage.init",
+                 f"the {self.name} stage starts from a checkpoint, and none is set",
+                 "set stage.init (or --init) to a checkpoint folder or a finished run's folder")
 
 
 @dataclass(kw_only=True)
@@ -204,9 +210,11 @@ class RunConfig:
     keep_last: int = knob(0, "Keep only the newest N periodic checkpoints (best is always kept); 0 keeps all.")
     sample_prompts: list[str] = knob(["The", "What is 12 + 35?"], "Prompts completed at each eval to show progress.")
     sample_tokens: int = knob(32, "Tokens generated for each sample prompt.")
+    max_nonfinite_steps: int = knob(5, "Stop the run as diverged after this many steps in a row whose loss or "
+                                    "gradient is NaN/inf (each such step is skipped, the weights untouched).")
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "log_every"):
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "max_nonfinite_steps"):
             _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
         for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
             _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
@@ -407,8 +415,9 @@ def resolve_document(user_doc: dict[str, Any], overrides: list[str] = ()) -> dic
     merged: dict[str, Any] = {}
     if model_preset:
         merged = deep_merge(merged, load_preset("models", str(model_preset)))
-    if isinstance(stage_name, str) and (PRESETS_DIR / "stages" / f"{stage_name}.yaml").is_file():
-        merged = deep_merge(merged, load_preset("stages", stage_name))
+    info = STAGE_INFO.get(stage_name) if isinstance(stage_name, str) else None
+    if info is not None and (PRESETS_DIR / "stages" / f"{info.preset}.yaml").is_file():
+        merged = deep_merge(merged, load_preset("stages", info.preset))
     return deep_merge(merged, top)
 
 

@@ -1,12 +1,16 @@
 """Cost estimates before launch: parameters (exactly the model's count), FLOPs per token, tokens per step,
-and a rough memory figure. Pure arithmetic on the config: no torch, so the studio can import it.
+a rough memory figure, and the refusal when that figure exceeds the free memory (which the caller measures).
+Pure arithmetic on the config: no torch, so the studio can import it.
 """
 
 from __future__ import annotations
 
-from engine.config import Config, ModelConfig
+import dataclasses
+
+from engine.config import Config, DataConfig, ModelConfig, RunConfig
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+GIB = 2**30
 
 
 def param_count(m: ModelConfig, vocab_size: int | None = None) -> dict[str, int]:
@@ -43,7 +47,7 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     per_layer = b * t * (14 * d + 2 * m.ffn_dim * 2) * act_bytes            # inputs, norms, q/k/v, attn out, MLP
     if cfg.hardware.grad_checkpointing:
         per_layer = b * t * d * act_bytes
-    logits = b * t * (vocab_size or m.vocab_size) * 4 * 2                  # fp32 logits and their grad
+    logits = b * t * (vocab_size or m.vocab_size) * 4 * 3          # fp32 logits, their log-softmax and grad
     activations = m.n_layer * per_layer + logits
     return {"weights": weights, "grads": grads, "optimizer": optimizer, "activations": activations,
             "total": weights + grads + optimizer + activations}
@@ -60,3 +64,50 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],
     }
+
+
+def dominant_knob(cfg: Config, vocab_size: int | None = None, precision: str = "fp32") -> str:
+    """The key most to blame for the memory figure: the one whose reset to its default saves the most.
+    batch_size wins when nothing is above its default (a small machine, not an odd config)."""
+    total = memory_bytes(cfg, vocab_size, precision)["total"]
+    m, run, data = ModelConfig(), RunConfig(), DataConfig()
+    vocab_key = "model.vocab_size" if cfg.model.vocab_size else "tokenizer.vocab_size"
+    candidates = {
+        "run.batch_size": dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, batch_size=run.batch_size)),
+        "data.seq_len": dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, seq_len=min(data.seq_len,
+                                                                                                cfg.data.seq_len))),
+        "model.n_layer": dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, n_layer=m.n_layer)),
+        "model.d_model": _with_width(cfg, m.d_model),
+        "model.d_ff": dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_ff=0)),
+    }
+    saved = {key: total - memory_bytes(c, vocab_size, precision)["total"] for key, c in candidates.items()}
+    vocab = vocab_size or cfg.model.vocab_size or cfg.tokenizer.vocab_size
+    saved[vocab_key] = total - memory_bytes(cfg, min(vocab, 2048), precision)["total"]
+    key, most = max(saved.items(), key=lambda kv: kv[1])
+    return key if most > 0 else "run.batch_size"
+
+
+def _with_width(cfg: Config, d_model: int) -> Config:
+    """cfg with the default width (and its head layout), when the model is wider than that."""
+    if cfg.model.d_model <= d_model:
+        return cfg
+    m = ModelConfig()
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=d_model, n_head=m.n_head,
+                                                              n_kv_head=m.n_kv_head, d_ff=0))
+
+
+def memory_refusal(cfg: Config, free_bytes: int, vocab_size: int | None = None, precision: str = "fp32",
+                   where: str = "this machine") -> tuple[str, str] | None:
+    """(message, hint) when the run's estimate exceeds `free_bytes`; None when it fits."""
+    parts = memory_bytes(cfg, vocab_size, precision)
+    if parts["total"] <= free_bytes:
+        return None
+    key = dominant_knob(cfg, vocab_size, precision)
+    state = parts["weights"] + parts["grads"] + parts["optimizer"]
+    message = (f"needs ~{parts['total'] / GIB:.1f} GiB, {where} has {free_bytes / GIB:.1f} GiB free; "
+               f"lower {key}")
+    hint = (f"weights, gradients and AdamW state take ~{state / GIB:.1f} GiB, activations of one micro-batch "
+            f"~{parts['activations'] / GIB:.1f} GiB")
+    if key == "run.batch_size":
+        hint += "; raise run.grad_accum to keep the tokens per step, or set hardware.grad_checkpointing=true"
+    return message, hint

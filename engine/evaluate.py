@@ -24,23 +24,30 @@ IGNORE = -100
 
 
 @torch.no_grad()
-def mean_loss(model: torch.nn.Module, batches: Iterator[dict], n_batches: int, device: torch.device, autocast) -> float:
-    """Token-weighted mean loss over n_batches (targets of -100 do not count)."""
+def mean_loss(model: torch.nn.Module, batches: Iterator[dict], n_batches: int, device: torch.device, autocast,
+              loss_fn=None) -> float:
+    """Unit-weighted mean loss over n_batches: the summed losses over the summed units, read once at the end.
+
+    loss_fn(model, batch) -> (summed loss, unit count) as tensors; by default cross-entropy summed over the target
+    tokens (those not -100) and their count, so a batch holding more tokens weighs more, as in training.
+    """
+    def token_loss(model, batch):
+        _, loss = model(batch["x"], batch["y"], reduction="sum")
+        return loss, (batch["y"] != IGNORE).sum()
+
+    loss_fn = loss_fn or token_loss
     was_training = model.training
     model.eval()
-    total, count = torch.zeros((), device=device, dtype=torch.float64), 0
+    total = torch.zeros((), device=device, dtype=torch.float64)
+    count = torch.zeros((), device=device, dtype=torch.float64)
     for _ in range(n_batches):
-        batch = next(batches)
-        x, y = batch["x"].to(device), batch["y"].to(device)
-        n = int((y != -100).sum())
-        if n == 0:
-            continue
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
         with autocast():
-            _, loss = model(x, y)
-        total += loss.double() * n
+            loss, n = loss_fn(model, batch)
+        total += loss.double()
         count += n
     model.train(was_training)
-    return float(total / count) if count else float("nan")
+    return float(total / count) if float(count) else float("nan")
 
 
 def perplexity(loss: float) -> float:

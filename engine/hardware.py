@@ -137,10 +137,23 @@ def memory_stats(device: torch.device) -> dict[str, int]:
     return {"mem_allocated": rss, "mem_reserved": rss, "mem_peak": peak, "mem_kind": "rss"}
 
 
+def free_memory(device: torch.device) -> tuple[int, str]:
+    """(bytes a new allocation can still take on `device`, how to name the device in a message).
+    CPU: available RAM (swap is not counted: training from swap is no use); CUDA: the driver's free figure;
+    MPS: what Metal recommends for this process minus what it already holds."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0], f"this GPU ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        left = torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
+        return max(0, left), "this GPU (MPS)"
+    return psutil.virtual_memory().available, "this machine"
+
+
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
-    from engine.config import STAGES, help_for, list_presets
+    from engine.config import help_for, list_presets
+    from engine.stages import STAGES, describe
 
     gpus = []
     if torch.cuda.is_available():
@@ -171,6 +184,7 @@ def doctor_report() -> dict:
         "default_device": str(pick_device("auto")),
         "options": {
             "stages": list(STAGES),
+            "stage_info": describe(),
             "model_presets": list_presets("models"),
             "stage_presets": list_presets("stages"),
             "devices": devices,

@@ -14,11 +14,11 @@ from pathlib import Path
 from engine.data import builtin, formats
 from engine.data.records import record_texts
 from engine.errors import UserError
+from engine.stages import STAGES
 from engine.tokenizer import split_long
 
-# The record kind each stage trains on, and the built-in files that hold it.
-STAGE_KIND = {"pretrain": "pretrain", "sft": "sft"}
-BUILTIN_STEMS = {"pretrain": ("pretrain_train", "pretrain_val"), "sft": ("sft_train", "sft_val")}
+# The record kind each stage trains on and the built-in files that hold it come from the stage registry
+# (engine/stages.py: STAGES[name].kind and .builtin), read when a run starts.
 
 
 @dataclass
@@ -41,14 +41,14 @@ class StageData:
 
 def resolve_stage_data(stage: str, train: list[str], val: list[str], workspace: Path, max_bad_fraction: float,
                        seed: int = 0, log=None, encoding: str = "utf-8", control_tokens: bool = False) -> StageData:
-    kind = STAGE_KIND[stage]
+    kind = STAGES[stage].kind
     if "builtin" in val:
         raise UserError("data.val: 'builtin' is not a file", "leave data.val empty to use the built-in held-out "
                         "split", kind="config")
     for p in val:
         check_file(Path(p), kind, stage, max_bad_fraction, workspace, log, encoding)
     if train == ["builtin"]:
-        t, v = BUILTIN_STEMS[kind]
+        t, v = STAGES[stage].builtin
         train_paths = [builtin.builtin_file(workspace, t, seed)]
         val_paths = [builtin.builtin_file(workspace, v, seed)] if not val else [Path(p) for p in val]
         return StageData(kind, train_paths, val_paths, True, encoding, control_tokens, builtin_val=not val)

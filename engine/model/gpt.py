@@ -170,10 +170,13 @@ class GPT(nn.Module):
         return n
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, mask: torch.Tensor | None = None,
-                caches: list[KVCache] | None = None, pos: int = 0, last_only: bool = False):
+                caches: list[KVCache] | None = None, pos: int = 0, last_only: bool = False,
+                reduction: str = "mean"):
         """idx: (B, T) token ids. targets: (B, T) next-token ids with -100 where no loss is taken.
 
-        Returns (logits, loss): logits (B, T, V) — or (B, 1, V) with last_only — and the mean cross-entropy or None.
+        Returns (logits, loss): logits (B, T, V) — or (B, 1, V) with last_only — and the cross-entropy or None:
+        reduction "mean" over the tokens that carry loss, "sum" over them, or "none" per token (B, T), 0 at -100
+        (its negation is each target's log-prob, which DPO, PPO and GRPO sum over reply tokens).
         mask: optional bool attention mask (B, 1, T, S), True = may attend (used for padded batches).
         """
         B, T = idx.shape
@@ -192,11 +195,17 @@ class GPT(nn.Module):
         logits = self.lm_head(x)                                              # (B, T, V)
         loss = None
         if targets is not None:
-            # Mean over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
+            if reduction not in ("mean", "sum", "none"):
+                raise ValueError(f"reduction must be mean, sum or none, got {reduction!r}")
             flat = targets.reshape(-1)
-            total = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
-                                    reduction="sum")
-            loss = total / (flat != -100).sum().clamp(min=1)
+            per_token = reduction == "none"
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
+                                   reduction="none" if per_token else "sum")
+            if per_token:
+                loss = loss.view(targets.shape)                               # (B, T)
+            elif reduction == "mean":
+                # Over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
+                loss = loss / (flat != -100).sum().clamp(min=1)
         return logits, loss
 
     def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:

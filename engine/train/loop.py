@@ -1,12 +1,17 @@
 """The one training loop every stage shares: accumulation, precision, clipping, schedule, evaluation,
 samples, checkpoints, events, pause / resume / stop / save, and exact resume.
 
-A stage (engine/train/<stage>.py) supplies only its batches and loss. No host sync per micro-step: the loss
-is accumulated on the device and read once per logged step.
+A stage (engine/train/<stage>.py, interface in stage.py) supplies its set-up, batches, loss and eval. The loss of
+a step is the stage's summed loss over all its micro-batches divided by their total count of units (target tokens,
+pairs), counted on the device before the first forward. No host sync per micro-step: the loss is accumulated
+on the device. Once per optimizer step one scalar (is the loss and gradient finite?) is read,
+because a NaN/inf step must be skipped before the optimizer applies it; run.max_nonfinite_steps of them in a
+row stop the run as diverged, and weights that are not finite are never saved.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from pathlib import Path
@@ -16,7 +21,7 @@ import torch
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
 from engine.errors import UserError
-from engine.evaluate import mean_loss, perplexity, task_accuracy
+from engine.evaluate import perplexity
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
@@ -29,18 +34,25 @@ class Trainer:
         self.p, self.rt, self.run_dir, self.sink, self.commands = parts, rt, run_dir, sink, commands
         self.cfg = parts.cfg
         self.model = parts.model
+        self.stage = parts.stage
+        self.extra_modules = self.stage.trainable()   # e.g. a value head: trained, saved and resumed with the run
         self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device)
+        for name, module in self.extra_modules.items():
+            add_module_groups(self.optimizer, module, f"stage:{name}", self.cfg.optim.weight_decay)
+        self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.scaler = torch.amp.GradScaler(rt.device.type) if rt.use_grad_scaler else None
-        self.train_batches = parts.stage.batches(parts.train_set, parts.train_items, self.cfg, parts.tok, shuffle=True)
         self.step = 0
         self.tokens_seen = 0
         self.best_val = float("inf")
         self.best_pending = False                     # the last eval improved on best_val: mark the next save
         self.best_only: Path | None = None            # the step folder saved only as `best` (replaced by a better)
         self.last_eval: tuple[int, float] | None = None
+        self.skipped_steps = 0                        # steps whose loss or gradient was NaN/inf: no update applied
+        self.nonfinite_streak = 0                     # how many of those in a row, up to the current step
         self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
                                    parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
+        self.train_batches = self.stage.train_batches(self)  # after the generator: rollouts may use it
 
     # ------------------------------------------------------------------ state
     def trainer_state(self) -> dict:
@@ -48,8 +60,11 @@ class Trainer:
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
             "data_key": self.p.train_set.folder.name,
             "best_only": self.best_only.name if self.best_only else "",
+            "skipped_steps": self.skipped_steps, "nonfinite_streak": self.nonfinite_streak,
             "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
+            "stage": {"modules": {name: m.state_dict() for name, m in self.extra_modules.items()},
+                      "state": self.stage.state_dict()},
         }
         if self.rt.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.rt.device)
@@ -65,8 +80,19 @@ class Trainer:
                             "restore the original files, or start a new run from these weights with --init",
                             kind="checkpoint")
         self.best_val = float(state.get("best_val", float("inf")))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.nonfinite_streak = int(state.get("nonfinite_streak", 0))
         best_only = state.get("best_only") or ""
         self.best_only = self.run_dir / "checkpoints" / best_only if best_only else None
+        saved = state.get("stage", {"modules": {}, "state": {}})
+        if sorted(saved["modules"]) != sorted(self.extra_modules):
+            raise UserError(f"the checkpoint holds the stage modules {sorted(saved['modules']) or 'none'}, but the "
+                            f"{self.stage.name} stage trains {sorted(self.extra_modules) or 'none'}",
+                            "resume with the engine version that wrote it, or start anew with --init",
+                            kind="checkpoint")
+        for name, module in self.extra_modules.items():
+            module.load_state_dict(saved["modules"][name])
+        self.stage.load_state_dict(saved["state"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.train_batches.load_state_dict(state["data"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -81,6 +107,8 @@ class Trainer:
         """Train to max_steps. Returns the done status: completed or stopped."""
         cfg, total = self.cfg, self.cfg.run.max_steps
         self.model.train()
+        for m in self.extra_modules.values():
+            m.train()
         step_times: list[float] = []
         train_time, train_tokens = 0.0, 0  # since the last step event; evals, saves and pauses do not count
         if self.step == 0 and cfg.run.eval_every:
@@ -90,8 +118,12 @@ class Trainer:
             if status:
                 return status
             t0, tokens0 = time.perf_counter(), self.tokens_seen
-            loss, grad_norm, extras = self.train_step(lr_at(self.step, total, cfg.optim))
-            self.step += 1
+            loss, grad_norm, extras, finite = self.train_step(lr_at(self.step, total, cfg.optim))
+            self.step += 1  # a skipped step still counts: the schedule and the data cursor move on as on resume
+            if finite:
+                self.nonfinite_streak = 0
+            else:
+                self.skip_nonfinite(loss, grad_norm)
             logging = self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1
             if logging:
                 float(loss)  # wait for the device so the step's time is real
@@ -102,55 +134,105 @@ class Trainer:
                 self.emit_step(loss, grad_norm, extras, train_tokens / max(train_time, 1e-9),
                                sum(step_times) / len(step_times))
                 train_time, train_tokens = 0.0, 0
-            checkpoint_due = cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
+            # Inside a run of skipped steps no periodic save: it would hold the weights from before the streak
+            # under a newer step, and a resume from it would start one step short of the divergence limit.
+            checkpoint_due = (cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
+                              and not self.nonfinite_streak)
             if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < total:
                 self.evaluate()
-                if self.best_pending and not checkpoint_due:
+                if self.best_pending and not checkpoint_due and not self.nonfinite_streak:
                     self.save("best")
             if checkpoint_due and self.step < total:
                 self.save("periodic")
         if not self.last_eval or self.last_eval[0] != self.step:
             self.evaluate()
+        if self.skipped_steps:
+            self.sink.log(f"{self.skipped_steps} of {total} steps had a NaN/inf loss or gradient and were skipped",
+                          "warning")
         self.save("final")
         return "completed"
 
-    def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        cfg, model, stage = self.cfg, self.model, self.p.stage
+    def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict, bool]:
+        """One optimizer step over grad_accum micro-batches. Returns (loss, grad norm, extras, finite): the loss is
+        the summed loss over the step's total units; a step that is not finite leaves the weights and the
+        optimizer's moments as they were."""
+        cfg = self.cfg
         set_lr(self.optimizer, lr)
         self.lr = lr
-        loss_sum = torch.zeros((), device=self.rt.device)
-        extras: dict = {}
-        for _ in range(cfg.run.grad_accum):
-            batch = {k: v.to(self.rt.device, non_blocking=True) for k, v in next(self.train_batches).items()}
-            with self.rt.autocast():
-                loss, extras = stage.loss(model, batch)
-            scaled = loss / cfg.run.grad_accum
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
-            loss_sum += loss.detach()
-            self.tokens_seen += stage.count_tokens(batch)
+        device = self.rt.device
+        # All micro-batches first, so the step's unit count (a device tensor: no sync) scales every backward.
+        batches = [{k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+                   for b in (next(self.train_batches) for _ in range(cfg.run.grad_accum))]
+        loss_mean, extras = self.accumulate(batches)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
-        params = [p for p in model.parameters() if p.grad is not None]
+        params = [p for p in self.params if p.grad is not None]
         if cfg.optim.grad_clip > 0:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
+        # The one host sync of a step: whether to apply it must be known before optimizer.step(). It reads a
+        # single bool after the backward pass has been queued anyway, so it costs far less than the step.
         if self.scaler:
-            self.scaler.step(self.optimizer)
+            # fp16: inf gradients at a too-high loss scale are routine; the scaler skips those steps itself and
+            # lowers its scale. Only a non-finite loss means the model itself went wrong.
+            finite = bool(torch.isfinite(loss_mean))
+            if finite:
+                self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            self.optimizer.step()
+            finite = bool(torch.isfinite(loss_mean) & torch.isfinite(grad_norm))
+            if finite:
+                self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum / cfg.run.grad_accum, grad_norm, extras
+        return loss_mean, grad_norm, extras, finite
+
+    def accumulate(self, batches: list[dict]) -> tuple[torch.Tensor, dict]:
+        """Gradients of the step's loss: each micro-batch's summed loss over the units of all of them, so k
+        micro-batches of b equal one batch of k*b. Returns that loss and the extras averaged over micro-batches."""
+        stage, device = self.stage, self.rt.device
+        units = torch.stack([torch.as_tensor(stage.count_units(b), device=device) for b in batches]).sum()
+        denom = units.clamp(min=1).to(torch.float32)
+        loss_sum = torch.zeros((), device=device)
+        extras_sum: dict[str, torch.Tensor] = {}
+        for batch in batches:
+            with self.rt.autocast():
+                loss, extras = stage.loss(self.model, batch)
+            scaled = loss / denom
+            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            loss_sum += loss.detach().float()
+            for k, v in extras.items():
+                v = torch.as_tensor(v, device=device).detach().float()
+                extras_sum[k] = extras_sum[k] + v if k in extras_sum else v
+            self.tokens_seen += stage.count_tokens(batch)
+        return loss_sum / denom, {k: v / len(batches) for k, v in extras_sum.items()}
+
+    def skip_nonfinite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+        """Count a skipped step; after run.max_nonfinite_steps in a row, stop the run as diverged."""
+        self.skipped_steps += 1
+        self.nonfinite_streak += 1
+        limit, lr = self.cfg.run.max_nonfinite_steps, self.cfg.optim.lr
+        loss_f, norm_f = float(loss), float(grad_norm)
+        what = (f"non-finite loss ({loss_f})" if not math.isfinite(loss_f)
+                else f"non-finite gradient norm ({norm_f}) at loss {loss_f:.4f}")
+        if self.nonfinite_streak >= limit:
+            raise UserError(
+                f"training diverged at step {self.step}: {what} ({self.nonfinite_streak} steps in a "
+                f"row, run.max_nonfinite_steps is {limit}); no checkpoint was saved from the diverged weights",
+                f"lower optim.lr (now {lr:g}; try {lr / 10:g}), or raise optim.warmup_steps; the last good "
+                "checkpoint, if any, is the one `latest` names", kind="diverged")
+        self.sink.log(f"step {self.step}: {what}; the update was skipped ({self.nonfinite_streak} in a "
+                      f"row; the run stops as diverged at {limit})", "warning")
 
     def emit_step(self, loss, grad_norm, extras, tok_s: float, sec_per_step: float) -> None:
         total = self.cfg.run.max_steps
         self.sink.emit(
             "step", step=self.step, total_steps=total,
-            epoch=round(self.train_batches.epoch_progress, 4), loss=float(loss), lr=self.lr,
+            epoch=round(getattr(self.train_batches, "epoch_progress", 0.0), 4), loss=float(loss), lr=self.lr,
             grad_norm=float(grad_norm), tokens_seen=self.tokens_seen, tokens_per_s=round(tok_s, 1),
+            skipped_steps=self.skipped_steps,
             eta_s=round(sec_per_step * (total - self.step), 1),
-            **memory_stats(self.rt.device), **{k: float(v) for k, v in extras.items()},
+            **memory_stats(self.rt.device), **{k: event_value(v) for k, v in extras.items()},
         )
 
     # ------------------------------------------------------------------ commands
@@ -184,17 +266,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ eval, samples, checkpoints
     def evaluate(self) -> None:
-        cfg, p = self.cfg, self.p
-        val_loss = float("nan")
-        if len(p.val_items) and cfg.run.eval_batches:
-            batches = p.stage.batches(p.val_set, p.val_items, cfg, p.tok, shuffle=False)
-            n = min(cfg.run.eval_batches, max(1, len(p.val_items) // cfg.run.batch_size))
-            val_loss = mean_loss(self.model, batches, n, self.rt.device, self.rt.autocast)
-        metrics = task_accuracy(self.generator, p.tok, p.task_items, chat=True) if p.task_items else {}
+        val_loss, metrics = self.stage.evaluate(self)
         self.last_eval = (self.step, val_loss)
         if self.step > 0 and val_loss < self.best_val:  # NaN (no val data) never counts as best
             self.best_val, self.best_pending = val_loss, True
-        self.sink.emit("eval", step=self.step, val_loss=val_loss, ppl=perplexity(val_loss), metrics=metrics)
+        ppl = perplexity(val_loss) if self.stage.lm_loss else float("nan")
+        self.sink.emit("eval", step=self.step, val_loss=val_loss, ppl=ppl, metrics=metrics)
         self.samples()
 
     def samples(self) -> None:
@@ -208,8 +285,16 @@ class Trainer:
         for q, out in zip(prompts, self.generator.generate(ids, params), strict=True):
             self.sink.emit("sample", step=self.step, prompt=q, completion=tok.decode(out))
 
+    def weights_finite(self) -> bool:
+        """One reduction over every parameter, read once: saves are rare and the scan is cheap beside writing."""
+        return bool(torch.stack([torch.isfinite(p).all() for p in self.params]).all())
+
     def save(self, reason: str) -> Path:
         root = self.run_dir / "checkpoints"
+        if not self.weights_finite():  # never write, nor point latest/best at, weights that are NaN/inf
+            raise UserError(f"training diverged by step {self.step}: the weights hold NaN/inf values, so the "
+                            f"{reason} checkpoint was not saved", f"lower optim.lr (now {self.cfg.optim.lr:g}); "
+                            "the last good checkpoint, if any, is the one `latest` names", kind="diverged")
         val_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == self.step else None
         is_best = self.best_pending and val_loss is not None
         self.best_pending = False
@@ -226,3 +311,18 @@ class Trainer:
         ckpt.prune_checkpoints(root, self.cfg.run.keep_last)
         self.sink.emit("checkpoint", step=self.step, path=str(folder), reason=reason, val_loss=val_loss)
         return folder
+
+
+def add_module_groups(optimizer: torch.optim.Optimizer, module: torch.nn.Module, kind: str,
+                      weight_decay: float) -> None:
+    """A stage's extra module joins the optimizer as its own groups: matrices decayed, biases and norms not."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    matrices, others = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
+    for group, decay in ((matrices, weight_decay), (others, 0.0)):
+        if group:
+            optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind})
+
+
+def event_value(v: torch.Tensor) -> float | list[float]:
+    """A step extra as the event carries it: a float, or a list for a 1-D tensor (e.g. load per expert)."""
+    return float(v) if v.dim() == 0 else [float(x) for x in v.tolist()]

@@ -1,11 +1,18 @@
-"""The stages this engine offers, by name (the CLI, config validation and `doctor` read this)."""
+"""Builds a stage object by name: the stage table (engine/stages.py, torch-free) names each stage's class by module
+path, and only here is that code imported."""
 
-from engine.train.pretrain import PretrainStage
-from engine.train.sft import SFTStage
+from __future__ import annotations
+
+import importlib
+
+from engine.stages import STAGES
 from engine.train.stage import Stage
 
-STAGE_CLASSES: dict[str, type[Stage]] = {"pretrain": PretrainStage, "sft": SFTStage}
+
+def stage_class(name: str) -> type[Stage]:
+    module, _, cls = STAGES[name].module.partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def make_stage(name: str) -> Stage:
-    return STAGE_CLASSES[name]()
+    return stage_class(name)()

@@ -6,6 +6,7 @@ CLI process. Nothing in a run folder that already holds a run is overwritten (re
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -41,6 +42,20 @@ def resume_target(path: str) -> tuple[Path, Path]:
     return run_dir, step_dir
 
 
+def init_origin(cfg: Config, resumed: bool, sink: EventSink) -> Path | None:
+    """stage.init's step folder. On resume the weights come from the resumed step; the original init is only for
+    the stage's set-up, so one that has gone since is reported, not fatal (a stage that needs it says so)."""
+    if not cfg.stage.init:
+        return None
+    try:
+        return ckpt.resolve_checkpoint(cfg.stage.init)
+    except UserError as e:
+        if not resumed:
+            raise
+        sink.log(f"the run's stage.init is no longer readable ({e}); resuming from the saved weights", "warning")
+        return None
+
+
 def resumed_config(run_dir: Path, overrides: dict) -> Config:
     """The config that ran, with only the knobs that may change on resume (e.g. max_steps) replaced."""
     from engine.config import deep_merge
@@ -67,10 +82,10 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
               device_type=rt.device.type, precision=rt.precision, run_dir=str(run_dir), resumed=bool(resume),
               resume_step=int(step_dir.name[5:]) if step_dir is not None else None)
     stage = make_stage(cfg.stage.name)
-    init_dir = step_dir
-    if init_dir is None and cfg.stage.init:
-        init_dir = ckpt.resolve_checkpoint(cfg.stage.init)
-    parts = build_parts(cfg, stage, workspace, sink, rt, init_dir)
+    origin = init_origin(cfg, resumed=step_dir is not None, sink=sink)
+    if origin is not None and not resume:  # run.yaml names the step folder itself, so a resume finds the same one
+        cfg = dataclasses.replace(cfg, stage=dataclasses.replace(cfg.stage, init=str(origin)))
+    parts = build_parts(cfg, stage, workspace, sink, rt, step_dir or origin, origin=origin, resume_dir=step_dir)
     if not resume:
         tmp = run_dir / "run.yaml.tmp"
         tmp.write_text(parts.cfg.to_yaml(), encoding="utf-8")

@@ -1,10 +1,17 @@
-"""Everything a run needs before its first step, in order: data files, tokenizer, pretokenized sets,
-model (fresh, from --init, or resumed), optimizer. Each step fails early with a UserError naming the cause.
+"""Everything a run needs before its first step, in order: a memory check, data files, tokenizer, pretokenized
+sets, model (fresh, from --init, or resumed), then the stage's own set-up (a reference model, a value head).
+Each step fails early with a UserError naming the cause.
+
+Set-up has no step boundary to stop at and nothing worth saving, so SIGTERM / Ctrl-C end it at once (the
+training loop's own handlers, which stop at the next step and save, are back in place once it returns).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +25,13 @@ from engine.data.loaders import holdout_split
 from engine.data.pretokenize import TokenizedSet, pretokenize
 from engine.data.sources import StageData, resolve_stage_data, sources_key, tokenizer_texts
 from engine.errors import UserError
+from engine.estimate import memory_bytes, memory_refusal
 from engine.events import EventSink
-from engine.hardware import Runtime
+from engine.hardware import Runtime, free_memory
 from engine.model.apply import apply_compile, apply_grad_checkpointing
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
-from engine.train.stage import Stage
+from engine.train.stage import Stage, StageContext
 
 
 @dataclass
@@ -38,6 +46,7 @@ class RunParts:
     val_items: np.ndarray
     data: StageData
     task_items: list[dict]
+    ctx: StageContext
 
 
 def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path | None, sink: EventSink) -> Tokenizer:
@@ -71,8 +80,58 @@ def get_tokenizer(cfg: Config, workspace: Path, data: StageData, init_dir: Path 
     return tok
 
 
+class SetupInterrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived during set-up."""
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Within this block SIGTERM and SIGINT raise SetupInterrupted wherever Python code runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def on_signal(signum, frame):
+        raise SetupInterrupted(signal.Signals(signum).name)
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
-                init_dir: Path | None) -> RunParts:
+                init_dir: Path | None, origin: Path | None = None, resume_dir: Path | None = None) -> RunParts:
+    """The run's parts; a signal during set-up ends the process with a `done` event of status stopped.
+
+    init_dir: where the weights come from (the resumed step folder, else stage.init's); origin: stage.init's step
+    folder as the run first resolved it, handed to the stage's set-up (e.g. for a frozen reference)."""
+    try:
+        with interruptible():
+            return _build_parts(cfg, stage, workspace, sink, rt, init_dir, origin, resume_dir)
+    except SetupInterrupted as e:
+        sink.log(f"{e} during set-up: stopped before the first step, so there is nothing to save")
+        sink.emit("done", status="stopped", summary={"steps": 0, "tokens_seen": 0, "stopped_in": "set-up"})
+        raise SystemExit(0) from None
+
+
+def check_memory(cfg: Config, model_cfg, vocab_size: int, rt: Runtime, sink: EventSink | None = None) -> None:
+    """Refuse, before anything is allocated, a run whose estimate exceeds the device's free memory."""
+    cfg = dataclasses.replace(cfg, model=model_cfg)
+    free, where = free_memory(rt.device)
+    refusal = memory_refusal(cfg, free, vocab_size, rt.precision, where)
+    if refusal is not None:
+        raise UserError(*refusal, kind="memory")
+    if sink is not None:
+        need = memory_bytes(cfg, vocab_size, rt.precision)["total"]
+        sink.log(f"memory estimate ~{need / 2**30:.2f} GiB; {where} has {free / 2**30:.1f} GiB free")
+
+
+def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt: Runtime,
+                 init_dir: Path | None, origin: Path | None, resume_dir: Path | None) -> RunParts:
+    # First with the configured vocabulary (before data and tokenizer cost anything), then with the real one.
+    early = ckpt.model_config_of(init_dir) if init_dir is not None else cfg.model
+    check_memory(cfg, early, early.vocab_size or cfg.tokenizer.vocab_size, rt)
     data = resolve_stage_data(stage.name, cfg.data.train, cfg.data.val, workspace, cfg.data.max_bad_fraction,
                               cfg.data.seed, log=lambda m, level="info": sink.log(m, level),
                               encoding=cfg.data.encoding, control_tokens=cfg.data.control_tokens)
@@ -91,6 +150,7 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
         raise UserError(f"model.vocab_size {model_cfg.vocab_size} is smaller than the tokenizer's "
                         f"{tok.vocab_size}", "set model.vocab_size to 0 to take it from the tokenizer", kind="config")
     cfg = dataclasses.replace(cfg, model=model_cfg)
+    check_memory(cfg, model_cfg, model_cfg.vocab_size, rt, sink)
 
     def progress(phase, done, total):
         sink.emit("progress", phase=phase, done=done, total=total)
@@ -129,7 +189,10 @@ def build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt:
     task_items = []
     if data.builtin and cfg.run.task_eval_items > 0:
         task_items = builtin_task_items(workspace, cfg.data.seed, cfg.run.task_eval_items)
-    return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items)
+    ctx = StageContext(cfg=cfg, tok=tok, rt=rt, workspace=workspace, sink=sink, model=model, init_dir=origin,
+                       resume_dir=resume_dir)
+    stage.setup(ctx)
+    return RunParts(cfg, stage, tok, model, train_set, val_set, train_items, val_items, data, task_items, ctx)
 
 
 def warn_lossless_conversations(data: TokenizedSet, seq_len: int, sink: EventSink) -> None:

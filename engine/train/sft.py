@@ -1,6 +1,8 @@
 """Supervised fine-tuning: ChatML conversations, loss only on assistant replies and their <|im_end|>.
 
-The batches carry -100 targets on every other token, so the shared cross-entropy is the whole loss.
+The batches carry -100 targets on every other token, so the shared summed cross-entropy over the target tokens
+(Stage.loss, Stage.count_units) is the whole loss: a step weighs every reply token alike, however the replies fall
+into micro-batches.
 """
 
 from __future__ import annotations

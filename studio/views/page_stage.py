@@ -1,8 +1,9 @@
 """Wizard page 3, Stage: the training stage, the checkpoint to start from, the model preset and its knobs,
 and the hyperparameters, each with the engine's help as its tooltip, beside a live estimate.
 
-Stages, presets, activations and schedules come from the engine (doctor report / engine.config), so what the
-engine adds later appears here without studio changes. Invalid values show their reason beside the field.
+Stages (with the record kind each reads), presets, activations and schedules come from the engine (doctor report,
+engine.stages, engine.config), so what the engine adds later appears here without studio changes. Invalid values
+show their reason beside the field.
 """
 
 from __future__ import annotations
@@ -21,14 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import STAGES, UserError, list_presets, load_preset
+from engine.config import UserError, list_presets, load_preset
+from engine.stages import STAGES
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
-STAGE_DATA = {"pretrain": "pretrain", "sft": "sft", "dpo": "preference", "reward": "preference",
-              "ppo": "rl_prompt", "grpo": "rl_prompt"}  # a compatibility check only; unknown stages accept any data
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
@@ -144,7 +144,7 @@ class StagePage(WizardPage):
         if init and not (Path(init).is_dir() and (is_checkpoint(init) or (Path(init) / "checkpoints").is_dir())):
             return "stage.init: not a checkpoint folder (or a run folder with checkpoints)"
         stage = self.doc.get("stage.name", "pretrain")
-        want = STAGE_DATA.get(stage)
+        want = STAGES[stage].kind if stage in STAGES else None  # a stage this engine lacks accepts any data
         kinds = set(self.doc.data_kinds.values())
         if want and kinds and kinds != {want}:
             return f"the {stage} stage needs {want} data, but the data page holds {', '.join(sorted(kinds))}"
