@@ -31,8 +31,10 @@ def step_dir_name(step: int) -> str:
 
 
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
-                    trainer_state: dict | None, meta: dict) -> Path:
-    """Write checkpoints/step-NNNNNN atomically and point `latest` at it. Returns the folder."""
+                    trainer_state: dict | None, meta: dict,
+                    extra_weights: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+    """Write checkpoints/step-NNNNNN atomically and point `latest` at it. Returns the folder.
+    extra_weights: more safetensors files for the folder, {file name: state dict} (e.g. a reward model's head)."""
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / step_dir_name(step)
     tmp = ckpt_root / f".{final.name}.tmp-{os.getpid()}"
@@ -42,6 +44,9 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cf
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
              if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
     save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+    for name, tensors in (extra_weights or {}).items():
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp / name),
+                  metadata={"format": "pt"})
     config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
               "step": step, "saved_at": time.time(), **meta}
     (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")

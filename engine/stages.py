@@ -29,6 +29,12 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
     StageInfo(name="sft", kind="sft", builtin=("sft_train", "sft_val"), preset="sft", needs_init=False,
               help="chat fine-tuning, loss on the assistant's replies only (usually from a pretrain checkpoint)",
               module="engine.train.sft:SFTStage"),
+    StageInfo(name="dpo", kind="preference", builtin=("preference_train", "preference_val"), preset="dpo",
+              needs_init=True, help="direct preference optimisation on chosen/rejected pairs, from an SFT checkpoint",
+              module="engine.train.dpo:DPOStage"),
+    StageInfo(name="reward", kind="preference", builtin=("preference_train", "preference_val"), preset="reward",
+              needs_init=True, help="reward model: a scalar head trained on preference pairs, from an SFT checkpoint",
+              module="engine.train.reward:RewardStage"),
 )}
 
 
