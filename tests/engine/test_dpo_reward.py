@@ -206,11 +206,11 @@ def test_reward_loss_reads_the_head_at_the_last_real_token(tmp_path, workspace, 
         n = int(batch["lengths"][r])
         ids = batch["ids"][r:r + 1, :n]
         assert int(ids[0, -1]) == trainer.p.tok.im_end_id
-        hidden = {}
-        h = trainer.model.norm.register_forward_hook(lambda m, i, o: hidden.setdefault("h", o))
+        hidden: list[torch.Tensor] = []
+        h = trainer.model.norm.register_forward_hook(lambda m, i, o, seen=hidden: seen.append(o))
         trainer.model(ids)
         h.remove()
-        alone = stage.head(hidden["h"][0, -1]).squeeze()
+        alone = stage.head(hidden[0][0, -1]).squeeze()
         torch.testing.assert_close(scores[r], alone, atol=1e-5, rtol=1e-5)
     loss, extras = stage.loss(trainer.model, batch)
     torch.testing.assert_close(loss, reward_pair_loss(scores[:4], scores[4:]).sum())
