@@ -4,9 +4,8 @@ A record is written as it is encoded, part by part, so a long one is never held 
 A set is: tokens.bin (uint16, or uint32 for vocabularies over 65535), mask.bin (uint8, 1 = loss on that token;
 SFT and preference), offsets.npy (int64 document starts, n_docs + 1) and meta.json. A preference set holds each
 pair as two documents, chosen (2i) then rejected (2i+1), and pairs.npy: (file index, line, tie) per pair.
-The key hashes the source files'
-bytes, the tokenizer, the layout version and the reading options (encoding, control tokens). Written into a
-temporary folder and renamed into place.
+The key hashes the source files' bytes, the tokenizer, the layout version and the reading options (encoding,
+control tokens). Written into a temporary folder and renamed into place.
 """
 
 from __future__ import annotations
