@@ -31,7 +31,10 @@ BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient
               ("tokens_per_s", "Tokens / s"), ("memory", "Memory (MiB)"))
 MEMORY_KEYS = ("mem_allocated", "mem_reserved", "mem_peak")
 BASE_KEYS = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s", *MEMORY_KEYS}
-PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward"}
+PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward",
+          "eval/chosen_reward": "Eval: chosen vs rejected reward",
+          "eval/rejected_reward": "Eval: chosen vs rejected reward",
+          "reward_mean": "Reward (mean, std)", "reward_std": "Reward (mean, std)"}
 PALETTE = ("#3b82f6", "#f97316", "#16a34a", "#e11d48", "#9333ea", "#0891b2", "#ca8a04", "#64748b")
 MIB = 1 / 2**20
 X_HEADROOM = 0.05        # a followed x range ends 5% of the run past the last step: it moves every 5% of the run
