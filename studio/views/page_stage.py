@@ -8,8 +8,10 @@ adds later appears here without studio changes. Invalid values show their reason
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -68,7 +70,7 @@ class StagePage(WizardPage):
         self.top.form.addRow("Start from", init_box)
         self.needs = QLabel()
         self.needs.setObjectName("stageNeeds")
-        self.needs.setWordWrap(True)
+        self.needs.setTextFormat(Qt.TextFormat.RichText)  # one need per line: a wrapped label is clipped in a form
         self.top.form.addRow("Needs", self.needs)
         self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
         self.reward.changed.connect(self._on_reward_changed)
@@ -190,7 +192,11 @@ class StagePage(WizardPage):
         self._on_fields_changed()
 
     def _on_reward_changed(self) -> None:
-        self.doc.set("stage.reward", self.reward.value() or None)
+        value = self.reward.value()
+        if value and needs_reward(self.top.fields["stage.name"].value()):
+            self.doc.set("stage.reward", value)
+        else:  # a stage without a reward source has no stage.reward key at all
+            (self.doc.doc.get("stage") or {}).pop("reward", None)
         self._on_fields_changed()
 
     def _show_stage_parts(self) -> None:
@@ -201,7 +207,7 @@ class StagePage(WizardPage):
             f.set_visible(key in own)
         self.stage_box.setVisible(bool(own & set(self.stage_knobs.fields)))
         self.top.form.setRowVisible(self.reward, needs_reward(stage))
-        self.needs.setText(stage_needs(stage))
+        self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
 
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", str(Path.home()))
@@ -230,8 +236,10 @@ class StagePage(WizardPage):
         name = self.top.fields["stage.name"].value()
         self._forget_preset_keys("stages", name)
         self.doc.doc.setdefault("stage", {})["name"] = name
-        if not needs_reward(name):
-            self.doc.doc["stage"].pop("reward", None)
+        own = set(stage_knobs(name)) | ({"reward"} if needs_reward(name) else set())
+        for key in [*self.stage_knobs.fields, "stage.reward"]:  # the last stage's settings go with it
+            if key.split(".", 1)[1] not in own:
+                self.doc.doc["stage"].pop(key.split(".", 1)[1], None)
         self._show_stage_parts()
         self._reload_fields()
 

@@ -35,6 +35,7 @@ PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chos
           "eval/chosen_reward": "Eval: chosen vs rejected reward",
           "eval/rejected_reward": "Eval: chosen vs rejected reward",
           "reward_mean": "Reward (mean, std)", "reward_std": "Reward (mean, std)"}
+TITLES = {"kl": "KL to the reference", "pref_accuracy": "Preference accuracy"}  # where a key reads badly
 PALETTE = ("#3b82f6", "#f97316", "#16a34a", "#e11d48", "#9333ea", "#0891b2", "#ca8a04", "#64748b")
 MIB = 1 / 2**20
 X_HEADROOM = 0.05        # a followed x range ends 5% of the run past the last step: it moves every 5% of the run
@@ -59,8 +60,9 @@ def group_of(key: str) -> str:
     if key in PAIRED:
         return PAIRED[key]
     if key.startswith("eval/"):
-        return "Eval: " + key[5:].replace("_", " ")
-    return key.split("/", 1)[0].replace("_", " ").capitalize()
+        return "Eval: " + TITLES.get(key[5:], key[5:].replace("_", " "))
+    name = key.split("/", 1)[0]
+    return TITLES.get(name) or name.replace("_", " ").capitalize()
 
 
 class PlotGrid(QWidget):
@@ -183,7 +185,9 @@ class PlotGrid(QWidget):
         if group not in self.plots:
             self._add_plot(group, group)
         n = sum(1 for k in self.curves if group_of(k) == group and k not in BASE_KEYS)
-        self._add_curve(group, key, key.split("/")[-1].replace("_", " "), PALETTE[n % len(PALETTE)])
+        # evals are sparse (one point per eval_every steps): dots, so a single eval is visible at all
+        self._add_curve(group, key, key.split("/")[-1].replace("_", " "), PALETTE[n % len(PALETTE)],
+                        symbol=key.startswith("eval/"))
 
     # ------------------------------------------------------------------ drawing
     def _on_reloaded(self) -> None:
