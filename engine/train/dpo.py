@@ -53,6 +53,11 @@ class DPOStage(PairStage):
 
     def loss(self, model, batch):
         """Summed preference loss over the batch's pairs; rows are B chosen sides, then B rejected ones."""
+        out, _ = self.preference(model, batch)
+        return out.losses.sum(), step_extras(out)
+
+    def preference(self, model, batch):
+        """(dpo_loss of the batch's pairs, the policy's summed reply log-probs (2B,))."""
         x, y = reply_targets(batch)                                    # (2B, L-1)
         _, nll = model(x, y, reduction="none")                         # (2B, L-1), 0 outside the replies
         logp = -nll.sum(dim=-1)                                        # (2B,) log pi(y|x), summed over reply tokens
@@ -66,9 +71,15 @@ class DPOStage(PairStage):
         lengths = target_counts(y)                                     # (2B,) |y|, for simpo
         out = dpo_loss(logp[:B], logp[B:], ref_chosen, ref_rejected, self.beta, self.loss_type,
                        self.label_smoothing, chosen_len=lengths[:B], rejected_len=lengths[B:])
-        extras = {"chosen_reward": out.chosen_reward.mean(), "rejected_reward": out.rejected_reward.mean(),
-                  "margin": out.margin.mean(), "pref_accuracy": out.pref_accuracy.mean()}
-        return out.losses.sum(), extras
+        return out, logp
+
+    def eval_batch(self, model, batch):
+        """The training loss and extras, plus policy_pref_accuracy: the share of pairs where the policy itself
+        gives the chosen reply the higher log-prob (meaningful before training too, where the implicit rewards
+        are all 0)."""
+        out, logp = self.preference(model, batch)
+        B = logp.shape[0] // 2
+        return out.losses.sum(), {**step_extras(out), "policy_pref_accuracy": (logp[:B] > logp[B:]).float().mean()}
 
     def evaluate(self, trainer):
         """Mean preference loss on held-out pairs (the val metric), their rewards, margin and accuracy, and the
@@ -78,3 +89,9 @@ class DPOStage(PairStage):
         if p.task_items:
             metrics.update(task_accuracy(trainer.generator, p.tok, p.task_items, chat=True))
         return val_loss, metrics
+
+
+def step_extras(out) -> dict[str, torch.Tensor]:
+    """The step event's preference keys, each the mean over the batch's pairs."""
+    return {"chosen_reward": out.chosen_reward.mean(), "rejected_reward": out.rejected_reward.mean(),
+            "margin": out.margin.mean(), "pref_accuracy": out.pref_accuracy.mean()}

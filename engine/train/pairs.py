@@ -72,8 +72,12 @@ class PairStage(Stage):
             batch = next(PreferenceBatches(p.val_set, chunk, len(chunk), 0, p.tok.pad_id, shuffle=False))
             yield {k: v.to(trainer.rt.device) for k, v in batch.items()}
 
+    def eval_batch(self, model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        """(summed loss, per-pair means) of one held-out batch; by default the training loss and its extras."""
+        return self.loss(model, batch)
+
     def pair_eval(self, trainer: Trainer) -> tuple[float, dict]:
-        """(mean loss per pair, mean of each extra over pairs) on the held-out pairs, in eval mode without grad."""
+        """(mean loss per pair, mean of each metric over pairs) on the held-out pairs, in eval mode without grad."""
         model = trainer.model
         was_training = model.training
         model.eval()
@@ -84,7 +88,7 @@ class PairStage(Stage):
             with torch.no_grad():
                 for batch in self.val_pairs(trainer):
                     with trainer.rt.autocast():
-                        loss, extras = self.loss(model, batch)
+                        loss, extras = self.eval_batch(model, batch)
                     b = batch["ids"].shape[0] // 2
                     loss_sum, n = loss_sum + float(loss), n + b
                     for k, v in extras.items():

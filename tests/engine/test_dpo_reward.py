@@ -166,7 +166,8 @@ def test_dpo_eval_reports_preference_metrics_on_held_out_pairs(tmp_path, workspa
     assert len(trainer.p.val_items) == 6
     val_loss, metrics = trainer.stage.evaluate(trainer)
     assert val_loss == pytest.approx(math.log(2), abs=1e-6)
-    assert {"chosen_reward", "rejected_reward", "margin", "pref_accuracy"} <= set(metrics)
+    assert {"chosen_reward", "rejected_reward", "margin", "pref_accuracy", "policy_pref_accuracy"} <= set(metrics)
+    assert 0.0 <= metrics["policy_pref_accuracy"] <= 1.0
 
 
 # ---------------------------------------------------------------------------------------------- bad inputs
