@@ -245,3 +245,23 @@ def test_reward_checkpoint_is_its_own_kind_and_loads_as_a_scorer(tmp_path, works
         check_same_tokenizer(other, out)
     with pytest.raises(UserError, match="not a reward model"):
         load_reward_model(init_dir, "cpu")
+
+
+def test_preference_set_holds_both_sides_with_reply_masks_and_is_reused_by_content(tmp_path, tok, jsonl):
+    from engine.data.pretokenize import encode_pair, pretokenize
+    records = pairs(6)
+    records[2] = {**records[2], "tie": True}
+    data = jsonl(tmp_path / "p.jsonl", records)
+    first = pretokenize([data], "preference", tok, tmp_path / "data")
+    assert first.n_docs == 12 and first.pairs.tolist() == [[0, line, int(line == 3)] for line in range(1, 7)]
+    for i, rec in enumerate(records):
+        (ci, cm), (ri, rm) = encode_pair(tok, {**rec, "prompt": [{"role": "user", "content": rec["prompt"]}]})
+        a, b, c = first.offsets[2 * i], first.offsets[2 * i + 1], first.offsets[2 * i + 2]
+        assert first.tokens[a:b].tolist() == ci and first.mask[a:b].tolist() == cm
+        assert first.tokens[b:c].tolist() == ri and first.mask[b:c].tolist() == rm
+        assert ci[-1] == tok.im_end_id and cm[-1] == 1                  # ends at the reply's <|im_end|>
+        assert tok.decode([t for t, m in zip(ci, cm, strict=True) if m]).startswith(rec["chosen"])
+    assert first.where(2) == f"{data}:3"
+    assert pretokenize([data], "preference", tok, tmp_path / "data").folder == first.folder
+    jsonl(data, records[:5])                                           # other content: another set
+    assert pretokenize([data], "preference", tok, tmp_path / "data").folder != first.folder
