@@ -265,3 +265,14 @@ def test_preference_set_holds_both_sides_with_reply_masks_and_is_reused_by_conte
     assert pretokenize([data], "preference", tok, tmp_path / "data").folder == first.folder
     jsonl(data, records[:5])                                           # other content: another set
     assert pretokenize([data], "preference", tok, tmp_path / "data").folder != first.folder
+
+
+def test_doctor_offers_the_preference_stages_their_knobs_and_the_rule_rewards():
+    from engine.hardware import doctor_report
+    options = doctor_report()["options"]
+    info = {s["name"]: s for s in options["stage_info"]}
+    assert info["dpo"]["kind"] == info["reward"]["kind"] == "preference"
+    assert info["dpo"]["needs_init"] and info["reward"]["needs_init"]
+    assert info["dpo"]["knobs"] == ["loss_type", "beta", "label_smoothing"] and info["reward"]["knobs"] == []
+    assert {"exact_match", "numeric_match", "format"} <= {r["name"] for r in options["rule_rewards"]}
+    assert {"dpo", "reward"} <= set(options["stage_presets"])
