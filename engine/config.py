@@ -148,6 +148,8 @@ class StageConfig:
                        "GRPO: the KL coefficient (0 keeps no reference).")
     label_smoothing: float = knob(0.0, "DPO (sigmoid, simpo): the assumed share of preference labels that are "
                                   "wrong, in [0, 0.5).")
+    rpo_alpha: float = knob(0.0, "DPO: weight of the chosen reply's own NLL added to each pair's loss (RPO); keeps the "
+                            "right answer likely while the margin grows. 0 = plain DPO.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
@@ -163,6 +165,8 @@ class StageConfig:
                  "typical values: 0.05 .. 0.5")
         _require(0.0 <= self.label_smoothing < 0.5, "stage.label_smoothing",
                  f"must be in [0, 0.5), got {self.label_smoothing}", "0 trusts every label; 0.1 allows some noise")
+        _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
+                 "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
 
 
 @dataclass(kw_only=True)

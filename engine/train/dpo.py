@@ -7,6 +7,8 @@ With log-probs summed over the reply tokens only (prompt, role headers and paddi
   ipo:      L = (h - 1 / (2 beta))^2
   hinge:    L = max(0, 1 - beta h)
   simpo:    no reference; h from length-normalised log-probs log pi(y|x) / |y|, L as sigmoid with a margin gamma
+With stage.rpo_alpha = a > 0 each pair also adds the chosen reply's mean NLL, a * -log pi(y_w|x) / |y_w| (RPO), which
+keeps the chosen answer's own likelihood from sinking while the margin grows.
 The implicit rewards beta (log pi - log ref) of each side are the step's chosen_reward / rejected_reward, their
 difference the margin, and pref_accuracy the share of pairs whose chosen side scores higher. At step 0 the policy
 equals the reference, so h = 0 and the sigmoid loss is ln 2. The formulas are in engine/train/losses.py (dpo_loss).
@@ -31,12 +33,13 @@ class DPOStage(PairStage):
     def __init__(self) -> None:
         super().__init__()
         self.reference: GPT | None = None
-        self.beta, self.loss_type, self.label_smoothing = 0.1, "sigmoid", 0.0
+        self.beta, self.loss_type, self.label_smoothing, self.rpo_alpha = 0.1, "sigmoid", 0.0, 0.0
 
     def setup(self, ctx: StageContext) -> None:
         super().setup(ctx)
         s = ctx.cfg.stage
         self.beta, self.loss_type, self.label_smoothing = s.beta, s.loss_type, s.label_smoothing
+        self.rpo_alpha = s.rpo_alpha
         if self.loss_type == "simpo":
             ctx.sink.log("dpo: loss_type simpo is reference-free; no reference model is kept")
             return
@@ -53,11 +56,11 @@ class DPOStage(PairStage):
 
     def loss(self, model, batch):
         """Summed preference loss over the batch's pairs; rows are B chosen sides, then B rejected ones."""
-        out, _ = self.preference(model, batch)
-        return out.losses.sum(), step_extras(out)
+        out, losses, _ = self.preference(model, batch)
+        return losses.sum(), step_extras(out)
 
     def preference(self, model, batch):
-        """(dpo_loss of the batch's pairs, the policy's summed reply log-probs (2B,))."""
+        """(dpo_loss of the batch's pairs, their losses with the RPO term (B,), the policy's reply log-probs (2B,))."""
         x, y = reply_targets(batch)                                    # (2B, L-1)
         _, nll = model(x, y, reduction="none")                         # (2B, L-1), 0 outside the replies
         logp = -nll.sum(dim=-1)                                        # (2B,) log pi(y|x), summed over reply tokens
@@ -71,15 +74,18 @@ class DPOStage(PairStage):
         lengths = target_counts(y)                                     # (2B,) |y|, for simpo
         out = dpo_loss(logp[:B], logp[B:], ref_chosen, ref_rejected, self.beta, self.loss_type,
                        self.label_smoothing, chosen_len=lengths[:B], rejected_len=lengths[B:])
-        return out, logp
+        losses = out.losses
+        if self.rpo_alpha:
+            losses = losses + self.rpo_alpha * -logp[:B] / lengths[:B].clamp(min=1)
+        return out, losses, logp
 
     def eval_batch(self, model, batch):
         """The training loss and extras, plus policy_pref_accuracy: the share of pairs where the policy itself
         gives the chosen reply the higher log-prob (meaningful before training too, where the implicit rewards
         are all 0)."""
-        out, logp = self.preference(model, batch)
+        out, losses, logp = self.preference(model, batch)
         B = logp.shape[0] // 2
-        return out.losses.sum(), {**step_extras(out), "policy_pref_accuracy": (logp[:B] > logp[B:]).float().mean()}
+        return losses.sum(), {**step_extras(out), "policy_pref_accuracy": (logp[:B] > logp[B:]).float().mean()}
 
     def evaluate(self, trainer):
         """Mean preference loss on held-out pairs (the val metric), their rewards, margin and accuracy, and the

@@ -180,7 +180,8 @@ def test_dpo_and_reward_need_an_init_checkpoint(pref_file):
 
 @pytest.mark.parametrize("override,key", [("stage.loss_type=kto", "stage.loss_type"), ("stage.beta=0", "stage.beta"),
                                           ("stage.beta=-1", "stage.beta"),
-                                          ("stage.label_smoothing=0.5", "stage.label_smoothing")])
+                                          ("stage.label_smoothing=0.5", "stage.label_smoothing"),
+                                          ("stage.rpo_alpha=-1", "stage.rpo_alpha")])
 def test_preference_keys_are_validated_with_their_key_path(init_dir, override, key):
     with pytest.raises(ConfigError) as err:
         load_config(overrides=["stage.name=dpo", f"stage.init={init_dir}", override])
@@ -273,6 +274,20 @@ def test_doctor_offers_the_preference_stages_their_knobs_and_the_rule_rewards():
     info = {s["name"]: s for s in options["stage_info"]}
     assert info["dpo"]["kind"] == info["reward"]["kind"] == "preference"
     assert info["dpo"]["needs_init"] and info["reward"]["needs_init"]
-    assert info["dpo"]["knobs"] == ["loss_type", "beta", "label_smoothing"] and info["reward"]["knobs"] == []
+    assert info["dpo"]["knobs"] == ["loss_type", "beta", "label_smoothing", "rpo_alpha"]
+    assert info["reward"]["knobs"] == []
     assert {"exact_match", "numeric_match", "format"} <= {r["name"] for r in options["rule_rewards"]}
     assert {"dpo", "reward"} <= set(options["stage_presets"])
+
+
+def test_rpo_alpha_adds_the_chosen_replies_mean_nll(tmp_path, workspace, init_dir, pref_file):
+    plain = trainer_for("dpo", tmp_path, workspace, init_dir, pref_file)
+    rpo = trainer_for("dpo", tmp_path, workspace, init_dir, pref_file, "stage.rpo_alpha=0.5")
+    batch = next(plain.train_batches)
+    x, y = batch["ids"][:, :-1], batch["ids"][:, 1:].masked_fill(batch["mask"][:, 1:] == 0, -100)
+    _, nll = plain.model(x[:4], y[:4], reduction="none")
+    mean_nll = nll.sum(-1) / (y[:4] != -100).sum(-1)
+    with torch.no_grad():
+        base, _ = plain.stage.loss(plain.model, batch)
+        more, _ = rpo.stage.loss(rpo.model, batch)
+    torch.testing.assert_close(more - base, 0.5 * mean_nll.sum().detach(), atol=1e-4, rtol=1e-5)

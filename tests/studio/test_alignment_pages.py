@@ -62,7 +62,7 @@ def test_stage_page_offers_dpo_and_reward_with_their_settings_and_needs(qtbot, t
     page.top.fields["stage.name"].set_value("dpo")
     assert page.stage_box.isVisible()
     shown = {k for k, f in page.stage_knobs.fields.items() if f.widget.isVisible()}
-    assert shown == {"stage.loss_type", "stage.beta", "stage.label_smoothing"}
+    assert shown == {"stage.loss_type", "stage.beta", "stage.label_smoothing", "stage.rpo_alpha"}
     assert "preference pairs" in page.needs.text() and "SFT" in page.needs.text()
     assert not page.reward.isVisible()                           # DPO scores nothing itself
     assert "stage.init" in (page.reason() or "")                 # no checkpoint to start from yet
