@@ -42,8 +42,10 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
-                    trainer_state: dict | None, meta: dict) -> Path:
+                    trainer_state: dict | None, meta: dict,
+                    extra_weights: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
     """Write checkpoints/step-NNNNNN atomically and durably, and point `latest` at it. Returns the folder.
+    extra_weights: more safetensors files for the folder, {file name: state dict} (e.g. a reward model's head).
 
     Every file is fsynced before the folder is renamed into place, so a power cut cannot leave a step folder whose
     files are empty. A full disk is one UserError naming the checkpoint and the space left; the partial folder
@@ -62,6 +64,9 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cf
         try:
             tmp.mkdir()
             save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt"})
+            for name, tensors in (extra_weights or {}).items():
+                save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp / name),
+                          metadata={"format": "pt"})
             config = {"format_version": FORMAT_VERSION, "engine_version": __version__, "model": asdict(model_cfg),
                       "step": step, "saved_at": time.time(), **meta}
             (tmp / CONFIG).write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")

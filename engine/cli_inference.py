@@ -44,7 +44,8 @@ def add_inference_parsers(sub) -> None:
     e.add_argument("checkpoint")
     e.add_argument("--data", default="builtin", help="'builtin' or a .jsonl/.txt file (text, SFT, or prompts with "
                    'an "answer")')
-    e.add_argument("--metrics", help="comma list of ppl,accuracy,bleu,rouge (default: every one the data allows)")
+    e.add_argument("--metrics", help="comma list of ppl,accuracy,bleu,rouge (default: every one the data allows); "
+                   "or reward alone, for a reward-model checkpoint (pairwise accuracy on preference pairs)")
     e.add_argument("--out", help="write the JSON report here (a new file)")
     e.add_argument("--limit", type=int, default=200, help="records read for each metric (0 = all)")
     e.add_argument("--template", choices=TEMPLATES, default="auto",
@@ -286,9 +287,12 @@ def cmd_eval(args, sink=None) -> int:
     from engine.workspace import resolve_workspace
     out = refuse_existing(args.out, "--out")
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else default_metrics(args.data)
+    if "reward" in metrics:  # a reward-model checkpoint scored on held-out preference pairs
+        return eval_reward(args, metrics, out)
     unknown = [m for m in metrics if m not in ("ppl", "accuracy", "bleu", "rouge")]
     if unknown:  # before the model loads
-        raise UserError(f"unknown metric {', '.join(unknown)}", "choose from ppl,accuracy,bleu,rouge", kind="input")
+        raise UserError(f"unknown metric {', '.join(unknown)}", "choose from ppl,accuracy,bleu,rouge,reward",
+                        kind="input")
     if args.reward:
         metrics.append("reward")
     if not metrics:
@@ -299,6 +303,23 @@ def cmd_eval(args, sink=None) -> int:
     report = evaluate_checkpoint(lm, args.data, metrics, workspace, limit=args.limit or None,
                                  chat=args.template != "raw", batch_size=args.batch_size,
                                  max_new_tokens=args.max_new_tokens)
+    report["seconds"] = round(time.perf_counter() - t0, 2)
+    print_table(report)
+    if out is not None:
+        out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"report written to {out}", file=sys.stderr)
+    return 0
+
+
+def eval_reward(args, metrics: list[str], out: Path | None) -> int:
+    from engine.evaluate import reward_report
+    from engine.workspace import resolve_workspace
+    if metrics != ["reward"]:
+        raise UserError("--metrics reward scores a reward-model checkpoint and goes alone",
+                        "run `minigpt eval CKPT --metrics reward` apart from ppl/accuracy/bleu/rouge", kind="input")
+    workspace = resolve_workspace(args.workspace) if args.data == "builtin" else None
+    t0 = time.perf_counter()
+    report = reward_report(args.checkpoint, args.data, workspace, args.limit or None, args.batch_size, args.device)
     report["seconds"] = round(time.perf_counter() - t0, 2)
     print_table(report)
     if out is not None:

@@ -20,11 +20,12 @@ import yaml
 from engine.data.encoding import encoding_problem
 from engine.errors import UserError
 from engine.stages import STAGES as STAGE_INFO
-from engine.stages import stage_help
+from engine.stages import stage_help, stage_knobs  # noqa: F401 - stage_knobs: for the studio
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
 SECTIONS = ("model", "tokenizer", "data", "stage", "optim", "hardware", "run")
 STAGES = tuple(STAGE_INFO)  # names, from the one stage registry (engine/stages.py)
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo")  # as engine/train/losses.py LOSS_TYPES (torch-free here)
 
 
 def knob(default: Any, help: str, **kw: Any) -> Any:
@@ -140,6 +141,15 @@ class DataConfig:
 class StageConfig:
     name: str = knob("pretrain", f"Training stage: {stage_help()}.")
     init: str | None = knob(None, "Checkpoint folder to start from (a finished pretrain run for SFT).")
+    # ---- preference optimisation (dpo; beta is also GRPO's KL coefficient)
+    loss_type: str = knob("sigmoid", "DPO loss: sigmoid (DPO), ipo, hinge (SLiC) or simpo (reference-free, "
+                          "length-normalised).")
+    beta: float = knob(0.1, "DPO: how strongly the policy is held to the reference (reward = beta x log-ratio); "
+                       "GRPO: the KL coefficient (0 keeps no reference).")
+    label_smoothing: float = knob(0.0, "DPO (sigmoid, simpo): the assumed share of preference labels that are "
+                                  "wrong, in [0, 0.5).")
+    rpo_alpha: float = knob(0.0, "DPO: weight of the chosen reply's own NLL added to each pair's loss (RPO); keeps the "
+                            "right answer likely while the margin grows. 0 = plain DPO.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
@@ -147,6 +157,16 @@ class StageConfig:
         _require(bool(self.init) or not STAGE_INFO[self.name].needs_init, "stage.init",
                  f"the {self.name} stage starts from a checkpoint, and none is set",
                  "set stage.init (or --init) to a checkpoint folder or a finished run's folder")
+        _require(self.loss_type in DPO_LOSS_TYPES, "stage.loss_type", f"unknown DPO loss {self.loss_type!r}",
+                 f"use one of: {', '.join(DPO_LOSS_TYPES)}")
+        _require(0.0 <= self.beta < float("inf"), "stage.beta", f"must be >= 0 and finite, got {self.beta}",
+                 "typical DPO values: 0.05 .. 0.5")
+        _require(self.beta > 0 or self.name != "dpo", "stage.beta", "must be positive for the dpo stage",
+                 "typical values: 0.05 .. 0.5")
+        _require(0.0 <= self.label_smoothing < 0.5, "stage.label_smoothing",
+                 f"must be in [0, 0.5), got {self.label_smoothing}", "0 trusts every label; 0.1 allows some noise")
+        _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
+                 "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
 
 
 @dataclass(kw_only=True)

@@ -1,11 +1,13 @@
 """Measuring a model: loss / perplexity (batches, or a text or SFT file: assistant tokens only for SFT), exact-match
 accuracy on checkable tasks, BLEU (sacrebleu) and ROUGE (rouge-score) of greedy generations against references,
 and `evaluate_checkpoint`, the `minigpt eval` report. Prompts are rendered by the caller's choice (chat template or
-"Question/Answer" text); the answer rule lives with the built-in dataset. Reward-model scores need a reward checkpoint.
+"Question/Answer" text); the answer rule lives with the built-in dataset. `reward_report` scores a reward-model
+checkpoint on held-out preference pairs (pairwise accuracy, mean margin).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator
@@ -267,3 +269,57 @@ def evaluate_checkpoint(lm, data: str, metrics: list[str], workspace: Path | Non
         report["sources"]["generation"] = {"file": str(ref_path), "kind": ref_kind, "items": len(items),
                                            "examples": examples}
     return report
+
+
+def reward_report(checkpoint: str, data: str, workspace: Path | None, limit: int | None, batch_size: int,
+                  device: str = "auto") -> dict:
+    """`minigpt eval CKPT --metrics reward`: a reward checkpoint's pairwise accuracy (the share of pairs whose chosen
+    reply scores higher) and mean margin r(chosen) - r(rejected) on held-out preference pairs."""
+    from engine.data.pretokenize import encode_pair
+    from engine.hardware import pick_device
+    from engine.train.reward import load_reward_model
+    scorer = load_reward_model(checkpoint, pick_device(device))
+    tok = Tokenizer.load(scorer.folder / "tokenizer.json")
+    if data == "builtin":
+        if workspace is None:
+            raise UserError("--data builtin needs a workspace", "pass --workspace or set MINIGPT_HOME", kind="config")
+        path = builtin.builtin_file(workspace, "preference_val")
+    else:
+        path = Path(data).expanduser()
+        kind = formats.detect_format(path)
+        if kind != "preference":
+            raise UserError(f"{path}: holds {kind} records; reward scores need preference pairs",
+                            'use a file of {"prompt", "chosen", "rejected"} lines', kind="data")
+    sides, skipped = [], {"tie": 0, "too_long": 0}
+    for record in formats.iter_records(path, "preference"):
+        if limit is not None and len(sides) >= limit:
+            break
+        if record.get("tie"):
+            skipped["tie"] += 1
+            continue
+        chosen, rejected = encode_pair(tok, record)
+        if max(len(chosen[0]), len(rejected[0])) > scorer.model.cfg.max_seq_len:
+            skipped["too_long"] += 1
+            continue
+        sides.append((chosen[0], rejected[0]))
+    if not sides:
+        raise UserError(f"{path}: no preference pairs to score", "use a file with untied pairs", kind="data")
+    margins, chosen_r, rejected_r = [], [], []
+    for i in range(0, len(sides), batch_size):
+        rows = [c for c, _ in sides[i:i + batch_size]] + [r for _, r in sides[i:i + batch_size]]
+        lengths = torch.tensor([len(r) for r in rows])
+        ids = torch.full((len(rows), int(lengths.max())), tok.pad_id, dtype=torch.long)
+        for j, r in enumerate(rows):
+            ids[j, :len(r)] = torch.tensor(r)
+        scores = scorer(ids, lengths).cpu()
+        b = len(rows) // 2
+        chosen_r += scores[:b].tolist()
+        rejected_r += scores[b:].tolist()
+        margins += (scores[:b] - scores[b:]).tolist()
+    n = len(margins)
+    info = {"file": str(path), "kind": "preference", "pairs": n, "skipped": skipped}
+    step = json.loads((scorer.folder / "config.json").read_text(encoding="utf-8")).get("step")
+    return {"checkpoint": str(scorer.folder), "step": step, "stage": "reward", "data": data,
+            "settings": {"limit": limit}, "sources": {"reward": info},
+            "metrics": {"pairwise_accuracy": sum(m > 0 for m in margins) / n, "mean_margin": sum(margins) / n,
+                        "reward_chosen": sum(chosen_r) / n, "reward_rejected": sum(rejected_r) / n, "pairs": n}}

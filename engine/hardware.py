@@ -149,6 +149,13 @@ def free_memory(device: torch.device) -> tuple[int, str]:
     return psutil.virtual_memory().available, "this machine"
 
 
+def rule_rewards() -> list[dict]:
+    """The named rule rewards (engine/train/rewards.py; no torch there) for the studio's reward-source choice."""
+    from engine.train.rewards import RULE_REWARDS
+    return [{"name": r.name, "description": r.description, "needs_answer": r.needs_answer}
+            for r in RULE_REWARDS.values()]
+
+
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
@@ -187,6 +194,7 @@ def doctor_report() -> dict:
             "stage_info": describe(),
             "model_presets": list_presets("models"),
             "stage_presets": list_presets("stages"),
+            "rule_rewards": rule_rewards(),
             "devices": devices,
             "precisions": precisions,
             "compile": hasattr(torch, "compile"),

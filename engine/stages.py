@@ -8,6 +8,7 @@ one entry here plus one file under engine/train/ (and its preset under presets/s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -20,15 +21,23 @@ class StageInfo:
     needs_init: bool                # stage.init (a checkpoint to start from) is required
     help: str                       # one line for --help, tooltips and doctor
     module: str                     # "engine.train.<file>:<Class>", imported when a run starts
+    knobs: tuple[str, ...] | None = None  # the stage.* keys it reads beyond name/init (None: not declared; the
+                                          # studio then shows every stage.* key no other stage claims)
 
 
 STAGES: dict[str, StageInfo] = {s.name: s for s in (
     StageInfo(name="pretrain", kind="pretrain", builtin=("pretrain_train", "pretrain_val"), preset="pretrain",
               needs_init=False, help="next-token prediction on plain text",
-              module="engine.train.pretrain:PretrainStage"),
+              module="engine.train.pretrain:PretrainStage", knobs=()),
     StageInfo(name="sft", kind="sft", builtin=("sft_train", "sft_val"), preset="sft", needs_init=False,
               help="chat fine-tuning, loss on the assistant's replies only (usually from a pretrain checkpoint)",
-              module="engine.train.sft:SFTStage"),
+              module="engine.train.sft:SFTStage", knobs=()),
+    StageInfo(name="dpo", kind="preference", builtin=("preference_train", "preference_val"), preset="dpo",
+              needs_init=True, help="direct preference optimisation on chosen/rejected pairs, from an SFT checkpoint",
+              module="engine.train.dpo:DPOStage", knobs=("loss_type", "beta", "label_smoothing", "rpo_alpha")),
+    StageInfo(name="reward", kind="preference", builtin=("preference_train", "preference_val"), preset="reward",
+              needs_init=True, help="reward model: a scalar head trained on preference pairs, from an SFT checkpoint",
+              module="engine.train.reward:RewardStage", knobs=()),
 )}
 
 
@@ -41,7 +50,19 @@ def stage_help() -> str:
     return "; ".join(f"{s.name} ({s.help})" for s in STAGES.values())
 
 
+def stage_knobs(name: str) -> tuple[str, ...]:
+    """The stage.* keys (beyond name and init) a stage reads; for a stage that does not declare them, every stage.*
+    key of the config that no other stage claims (engine.config is torch-free, so this stays cheap)."""
+    from engine.config import StageConfig
+    info = STAGES.get(name)
+    if info is not None and info.knobs is not None:
+        return info.knobs
+    claimed = {k for s in STAGES.values() for k in (s.knobs or ())}
+    return tuple(f.name for f in dataclasses.fields(StageConfig) if f.name not in ("name", "init", *claimed))
+
+
 def describe() -> list[dict]:
     """The table as plain dicts (doctor --json, the studio)."""
     return [{"name": s.name, "kind": s.kind, "builtin": list(s.builtin), "preset": s.preset,
-             "needs_init": s.needs_init, "help": s.help} for s in STAGES.values()]
+             "needs_init": s.needs_init, "help": s.help, "knobs": None if s.knobs is None else list(s.knobs)}
+            for s in STAGES.values()]

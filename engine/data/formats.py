@@ -149,6 +149,14 @@ def iter_records(path: str | os.PathLike, kind: str | None = None,
     return (item for item in _items(label, kind, _Cursor(), decoder) if not isinstance(item, BadLine))
 
 
+def iter_numbered_records(path: str | os.PathLike, kind: str,
+                          encoding: str = DEFAULT_ENCODING) -> Iterator[tuple[int, dict]]:
+    """(line number, record) for every valid record of a JSON Lines file, so a later skip can name file:line."""
+    label, kind, decoder = _prepare(path, kind, encoding)
+    cursor = _Cursor()
+    return ((cursor.lines, item) for item in _items(label, kind, cursor, decoder) if not isinstance(item, BadLine))
+
+
 def preview_records(path: str | os.PathLike, limit: int = 20, kind: str | None = None,
                     encoding: str = DEFAULT_ENCODING) -> list[dict]:
     """The first `limit` valid normalised records; reads only as far into the file as it needs."""

@@ -1,4 +1,5 @@
-"""Batches from a TokenizedSet: packed pretrain blocks and SFT rows with loss only on assistant tokens.
+"""Batches from a TokenizedSet: packed pretrain blocks, SFT rows with loss only on assistant tokens, and preference
+pairs (chosen and rejected side by side) for DPO and the reward model.
 
 Each loader is an endless, seeded, resumable iterator: `state_dict()` is its cursor (epoch, position) and
 `load_state_dict()` puts it back, so a resumed run sees exactly the batches it would have seen.
@@ -131,3 +132,42 @@ class SFTBatches(_SeededCursor):
         y = torch.from_numpy(ids[:, 1:].copy())
         y[torch.from_numpy(mask[:, 1:].copy()) == 0] = IGNORE
         return {"x": x, "y": y}
+
+
+def usable_pairs(data: TokenizedSet, max_len: int) -> tuple[np.ndarray, list[int], list[int]]:
+    """Which preference pairs a stage can train on: (kept pair indices, too long, ties).
+
+    A side longer than max_len tokens is not cut: the prompt must be kept whole and a cut reply would teach a
+    preference for half an answer, so the pair is skipped. A tie (an A/B choice with no winner) is skipped too.
+    """
+    assert data.pairs is not None, "not a preference set"
+    lengths = np.diff(data.offsets).reshape(-1, 2).max(axis=1)                    # (n_pairs,) longer side
+    tie = data.pairs[:, 2].astype(bool)
+    long = (lengths > max_len) & ~tie
+    return np.flatnonzero(~long & ~tie), np.flatnonzero(long).tolist(), np.flatnonzero(tie).tolist()
+
+
+class PreferenceBatches(_SeededCursor):
+    """batch_size pairs per batch as 2B rows, the chosen sides first, then the rejected ones in the same order.
+
+    A batch is {"ids" (2B, L), "mask" (2B, L) 1 on reply tokens and their <|im_end|>, "lengths" (2B,)}, right-padded
+    with pad_id to the longest side in the batch. `pairs` are indices of pairs kept by usable_pairs.
+    """
+
+    def __init__(self, data: TokenizedSet, pairs: np.ndarray, batch_size: int, seed: int, pad_id: int,
+                 shuffle: bool = True):
+        assert data.mask is not None and data.pairs is not None, "not a preference set"
+        super().__init__(pairs, seed, shuffle)
+        self.data, self.batch_size, self.pad_id = data, batch_size, pad_id
+
+    def __next__(self) -> dict[str, torch.Tensor]:
+        picked = [self._take() for _ in range(self.batch_size)]
+        docs = [2 * p for p in picked] + [2 * p + 1 for p in picked]                 # chosen rows, then rejected
+        starts, ends = self.data.offsets[docs], self.data.offsets[np.asarray(docs) + 1]
+        lengths = (ends - starts).astype(np.int64)
+        ids = np.full((len(docs), int(lengths.max())), self.pad_id, dtype=np.int64)
+        mask = np.zeros(ids.shape, dtype=np.int64)
+        for r, (a, b) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
+            ids[r, :b - a] = self.data.tokens[a:b]
+            mask[r, :b - a] = self.data.mask[a:b]
+        return {"ids": torch.from_numpy(ids), "mask": torch.from_numpy(mask), "lengths": torch.from_numpy(lengths)}

@@ -2,9 +2,10 @@
 
 A record is written as it is encoded, part by part, so a long one is never held whole as ids.
 A set is: tokens.bin (uint16, or uint32 for vocabularies over 65535), mask.bin (uint8, 1 = loss on that token;
-SFT only), offsets.npy (int64 document starts, n_docs + 1) and meta.json. The key hashes the source files'
-bytes, the tokenizer, the layout version and the reading options (encoding, control tokens). Written into a
-temporary folder and renamed into place.
+SFT and preference), offsets.npy (int64 document starts, n_docs + 1) and meta.json. A preference set holds each
+pair as two documents, chosen (2i) then rejected (2i+1), and pairs.npy: (file index, line, tie) per pair.
+The key hashes the source files' bytes, the tokenizer, the layout version and the reading options (encoding,
+control tokens). Written into a temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class TokenizedSet:
     mask: np.ndarray | None
     offsets: np.ndarray
     meta: dict
+    pairs: np.ndarray | None = None   # preference sets: (n_pairs, 3) int64 rows of (file index, line, tie)
 
     @property
     def n_docs(self) -> int:
@@ -57,7 +59,13 @@ class TokenizedSet:
         if (folder / "mask.bin").exists():
             mask = np.memmap(folder / "mask.bin", dtype=np.uint8, mode="r", shape=(n,)) if n else np.zeros(0, np.uint8)
         offsets = np.load(folder / "offsets.npy", allow_pickle=False)
-        return cls(folder, tokens, mask, offsets, meta)
+        pairs = np.load(folder / "pairs.npy", allow_pickle=False) if (folder / "pairs.npy").exists() else None
+        return cls(folder, tokens, mask, offsets, meta, pairs)
+
+    def where(self, pair: int) -> str:
+        """file:line of a preference pair, for messages about it."""
+        file_index, line, _ = self.pairs[pair]
+        return f"{self.meta['sources'][int(file_index)]}:{int(line)}"
 
 
 def file_digest(path: Path) -> str:
@@ -106,6 +114,32 @@ def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer,
             yield _then(ids, tok.document_end(text, control_tokens)), None
 
 
+def encode_pair(tok: Tokenizer, record: dict) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+    """A normalised preference record as two chat-encoded sequences (ids, reply mask), chosen then rejected.
+
+    Each is the prompt turns plus one assistant reply, ending at the reply's <|im_end|> (the newline the template
+    puts after it is dropped), so the last token is where a reward model reads its score.
+    """
+    prompt = record["prompt"]
+    sides = tok.encode_chats([prompt + [{"role": "assistant", "content": record[side]}]
+                              for side in ("chosen", "rejected")])
+    out = []
+    for ids, mask in sides:
+        end = len(ids) - ids[::-1].index(tok.im_end_id)     # one past the last <|im_end|>
+        out.append((ids[:end], mask[:end]))
+    return out[0], out[1]
+
+
+def _encode_pairs(numbered: Iterator[tuple[int, dict]], tok: Tokenizer, file_index: int,
+                  pairs: list[tuple[int, int, int]]) -> Iterator[tuple[Iterable[list[int]], list[int]]]:
+    """Two documents per preference record (chosen, rejected); appends the record's (file, line, tie) to pairs."""
+    for line, record in numbered:
+        chosen, rejected = encode_pair(tok, record)
+        pairs.append((file_index, line, int(bool(record.get("tie")))))
+        yield [chosen[0]], chosen[1]
+        yield [rejected[0]], rejected[1]
+
+
 def _then(parts: Iterable[list[int]], last: list[int]) -> Iterator[list[int]]:
     yield from parts
     yield last
@@ -114,7 +148,8 @@ def _then(parts: Iterable[list[int]], last: list[int]) -> Iterator[list[int]]:
 def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
                 progress: Progress | None = None, encoding: str = "utf-8",
                 control_tokens: bool = False) -> TokenizedSet:
-    """Tokenize `paths` (records of one kind: "pretrain" text or "sft" conversations), or reuse a cached set.
+    """Tokenize `paths` (records of one kind: "pretrain" text, "sft" conversations or "preference" pairs), or reuse
+    a cached set.
 
     `encoding` is how the files are read (formats.py); `control_tokens` reads "<|im_start|>" etc. in pretrain text
     as control ids (a source that embeds ChatML turns on purpose); otherwise they are plain text.
@@ -129,10 +164,15 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
     dtype = np.uint16 if tok.vocab_size <= 65535 else np.uint32
     offsets = [0]
     total_lines = sum(count_lines(p) for p in paths)
+    pairs: list[tuple[int, int, int]] = []
     with open(tmp / "tokens.bin", "wb") as ftok, open(tmp / "mask.bin", "wb") as fmask:
-        for path in paths:
-            records = formats.iter_records(path, kind, encoding=encoding)
-            for parts, mask in _encode_records(records, kind, tok, control_tokens):
+        for file_index, path in enumerate(paths):
+            if kind == "preference":
+                docs = _encode_pairs(formats.iter_numbered_records(path, kind, encoding), tok, file_index, pairs)
+            else:
+                docs = _encode_records(formats.iter_records(path, kind, encoding=encoding), kind, tok,
+                                       control_tokens)
+            for parts, mask in docs:
                 n = 0
                 for ids in parts:
                     ftok.write(np.asarray(ids, dtype=dtype).tobytes())
@@ -147,6 +187,8 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
     if kind == "pretrain":
         (tmp / "mask.bin").unlink()
     np.save(tmp / "offsets.npy", np.asarray(offsets, dtype=np.int64), allow_pickle=False)
+    if kind == "preference":
+        np.save(tmp / "pairs.npy", np.asarray(pairs, dtype=np.int64).reshape(-1, 3), allow_pickle=False)
     meta = {"layout": LAYOUT_VERSION, "kind": kind, "dtype": np.dtype(dtype).name, "n_tokens": offsets[-1],
             "n_docs": len(offsets) - 1, "sources": [str(p) for p in paths], "tokenizer": tokenizer_fingerprint(tok),
             "encoding": encoding, "control_tokens": control_tokens}

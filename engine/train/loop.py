@@ -298,10 +298,11 @@ class Trainer:
         val_loss = self.last_eval[1] if self.last_eval and self.last_eval[0] == self.step else None
         is_best = self.best_pending and val_loss is not None
         self.best_pending = False
+        stage_meta, stage_files = self.stage.checkpoint_extras()
         meta = {"stage": self.cfg.stage.name, "tokens_seen": self.tokens_seen, "precision": self.rt.precision,
-                "val_loss": val_loss}
+                "val_loss": val_loss, **stage_meta}
         folder = ckpt.save_checkpoint(root, self.step, self.model, self.cfg.model, self.p.tok.to_json(),
-                                      self.trainer_state(), meta)
+                                      self.trainer_state(), meta, stage_files)
         if is_best:
             ckpt.write_pointer(root, "best", folder.name)
             # A folder kept only because it was the best is dropped once a better one exists.

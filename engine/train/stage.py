@@ -20,6 +20,8 @@ The loop calls, in order (a stage overrides only what differs from next-token cr
   evaluate(trainer)      (val metric, metrics): the val metric is tracked as `best` (lower is better); the default is
                          the unit-weighted val loss and the built-in task accuracy.
   count_tokens(batch)    tokens the step processed (tokens_seen, tokens/s), read without a host sync.
+  checkpoint_extras()    (metadata for config.json, {file name: state dict} saved as safetensors beside the weights):
+                         what another program needs to load the checkpoint as the stage's own kind (a reward head).
 """
 
 from __future__ import annotations
@@ -76,6 +78,10 @@ class Stage:
     def load_state_dict(self, state: dict) -> None:
         if state:
             raise ValueError(f"the {self.name} stage keeps no state, but the checkpoint holds {sorted(state)}")
+
+    def checkpoint_extras(self) -> tuple[dict, dict[str, dict[str, torch.Tensor]]]:
+        """Extra config.json keys and extra safetensors files for each step folder. Default: none."""
+        return {}, {}
 
     # ------------------------------------------------------------------ batches
     def units(self, data: TokenizedSet, cfg: Config) -> int:

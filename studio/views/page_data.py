@@ -72,8 +72,10 @@ def builtin_preview(job: workers.Job, workspace: str) -> dict:
     manifest = json.loads(proc.stdout)
     folder = Path(manifest["folder"])
     out: dict = {"stats": manifest.get("files", {})}
-    for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl")):
-        out[kind] = formats.preview_records(folder / name, 3, kind=kind)
+    for kind, name in (("pretrain", "pretrain_train.jsonl"), ("sft", "sft_train.jsonl"),
+                       ("preference", "preference_train.jsonl"), ("rl_prompt", "rl_prompt_train.jsonl")):
+        if (folder / name).is_file():
+            out[kind] = formats.preview_records(folder / name, 3, kind=kind)
     return out
 
 

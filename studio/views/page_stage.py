@@ -1,15 +1,17 @@
 """Wizard page 3, Stage: the training stage, the checkpoint to start from, the model preset and its knobs,
 and the hyperparameters, each with the engine's help as its tooltip, beside a live estimate.
 
-Stages (with the record kind each reads), presets, activations and schedules come from the engine (doctor report,
-engine.stages, engine.config), so what the engine adds later appears here without studio changes. Invalid values
-show their reason beside the field.
+Stages (with the record kind each reads, the stage.* knobs each takes and what it needs), presets, rule rewards,
+activations and schedules come from the engine (doctor report, engine.stages, engine.config), so a stage the engine
+adds later appears here without studio changes. Invalid values show their reason beside the field.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -22,16 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import STAGE_INFO, UserError, list_presets, load_preset
+from engine.config import DPO_LOSS_TYPES, STAGE_INFO, UserError, list_presets, load_preset, stage_knobs
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
 from studio.views.fields import FieldGroup
+from studio.views.stage_needs import RewardSource, needs_reward, stage_needs
 from studio.views.wizard_page import WizardPage
 
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
+STAGE_OWN = ("stage.name", "stage.init", "stage.reward")  # on the Stage box itself, not among the stage's settings
 
 
 class StagePage(WizardPage):
@@ -64,6 +68,16 @@ class StagePage(WizardPage):
         iv.addLayout(init_row)
         iv.addWidget(self.init_error)
         self.top.form.addRow("Start from", init_box)
+        self.needs = QLabel()
+        self.needs.setObjectName("stageNeeds")
+        self.needs.setTextFormat(Qt.TextFormat.RichText)  # one need per line: a wrapped label is clipped in a form
+        self.top.form.addRow("Needs", self.needs)
+        self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
+        self.reward.changed.connect(self._on_reward_changed)
+        self.top.form.addRow("Reward from", self.reward)
+        # the stage's own settings (DPO's beta, PPO's epochs...): every stage.* knob, each shown for its stage
+        stage_keys = [f"stage.{k}" for k in knobs.get("stage", {}) if f"stage.{k}" not in STAGE_OWN]
+        self.stage_knobs = FieldGroup(knobs, stage_keys, self._option_map(), parent=self)
 
         self.groups: dict[str, FieldGroup] = {}
         body = QWidget()
@@ -71,6 +85,9 @@ class StagePage(WizardPage):
         top_box = QGroupBox("Stage")
         top_box.setLayout(self.top.form)
         bv.addWidget(top_box)
+        self.stage_box = QGroupBox("Stage settings")
+        self.stage_box.setLayout(self.stage_knobs.form)
+        bv.addWidget(self.stage_box)
         for title, section in GROUPS:
             keys = [f"{section}.{k}" for k in knobs.get(section, {}) if f"{section}.{k}" not in HIDDEN]
             group = FieldGroup(knobs, keys, self._option_map(), parent=self)
@@ -93,18 +110,20 @@ class StagePage(WizardPage):
         self.outer.addLayout(row, 1)
 
         self.top.set_values(doc.resolved())
+        self.stage_knobs.set_values(doc.resolved())
         for g in self.groups.values():
             g.set_values(doc.resolved())
         self.top.fields["stage.name"].changed.connect(self._on_stage_changed)
         self.top.fields["model.preset"].changed.connect(self._on_preset_changed)
-        for g in self.groups.values():
+        for g in (self.stage_knobs, *self.groups.values()):
             g.changed.connect(self._on_fields_changed)
+        self._show_stage_parts()
         self._on_fields_changed()
 
     # ------------------------------------------------------------------ engine options
     def _option_map(self) -> dict[str, list[str]]:
         o = self.options
-        return {"stage.name": o["stages"], "model.preset": o["model_presets"],
+        return {"stage.name": o["stages"], "model.preset": o["model_presets"], "stage.loss_type": list(DPO_LOSS_TYPES),
                 "model.activation": o.get("activations"), "optim.schedule": o.get("schedules")}
 
     def set_engine_options(self, options: dict) -> None:
@@ -121,6 +140,9 @@ class StagePage(WizardPage):
             f.widget.addItems([str(i) for i in items])
             f.widget.blockSignals(False)
             f.set_value(current)
+        if "rule_rewards" in options:
+            self.options["rule_rewards"] = list(options["rule_rewards"])
+            self.reward.set_sources(self.options["rule_rewards"], self._checkpoints())
 
     # ------------------------------------------------------------------ page API
     def entered(self) -> None:
@@ -132,7 +154,9 @@ class StagePage(WizardPage):
             self.init.addItem(label, path)
         self.init.setEditText(current)
         self.init.blockSignals(False)
-        for g in self.groups.values():
+        self.reward.set_sources(self.options.get("rule_rewards", []), self._checkpoints())
+        self.reward.set_value(self.doc.get("stage.reward", ""))
+        for g in (self.stage_knobs, *self.groups.values()):
             g.set_values(self.doc.resolved())
 
     def load_document(self) -> None:
@@ -148,7 +172,10 @@ class StagePage(WizardPage):
         self._reload_fields()
 
     def reason(self) -> str | None:
-        for g in (self.top, *self.groups.values()):
+        stage = self.doc.get("stage.name", "pretrain")
+        if needs_reward(stage) and not self.reward.value():
+            return f"stage.reward: the {stage} stage needs a reward source (a rule or a reward-model checkpoint)"
+        for g in (self.top, self.stage_knobs, *self.groups.values()):
             _, bad = g.values()
             if bad:
                 key, why = next(iter(bad.items()))
@@ -178,6 +205,24 @@ class StagePage(WizardPage):
         self.doc.set("stage.init", self._init_path() or None)
         self._on_fields_changed()
 
+    def _on_reward_changed(self) -> None:
+        value = self.reward.value()
+        if value and needs_reward(self.top.fields["stage.name"].value()):
+            self.doc.set("stage.reward", value)
+        else:  # a stage without a reward source has no stage.reward key at all
+            (self.doc.doc.get("stage") or {}).pop("reward", None)
+        self._on_fields_changed()
+
+    def _show_stage_parts(self) -> None:
+        """Show what the chosen stage takes: its settings, the reward source if it samples, and what it needs."""
+        stage = self.top.fields["stage.name"].value()
+        own = {f"stage.{k}" for k in stage_knobs(stage)}
+        for key, f in self.stage_knobs.fields.items():
+            f.set_visible(key in own)
+        self.stage_box.setVisible(bool(own & set(self.stage_knobs.fields)))
+        self.top.form.setRowVisible(self.reward, needs_reward(stage))
+        self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
+
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", str(Path.home()))
         if path:
@@ -205,11 +250,16 @@ class StagePage(WizardPage):
         name = self.top.fields["stage.name"].value()
         self._forget_preset_keys("stages", name)
         self.doc.doc.setdefault("stage", {})["name"] = name
+        own = set(stage_knobs(name)) | ({"reward"} if needs_reward(name) else set())
+        for key in [*self.stage_knobs.fields, "stage.reward"]:  # the last stage's settings go with it
+            if key.split(".", 1)[1] not in own:
+                self.doc.doc["stage"].pop(key.split(".", 1)[1], None)
+        self._show_stage_parts()
         self._reload_fields()
 
     def _reload_fields(self) -> None:
         resolved = self.doc.resolved()
-        for g in self.groups.values():
+        for g in (self.stage_knobs, *self.groups.values()):
             g.blockSignals(True)
             g.set_values(resolved)
             g.blockSignals(False)
@@ -218,16 +268,19 @@ class StagePage(WizardPage):
     def _on_fields_changed(self) -> None:
         errors: dict[str, str] = {}
         merged: dict = {}
-        for g in (self.top, *self.groups.values()):
+        shown = {f"stage.{k}" for k in stage_knobs(self.top.fields["stage.name"].value())}
+        for g in (self.top, self.stage_knobs, *self.groups.values()):
             values, bad = g.values()
             errors.update(bad)
             for section, vals in values.items():
+                if g is self.stage_knobs:  # only the chosen stage's settings go into its document
+                    vals = {k: v for k, v in vals.items() if f"stage.{k}" in shown}
                 merged.setdefault(section, {}).update(vals)
         self.doc.update(merged)
         check = self.doc.check()
         if not check.ok and check.key and check.key not in errors:
             errors[check.key] = check.message.split(": ", 1)[-1] + (f" ({check.hint})" if check.hint else "")
-        for g in (self.top, *self.groups.values()):
+        for g in (self.top, self.stage_knobs, *self.groups.values()):
             g.show_errors(errors)
         init_reason = None
         init = self._init_path()

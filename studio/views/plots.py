@@ -35,7 +35,11 @@ BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient
               ("tokens_per_s", "Tokens / s"), ("memory", "Memory (MiB)"))
 MEMORY_KEYS = ("mem_allocated", "mem_reserved", "mem_peak")
 BASE_KEYS = {"loss", "val_loss", "lr", "grad_norm", "tokens_per_s", *MEMORY_KEYS}
-PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward"}
+PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chosen vs rejected reward",
+          "eval/chosen_reward": "Eval: chosen vs rejected reward",
+          "eval/rejected_reward": "Eval: chosen vs rejected reward",
+          "reward_mean": "Reward (mean, std)", "reward_std": "Reward (mean, std)"}
+TITLES = {"kl": "KL to the reference", "pref_accuracy": "Preference accuracy"}  # where a key reads badly
 ACCURACY = "accuracy"    # the group of eval/accuracy (all tasks) and eval/acc_<family>: one plot, 0-100%
 ACCURACY_TITLE = "Task accuracy (%)"
 ACCURACY_RANGE = (-3.0, 103.0)
@@ -67,8 +71,9 @@ def group_of(key: str) -> str:
     if key == "eval/accuracy" or key.startswith("eval/acc_"):
         return ACCURACY
     if key.startswith("eval/"):
-        return "Eval: " + key[5:].replace("_", " ")
-    return key.split("/", 1)[0].replace("_", " ").capitalize()
+        return "Eval: " + TITLES.get(key[5:], key[5:].replace("_", " "))
+    name = key.split("/", 1)[0]
+    return TITLES.get(name) or name.replace("_", " ").capitalize()
 
 
 def curve_name(key: str) -> str:
@@ -311,7 +316,8 @@ class PlotGrid(QWidget):
         if group not in self.cells:
             self._add_plot(group, ACCURACY_TITLE if group == ACCURACY else group)
         n = len(self.legend.get(group, ()))
-        self._add_curve(group, key, curve_name(key), PALETTE[n % len(PALETTE)])
+        self._add_curve(group, key, curve_name(key), PALETTE[n % len(PALETTE)],
+                        symbol=key.startswith("eval/"))  # evals are sparse: a dot each
 
     # ------------------------------------------------------------------ drawing
     def _on_reloaded(self) -> None:

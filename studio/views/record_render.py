@@ -1,6 +1,7 @@
 """Render normalised data records (engine.data.formats.preview_records) as small HTML for previews.
 
-Text records show as paragraphs, conversations as role-labelled turns, preference pairs as chosen / rejected.
+Text records show as paragraphs, conversations as role-labelled turns, preference pairs as their prompt above the
+chosen and rejected replies side by side, RL prompts as their prompt and expected answer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ def _answer(value: object) -> str:
     return _turns(value) if isinstance(value, list) else _esc(value)
 
 
+def _pair(rec: dict) -> str:
+    """The prompt, then a two-column table: chosen (green) beside rejected (red); a tie says so."""
+    cell = "<td width='50%' valign='top' style='padding:4px 8px; border-left:3px solid {c}'>{body}</td>"
+    tie = "<div style='color:#888'>tie: no side preferred (skipped by DPO)</div>" if rec.get("tie") else ""
+    return (f"{_answer(rec.get('prompt'))}{tie}<table width='100%' cellspacing='4'>"
+            "<tr><th align='left' style='color:#16a34a'>chosen</th><th align='left' style='color:#d9534f'>rejected</th>"
+            f"</tr><tr>{cell.format(c='#16a34a', body=_answer(rec['chosen']))}"
+            f"{cell.format(c='#d9534f', body=_answer(rec['rejected']))}</tr></table>")
+
+
 def render_record(rec: dict, kind: str) -> str:
     if "text" in rec:
         return _esc(rec["text"])
@@ -42,11 +53,12 @@ def render_record(rec: dict, kind: str) -> str:
             body += f"<div style='color:#888'>expected answer: {_esc(rec['answer'])}</div>"
         return body
     if "chosen" in rec:
-        prompt = rec.get("prompt")
-        return (f"{_answer(prompt)}<div><b style='color:#16a34a'>chosen</b>: {_answer(rec['chosen'])}</div>"
-                f"<div><b style='color:#d9534f'>rejected</b>: {_answer(rec['rejected'])}</div>")
+        return _pair(rec)
     if "prompt" in rec:
-        return _answer(rec["prompt"])
+        body = _answer(rec["prompt"])
+        if rec.get("answer"):
+            body += f"<div style='color:#888'>expected answer: {_esc(rec['answer'])}</div>"
+        return body
     return _esc(rec)
 
 

@@ -7,9 +7,15 @@ import yaml
 
 from engine.config import PRESETS_DIR, SECTIONS, list_presets, load_config
 from engine.estimate import param_count
+from engine.stages import STAGES
 
 MODEL_FILES = sorted((PRESETS_DIR / "models").glob("*.yaml"))
 STAGE_FILES = sorted((PRESETS_DIR / "stages").glob("*.yaml"))
+
+
+def init_for(stage: str) -> dict:
+    """A stage that must start from a checkpoint gets one named (the config does not open it; set-up does)."""
+    return {"init": "runs/sft"} if STAGES[stage].needs_init else {}
 
 # Parameter ranges stated in the engine issue (with the preset's own tokenizer vocabulary).
 PARAM_RANGES = {
@@ -44,13 +50,13 @@ def test_model_preset_loads_and_validates_through_load_config(path):
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("stage", list_presets("stages"))
 def test_every_model_preset_combines_with_every_stage_preset(path, stage):
-    cfg = load_config(extra={"model": {"preset": path.stem}, "stage": {"name": stage}})
+    cfg = load_config(extra={"model": {"preset": path.stem}, "stage": {"name": stage, **init_for(stage)}})
     assert cfg.stage.name == stage and cfg.model.preset == path.stem
 
 
 @pytest.mark.parametrize("path", STAGE_FILES, ids=lambda p: p.stem)
 def test_stage_preset_loads_and_names_its_stage(path):
-    cfg = load_config(path)
+    cfg = load_config(path, extra={"stage": init_for(path.stem)})
     assert cfg.stage.name == path.stem
 
 
