@@ -29,6 +29,14 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
     StageInfo(name="sft", kind="sft", builtin=("sft_train", "sft_val"), preset="sft", needs_init=False,
               help="chat fine-tuning, loss on the assistant's replies only (usually from a pretrain checkpoint)",
               module="engine.train.sft:SFTStage"),
+    StageInfo(name="ppo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="ppo",
+              needs_init=True, help="RLHF with PPO: sampled replies scored by stage.reward, a value head, GAE and a "
+              "KL penalty to the SFT reference (from an SFT checkpoint)",
+              module="engine.train.ppo:PPOStage"),
+    StageInfo(name="grpo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="grpo",
+              needs_init=True, help="RL with GRPO: groups of sampled replies per prompt, scored by stage.reward and "
+              "compared within the group (from an SFT checkpoint)",
+              module="engine.train.grpo:GRPOStage"),
 )}
 
 
