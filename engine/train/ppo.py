@@ -74,7 +74,7 @@ class PPOStage(RLStage):
         score = losses.whiten(scores) if s.whiten_rewards else scores
         kl = losses.kl_penalty(old_logp, ref_logp) * mask                                  # (N, T)
         rewards = -s.kl_coef * kl
-        last = (mask.sum(-1).long() + (mask.argmax(-1))) - 1                              # index of the last reply token
+        last = mask.argmax(-1) + mask.sum(-1).long() - 1                                   # each reply's last token
         rewards[torch.arange(n, device=mask.device), last] += score
         advantages, returns = losses.gae(rewards, old_values, mask, s.gamma, s.lam)
         advantages = losses.whiten(advantages, mask)
