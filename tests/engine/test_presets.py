@@ -7,6 +7,7 @@ import yaml
 
 from engine.config import PRESETS_DIR, SECTIONS, list_presets, load_config
 from engine.estimate import param_count
+from engine.stages import STAGES
 
 MODEL_FILES = sorted((PRESETS_DIR / "models").glob("*.yaml"))
 STAGE_FILES = sorted((PRESETS_DIR / "stages").glob("*.yaml"))
@@ -44,13 +45,15 @@ def test_model_preset_loads_and_validates_through_load_config(path):
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("stage", list_presets("stages"))
 def test_every_model_preset_combines_with_every_stage_preset(path, stage):
-    cfg = load_config(extra={"model": {"preset": path.stem}, "stage": {"name": stage}})
+    init = {"init": "/some/checkpoint"} if STAGES[stage].needs_init else {}  # such stages refuse to start without one
+    cfg = load_config(extra={"model": {"preset": path.stem}, "stage": {"name": stage, **init}})
     assert cfg.stage.name == stage and cfg.model.preset == path.stem
 
 
 @pytest.mark.parametrize("path", STAGE_FILES, ids=lambda p: p.stem)
 def test_stage_preset_loads_and_names_its_stage(path):
-    cfg = load_config(path)
+    init = ["stage.init=/some/checkpoint"] if STAGES[path.stem].needs_init else []
+    cfg = load_config(path, init)
     assert cfg.stage.name == path.stem
 
 
