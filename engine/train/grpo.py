@@ -60,7 +60,7 @@ class GRPOStage(RLStage):
         logits, logp = ro.policy_logprobs(model, batch)
         loss, clip_fraction, kl = losses.grpo_loss(logp, batch["old_logp"], batch.get("ref_logp"),
                                                    batch["advantages"], mask, s.clip_range, s.beta, n_tokens=1)
-        self.approx_kl.append(losses.masked_mean(batch["old_logp"] - logp.detach(), mask))
+        self.approx_kl.append(losses.masked_mean(losses.k3_kl(batch["old_logp"], logp.detach()), mask))
         extras = {"reward_mean": batch["reward_mean"], "reward_std": batch["reward_std"],
                   "clip_fraction": clip_fraction,
                   "entropy": losses.masked_mean(losses.entropy_from_logits(logits.detach()), mask),

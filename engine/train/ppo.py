@@ -88,7 +88,7 @@ class PPOStage(RLStage):
         policy, clip_fraction = losses.ppo_policy_loss(logp, batch["old_logp"], batch["advantages"], mask,
                                                        s.clip_range, n_tokens=1)   # n_tokens=1: the sum
         value = losses.ppo_value_loss(values, batch["old_values"], batch["returns"], mask, s.clip_range, n_tokens=1)
-        self.approx_kl.append(losses.masked_mean(batch["old_logp"] - logp.detach(), mask))
+        self.approx_kl.append(losses.masked_mean(losses.k3_kl(batch["old_logp"], logp.detach()), mask))
         extras = {"reward_mean": batch["reward_mean"], "reward_std": batch["reward_std"], "kl": batch["kl"],
                   "clip_fraction": clip_fraction, "value_loss": value.detach() / mask.sum().clamp(min=1),
                   "entropy": losses.masked_mean(losses.entropy_from_logits(logits.detach()), mask),

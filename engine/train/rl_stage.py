@@ -39,7 +39,8 @@ class RLStage(Stage):
         s = ctx.cfg.stage
         self.reward = build_reward_source(s.reward, ctx.tok, ctx.rt.device, ctx.cfg.model.max_seq_len)
         self.reference = self.build_reference(ctx) if self.needs_reference else None
-        self.approx_kl: list[torch.Tensor] = []   # KL(rollout policy || policy) per micro-batch of the last step
+        # KL(rollout policy || policy) per micro-batch of the last step: k3 on the rollout tokens, never negative
+        self.approx_kl: list[torch.Tensor] = []
         self.last_kl = 0.0
 
     @staticmethod
@@ -92,7 +93,11 @@ class RLStage(Stage):
         self.generator = Generator(trainer.model, [p.tok.im_end_id], p.tok.pad_id, decode=p.tok.decode,
                                    autocast=trainer.rt.autocast)
         self.check_batch(cfg)
-        return ro.RolloutBatches(self.rollout, cfg.stage.ppo_epochs, self.stop_early)
+        return ro.RolloutBatches(self.next_rollout, cfg.stage.ppo_epochs, self.stop_early)
+
+    def next_rollout(self, index: int) -> list[dict]:
+        self.approx_kl = []  # the early stop reads the KL of this rollout's last pass only
+        return self.rollout(index)
 
     def check_batch(self, cfg) -> None:
         """A subclass refuses a batch shape it cannot use."""

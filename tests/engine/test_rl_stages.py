@@ -132,6 +132,20 @@ def test_ppo_step_follows_token_advantages_and_fits_the_values(tmp_path, workspa
     assert float(extras["value_loss"]) < value_before
 
 
+def test_kl_target_ends_a_rollouts_passes_once_the_policy_moved(tmp_path, workspace, init_dir, prompts, letters_rule):
+    def rollouts_begun(*more):
+        trainer = rl_trainer(tmp_path, workspace, init_dir, prompts, "ppo", "stage.ppo_epochs=3", "optim.lr=1e-2",
+                             *more)
+        for _ in range(6):
+            trainer.train_step(1e-2)
+        return trainer.train_batches.index, trainer.train_batches.early_stops
+
+    assert rollouts_begun("stage.kl_target=0") == (2, 0)        # 3 passes over rollouts 0 and 1
+    # The KL is read from each pass's own forward, before its update: the first pass sees 0, the second the first
+    # update's KL, far above 1e-9, so each rollout gets two passes.
+    assert rollouts_begun("stage.kl_target=1e-9") == (3, 2)
+
+
 def test_rollout_batches_repeat_per_epoch_and_stop_early():
     made = []
 
