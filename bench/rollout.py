@@ -31,21 +31,23 @@ from engine.train.run import run_training
 from engine.train.setup import build_parts
 
 
-def make_init(workspace: Path) -> Path:
-    out = workspace / "runs" / "init"
+def make_init(workspace: Path, scratch: Path) -> Path:
+    """A one-step tiny pretrain run in `scratch`, reusing the workspace's built-in data and tokenizer."""
+    out = scratch / "init"
     cfg = load_config(overrides=["model.preset=tiny", "stage.name=pretrain", "run.max_steps=1", "run.eval_every=0",
                                  "run.task_eval_items=0", "run.sample_prompts=[]"])
     run_training(cfg, workspace, NullSink(), CommandQueue(), out=str(out))
     return ckpt.resolve_checkpoint(out)
 
 
-def grpo_trainer(init: Path, workspace: Path, batch_size: int, group_size: int, threads: int, tokens: int) -> Trainer:
+def grpo_trainer(init: Path, workspace: Path, scratch: Path, batch_size: int, group_size: int, threads: int,
+                 tokens: int) -> Trainer:
     cfg = load_config(overrides=["stage.name=grpo", f"stage.init={init}", f"run.batch_size={batch_size}",
                                  f"stage.group_size={group_size}", f"stage.rollout_tokens={tokens}",
                                  f"hardware.threads={threads}", "run.task_eval_items=0", "run.sample_prompts=[]"])
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     parts = build_parts(cfg, make_stage("grpo"), workspace, NullSink(), rt, init, origin=init)
-    run_dir = workspace / "runs" / f"bench-{batch_size}"
+    run_dir = scratch / f"bench-{batch_size}"
     run_dir.mkdir(parents=True, exist_ok=True)
     return Trainer(parts, rt, run_dir, NullSink(), CommandQueue())
 
@@ -77,10 +79,10 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(os.environ.get("MINIGPT_HOME") or tmp)
-        init = ckpt.resolve_checkpoint(args.init) if args.init else make_init(Path(tmp))
+        init = ckpt.resolve_checkpoint(args.init) if args.init else make_init(workspace, Path(tmp))
         results = {}
         for bs in (int(b) for b in args.batch_sizes.split(",")):
-            trainer = grpo_trainer(init, workspace, bs, args.group_size, args.threads, args.tokens)
+            trainer = grpo_trainer(init, workspace, Path(tmp), bs, args.group_size, args.threads, args.tokens)
             results[str(bs)] = measure(trainer, args.rollouts)
         base = results[min(results, key=int)]["completions_per_s"]
         for r in results.values():
