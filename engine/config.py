@@ -150,6 +150,21 @@ class StageConfig:
                                   "wrong, in [0, 0.5).")
     rpo_alpha: float = knob(0.0, "DPO: weight of the chosen reply's own NLL added to each pair's loss (RPO); keeps the "
                             "right answer likely while the margin grows. 0 = plain DPO.")
+    # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
+    reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
+                           "reward-model checkpoint.")
+    group_size: int = knob(4, "GRPO: completions sampled per prompt; advantages are normalised within each group.")
+    ppo_epochs: int = knob(2, "PPO/GRPO: optimizer passes over each rollout batch before sampling the next.")
+    kl_target: float = knob(0.0, "PPO/GRPO: end a rollout batch's passes early once the policy's KL from the "
+                                 "rollout policy passes this (0 = never).")
+    kl_coef: float = knob(0.05, "PPO: per-token KL penalty to the frozen reference, taken from the reward.")
+    clip_range: float = knob(0.2, "PPO/GRPO: clip of the probability ratio (and of PPO's value change).")
+    vf_coef: float = knob(0.5, "PPO: weight of the value-head loss beside the policy loss.")
+    gamma: float = knob(1.0, "PPO: discount per reply token in GAE.")
+    lam: float = knob(0.95, "PPO: GAE lambda (bias-variance trade-off of the advantages).")
+    whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
+    rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
+    rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
@@ -167,6 +182,30 @@ class StageConfig:
                  f"must be in [0, 0.5), got {self.label_smoothing}", "0 trusts every label; 0.1 allows some noise")
         _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
                  "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
+        self._check_rl()
+
+    def _check_rl(self) -> None:
+        if self.name in ("ppo", "grpo"):
+            _require(bool(self.reward.strip()), "stage.reward", f"the {self.name} stage needs a reward source, "
+                     "and none is set", "set stage.reward to a rule (exact_match, numeric_match, format) or to a "
+                     "reward-model checkpoint folder")
+        _require(self.group_size >= 2, "stage.group_size", f"must be >= 2, got {self.group_size}",
+                 "GRPO compares completions of one prompt with each other")
+        _require(self.ppo_epochs >= 1, "stage.ppo_epochs", f"must be >= 1, got {self.ppo_epochs}")
+        for key in ("kl_target", "beta", "kl_coef", "vf_coef"):
+            _require(getattr(self, key) >= 0, f"stage.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _require(0 < self.clip_range < 1, "stage.clip_range", f"must be in (0, 1), got {self.clip_range}",
+                 "typical: 0.2")
+        for key in ("gamma", "lam"):
+            _require(0 <= getattr(self, key) <= 1, f"stage.{key}", f"must be in [0, 1], got {getattr(self, key)}")
+        _require(self.rollout_tokens >= 1, "stage.rollout_tokens", f"must be >= 1, got {self.rollout_tokens}")
+        _require(self.rollout_temperature > 0, "stage.rollout_temperature",
+                 f"must be > 0, got {self.rollout_temperature}", "rollouts must sample; typical: 1.0")
+
+
+def is_reward_path(value: str) -> bool:
+    """stage.reward names a checkpoint folder (not a rule) when it looks like a path."""
+    return any(c in value for c in ("/", "\\", os.sep)) or value.startswith(("~", "."))
 
 
 @dataclass(kw_only=True)
@@ -387,6 +426,9 @@ def _resolve_paths(doc: dict[str, Any], base_dir: Path) -> None:
     for section, key in (("tokenizer", "path"), ("stage", "init")):
         if isinstance(doc.get(section), dict) and doc[section].get(key):
             doc[section][key] = fix(doc[section][key])
+    reward = doc["stage"].get("reward") if isinstance(doc.get("stage"), dict) else None
+    if isinstance(reward, str) and is_reward_path(reward):  # a reward checkpoint folder, not a rule's name
+        doc["stage"]["reward"] = fix(reward)
 
 
 def build_config(doc: dict[str, Any], source: str = "config") -> Config:

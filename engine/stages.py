@@ -38,6 +38,18 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
     StageInfo(name="reward", kind="preference", builtin=("preference_train", "preference_val"), preset="reward",
               needs_init=True, help="reward model: a scalar head trained on preference pairs, from an SFT checkpoint",
               module="engine.train.reward:RewardStage", knobs=()),
+    StageInfo(name="ppo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="ppo",
+              needs_init=True, help="RLHF with PPO: sampled replies scored by stage.reward, a value head, GAE and a "
+              "KL penalty to the SFT reference (from an SFT checkpoint)",
+              module="engine.train.ppo:PPOStage",
+              knobs=("ppo_epochs", "kl_target", "kl_coef", "clip_range", "vf_coef", "gamma", "lam", "whiten_rewards",
+                     "rollout_tokens", "rollout_temperature")),
+    StageInfo(name="grpo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="grpo",
+              needs_init=True, help="RL with GRPO: groups of sampled replies per prompt, scored by stage.reward and "
+              "compared within the group (from an SFT checkpoint)",
+              module="engine.train.grpo:GRPOStage",
+              knobs=("group_size", "ppo_epochs", "kl_target", "beta", "clip_range", "rollout_tokens",
+                     "rollout_temperature")),
 )}
 
 

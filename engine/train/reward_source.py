@@ -1,0 +1,91 @@
+"""Where PPO and GRPO get their rewards: `stage.reward` names a rule (engine/train/rewards.py) or a reward-model
+checkpoint folder (engine/train/reward.py loads it). Both score a batch of (prompt turns, completion text) pairs
+and return one float each. Everything that can be wrong with the source is said before training starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.config import is_reward_path
+from engine.errors import UserError
+from engine.tokenizer import Tokenizer
+from engine.train.rewards import RuleReward, get_rule_reward
+
+
+class RuleSource:
+    """A named rule applied to each completion's text with the record's reference answer."""
+
+    def __init__(self, rule: RuleReward):
+        self.rule = rule
+        self.name = rule.name
+        self.needs_answer = rule.needs_answer
+
+    def score(self, messages: list[list[dict]], answers: list[str | None], texts: list[str]) -> list[float]:
+        return [self.rule(text, answer) for text, answer in zip(texts, answers, strict=True)]
+
+
+class ModelSource:
+    """A reward model scoring the whole conversation, rendered with the chat template as it was trained on."""
+
+    needs_answer = False
+
+    def __init__(self, path: str, tok: Tokenizer, device: torch.device, max_len: int):
+        try:  # written beside the reward-model stage; imported only when a checkpoint is named
+            from engine.train.reward import check_same_tokenizer, load_reward_model
+        except ImportError as e:
+            raise UserError(f"stage.reward: {path} names a reward-model checkpoint, but this engine cannot load one "
+                            f"({e})", "use a rule reward (exact_match, numeric_match, format)", kind="config") from None
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise UserError(f"stage.reward: {folder}: no such reward-model checkpoint folder",
+                            "train one with `--stage reward`, or name a rule (exact_match, numeric_match, format)",
+                            kind="config")
+        if check_same_tokenizer(tok, folder) is False:
+            raise_tokenizer_differs(folder)
+        self.model = load_reward_model(folder, device)
+        if getattr(self.model, "tokenizer_json", None) != tok.to_json():  # belt and braces: the ids must mean the same
+            raise_tokenizer_differs(folder)
+        self.name, self.tok, self.device, self.max_len = str(folder), tok, device, max_len
+
+    @torch.no_grad()
+    def score(self, messages: list[list[dict]], answers: list[str | None], texts: list[str]) -> list[float]:
+        rows = [self.tok.encode_chat(m + [{"role": "assistant", "content": t}])[0][-self.max_len:]
+                for m, t in zip(messages, texts, strict=True)]
+        ids = torch.full((len(rows), max(len(r) for r in rows)), self.tok.pad_id, dtype=torch.long)
+        for i, r in enumerate(rows):                                                  # right-padded (B, T)
+            ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
+        return [float(v) for v in self.model(ids.to(self.device), lengths.to(self.device)).float().cpu()]
+
+
+def raise_tokenizer_differs(folder: Path) -> None:
+    raise UserError(f"stage.reward: the reward model {folder} uses a different tokenizer from the policy",
+                    "train the reward model from the same SFT checkpoint (or tokenizer) as the policy",
+                    kind="config")
+
+
+def build_reward_source(spec: str, tok: Tokenizer, device: torch.device, max_len: int) -> RuleSource | ModelSource:
+    """The source `stage.reward` names: a folder (a path, or an existing directory) or else a rule's name."""
+    spec = spec.strip()
+    if not spec:
+        raise UserError("stage.reward: no reward source is set",
+                        "set stage.reward to exact_match, numeric_match, format or a reward-model checkpoint folder",
+                        kind="config")
+    if is_reward_path(spec) or Path(spec).is_dir():
+        return ModelSource(spec, tok, device, max_len)
+    return RuleSource(get_rule_reward(spec))
+
+
+def check_answers(source: RuleSource | ModelSource, answers: list[str | None], where: str) -> None:
+    """A rule that compares with a reference answer refuses prompts that carry none."""
+    if not source.needs_answer:
+        return
+    missing = [i for i, a in enumerate(answers) if a is None]
+    if missing:
+        raise UserError(f"{where}: {len(missing)} of {len(answers)} prompts have no \"answer\" (the first is record "
+                        f"{missing[0] + 1}), but stage.reward {source.name} compares each reply with one",
+                        "add an \"answer\" to every record, or use stage.reward: format or a reward-model "
+                        "checkpoint", kind="data")
