@@ -243,7 +243,13 @@ class TokenizerPage(WizardPage):
 
     def _split(self, path: str) -> None:
         w = workers.Worker(split_samples, self.command.argv("tokenizer", "encode", path, *SAMPLES.values(), "--json"))
-        w.signals.succeeded.connect(lambda res: self.preview.setHtml(tokens_html(res)))
-        w.signals.failed.connect(lambda msg: self.preview.setHtml(f"<i>could not read the tokenizer: "
-                                                                  f"{html.escape(msg.splitlines()[0])}</i>"))
+        # Bound methods, not lambdas: Qt drops them with the page, so a split finishing after it is gone is ignored.
+        w.signals.succeeded.connect(self._on_split_done)
+        w.signals.failed.connect(self._on_split_failed)
         w.start()
+
+    def _on_split_done(self, result) -> None:
+        self.preview.setHtml(tokens_html(result))
+
+    def _on_split_failed(self, message: str) -> None:
+        self.preview.setHtml(f"<i>could not read the tokenizer: {html.escape(message.splitlines()[0])}</i>")

@@ -66,8 +66,9 @@ def pref_file(tmp_path, jsonl) -> Path:
 
 
 def trainer_for(stage: str, tmp_path, workspace, init_dir, data: Path, *more: str, sink=None) -> Trainer:
+    # plain DPO unless a test asks otherwise (the dpo preset adds the RPO term)
     cfg = load_config(overrides=[*TOY, f"stage.name={stage}", f"stage.init={init_dir}", f"data.train=[{data}]",
-                                 *more])
+                                 "stage.rpo_alpha=0", *more])
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     sink = sink or NullSink()
     parts = build_parts(cfg, make_stage(stage), workspace, sink, rt, init_dir, origin=init_dir)

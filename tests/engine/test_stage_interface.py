@@ -278,12 +278,14 @@ def test_one_registry_entry_makes_a_stage_known_everywhere(monkeypatch):
         StageConfig(name="toy")
     with pytest.raises(ConfigError, match="unknown stage") as bad:
         StageConfig(name="nope")
-    assert bad.value.hint == "use one of: pretrain, sft, toy"
+    assert bad.value.hint == "use one of: " + ", ".join(engine.stages.STAGES)  # every stage, the toy one too
+    assert bad.value.hint.endswith(", toy")
     stage_arg = next(a for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions
                      if a.dest == "stage")
-    assert stage_arg.choices == ["pretrain", "sft", "toy"] and "starts from a checkpoint" in stage_arg.help
+    names = list(engine.stages.STAGES)  # the real stages and the toy one, last
+    assert stage_arg.choices == names and names[-1] == "toy" and "starts from a checkpoint" in stage_arg.help
     options = doctor_report()["options"]
-    assert options["stages"] == ["pretrain", "sft", "toy"]
+    assert options["stages"] == names
     assert options["stage_info"][-1] == {"name": "toy", "kind": "preference", "builtin": ["pref_train", "pref_val"],
                                          "preset": "toy", "needs_init": True,
                                          "help": "a stage that starts from a checkpoint"}

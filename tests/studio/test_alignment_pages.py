@@ -150,15 +150,17 @@ def test_monitor_plots_preference_and_rl_metrics_as_they_arrive(qtbot, tmp_path)
         state.apply(Event("step", 1.0, {"step": i, "loss": 0.69 - 0.01 * i, "chosen_reward": 0.01 * i,
                                         "rejected_reward": -0.01 * i, "margin": 0.02 * i,
                                         "pref_accuracy": min(1.0, 0.5 + 0.03 * i), **base}))
-    assert {"Chosen vs rejected reward", "Margin", "Preference accuracy"} <= set(grid.plots)
+    first = {"Chosen vs rejected reward", "Margin", "Preference accuracy"}
+    qtbot.waitUntil(lambda: first <= set(grid.plots) and not grid.building, timeout=10_000)  # built one per turn
     state.apply(Event("eval", 1.0, {"step": 20, "val_loss": 0.5, "metrics": {"pref_accuracy": 0.8, "margin": 0.3,
                                                                              "chosen_reward": 0.2,
                                                                              "rejected_reward": -0.1}}))
     for i in range(21, 31):  # RL stages' keys appear mid-run and get their own plots
         state.apply(Event("step", 1.0, {"step": i, "loss": 0.3, "reward_mean": 0.1 * i, "reward_std": 0.2,
                                         "kl": 0.001 * i, **base}))
-    assert {"Eval: Preference accuracy", "Eval: chosen vs rejected reward", "Reward (mean, std)",
-            "KL to the reference"} <= set(grid.plots)
+    later = {"Eval: Preference accuracy", "Eval: chosen vs rejected reward", "Reward (mean, std)",
+             "KL to the reference"}
+    qtbot.waitUntil(lambda: later <= set(grid.plots) and not grid.building, timeout=10_000)
     grid.refresh()
     assert grid.point_count("margin") == 20 and grid.point_count("kl") == 10
     assert len(grid.legend.get("Chosen vs rejected reward", [])) == 2
