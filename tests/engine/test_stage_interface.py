@@ -288,5 +288,5 @@ def test_one_registry_entry_makes_a_stage_known_everywhere(monkeypatch):
     assert options["stages"] == names
     assert options["stage_info"][-1] == {"name": "toy", "kind": "preference", "builtin": ["pref_train", "pref_val"],
                                          "preset": "toy", "needs_init": True,
-                                         "help": "a stage that starts from a checkpoint"}
+                                         "help": "a stage that starts from a checkpoint", "knobs": None}
     assert isinstance(make_stage("toy"), ToyStage)
