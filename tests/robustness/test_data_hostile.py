@@ -7,6 +7,7 @@ the file, the line and the field (never "cannot tell what kind of data" or a tra
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -158,8 +159,10 @@ def test_a_long_single_line_is_tokenized_in_bounded_memory(tmp_path):
     body = " ".join(words[(i * 7) % len(words)] for i in range(1_000_000))[:6_000_000]
     path = tmp_path / "long.jsonl"
     path.write_bytes(lines([{"text": body}, {"text": "a short one"}]))
+    # A clean environment: the peak is this code's, not whatever an earlier test left in os.environ.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     done = subprocess.run([sys.executable, "-c", LONG_LINE_SCRIPT, str(path), str(tmp_path / "data")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600)
+                          capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["docs"] == 2 and result["tokens"] > 500_000
