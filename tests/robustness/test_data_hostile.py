@@ -147,8 +147,11 @@ LONG_LINE_SCRIPT = textwrap.dedent("""
     path, work = Path(sys.argv[1]), Path(sys.argv[2])
     tok = train_tokenizer(tokenizer_texts([path], 50_000_000), 600)
     ts = pretokenize([path], "pretrain", tok, work)
-    print(json.dumps({"docs": ts.n_docs, "tokens": ts.n_tokens,
-                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    try:  # VmHWM is this process's own; ru_maxrss also counts the forked parent's pages (Linux, across exec)
+        peak = next(int(x.split()[1]) / 1024 for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"docs": ts.n_docs, "tokens": ts.n_tokens, "peak_mib": peak}))
 """)
 
 

@@ -35,10 +35,29 @@ def minigpt(args: list[str], ws: Path, timeout: float = 300) -> tuple[subprocess
     return proc, [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
+PEAK_WRAPPER = """\
+import atexit, runpy, sys
+hwm_file = sys.argv.pop(1)
+def report():
+    try:
+        hwm = next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return
+    open(hwm_file, "w").write(str(hwm))
+atexit.register(report)
+sys.argv[0] = "minigpt"
+runpy.run_module("engine.cli", run_name="__main__", alter_sys=True)
+"""
+
+
 def minigpt_measured(args: list[str], ws: Path, timeout: float = 120
                      ) -> tuple[subprocess.CompletedProcess, list[dict], int]:
-    """minigpt(args) with --events jsonl, and the process's own peak RSS in bytes (from wait4)."""
-    cmd = [sys.executable, "-m", "engine.cli", *args, "--events", "jsonl"]
+    """minigpt(args) with --events jsonl, and the process's own peak RSS in bytes.
+
+    On Linux the peak is the engine's VmHWM, written at exit: wait4's ru_maxrss also counts the pages of the forked
+    pytest process (the kernel carries its high-water mark across exec), which is ~1 GB late in a full suite."""
+    hwm_file = Path(tempfile.mkdtemp()) / "hwm"
+    cmd = [sys.executable, "-c", PEAK_WRAPPER, str(hwm_file), *args, "--events", "jsonl"]
     env = {**os.environ, "MINIGPT_HOME": str(ws)}
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
@@ -56,6 +75,8 @@ def minigpt_measured(args: list[str], ws: Path, timeout: float = 120
         err.seek(0)
         proc = subprocess.CompletedProcess(cmd, p.returncode, out.read().decode(), err.read().decode())
     peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    if hwm_file.is_file() and int(hwm_file.read_text() or -1) > 0:
+        peak = int(hwm_file.read_text())
     return proc, [json.loads(line) for line in proc.stdout.splitlines() if line.strip()], peak
 
 
