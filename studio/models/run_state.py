@@ -14,7 +14,21 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from engine.protocol import Event
+from engine.protocol import (
+    CheckpointEvent,
+    ConfigEvent,
+    DoneEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    HelloEvent,
+    LogEvent,
+    ProgressEvent,
+    SampleEvent,
+    StepEvent,
+    step_extras,
+    typed,
+)
 from studio.models.series import Series
 
 STEP_BOOKKEEPING = {"step", "total_steps", "epoch", "tokens_seen", "eta_s", "mem_kind", "skipped_steps"}
@@ -130,16 +144,17 @@ class RunState(QObject):
 
     # ------------------------------------------------------------------ events
     def _ev_hello(self, ev: Event) -> None:
-        self.run_dir = str(ev.get("run_dir") or self.run_dir)
-        self.device = str(ev.get("device") or "")
+        hello: HelloEvent = typed(ev)
+        self.run_dir = hello.run_dir or self.run_dir
+        self.device = hello.device
         if self.run_dir:
             self.name = self.run_dir.rstrip("/").rsplit("/", 1)[-1]
-        if ev.get("resumed"):
+        if hello.resumed:
             # A new engine continues this run from a checkpoint: whatever the replayed events said last
             # (stopped, failed, interrupted), it is running again, and the steps after that checkpoint repeat.
             self.ended_t, self.error = None, None
-            step = ev.get("resume_step")
-            if isinstance(step, int):
+            step = hello.resume_step
+            if step is not None:
                 for s in self.series.values():
                     s.truncate(step)
                 self.step = min(self.step, step)
@@ -148,24 +163,25 @@ class RunState(QObject):
             self._set_status("running")
 
     def _ev_config(self, ev: Event) -> None:
-        self.config = ev.get("config") or {}
-        self.params = int(ev.get("params") or 0)
+        config: ConfigEvent = typed(ev)
+        self.config = config.config
+        self.params = config.params
         self.stage = str((self.config.get("stage") or {}).get("name") or "")
         self.total_steps = int((self.config.get("run") or {}).get("max_steps") or self.total_steps)
 
     def _ev_progress(self, ev: Event) -> None:
-        self._emit(self.progress_changed, str(ev.get("phase") or ""), int(ev.get("done") or 0),
-                   int(ev.get("total") or 0))
+        progress: ProgressEvent = typed(ev)
+        self._emit(self.progress_changed, progress.phase, progress.done, progress.total or 0)
 
     def _ev_step(self, ev: Event) -> None:
-        step = int(ev.get("step") or 0)
-        self.step = step
-        self.total_steps = int(ev.get("total_steps") or self.total_steps)
-        self.epoch = float(ev.get("epoch") or 0.0)
-        self.tokens_seen = int(ev.get("tokens_seen") or self.tokens_seen)
-        self.skipped_steps = int(ev.get("skipped_steps") or 0)
-        self.eta_s = ev.get("eta_s")
-        self.mem_kind = str(ev.get("mem_kind") or self.mem_kind)
+        data: StepEvent = typed(ev)
+        step = self.step = data.step
+        self.total_steps = data.total_steps or self.total_steps
+        self.epoch = data.epoch
+        self.tokens_seen = data.tokens_seen or self.tokens_seen
+        self.skipped_steps = int(step_extras(ev).get("skipped_steps", 0))
+        self.eta_s = data.eta_s
+        self.mem_kind = data.mem_kind or self.mem_kind
         for key, value in ev.data.items():
             if key in STEP_BOOKKEEPING:
                 continue
@@ -178,28 +194,31 @@ class RunState(QObject):
             self._set_status("running")
 
     def _ev_eval(self, ev: Event) -> None:
-        step = int(ev.get("step") or self.step)
-        val = ev.get("val_loss")
-        if isinstance(val, (int, float)):
-            self._put("val_loss", step, float(val))
-            self.best_val = float(val) if self.best_val is None else min(self.best_val, float(val))
-        for key, value in (ev.get("metrics") or {}).items():
+        data: EvalEvent = typed(ev)
+        step = data.step or self.step
+        if data.val_loss is not None:
+            self._put("val_loss", step, float(data.val_loss))
+            self.best_val = float(data.val_loss) if self.best_val is None else min(self.best_val, data.val_loss)
+        for key, value in data.metrics.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._put(f"eval/{key}", step, float(value))
 
     def _ev_sample(self, ev: Event) -> None:
-        item = (int(ev.get("step") or 0), str(ev.get("prompt") or ""), str(ev.get("completion") or ""))
+        sample: SampleEvent = typed(ev)
+        item = (sample.step, sample.prompt, sample.completion)
         self.samples.append(item)
         self._emit(self.sample_added, *item)
 
     def _ev_checkpoint(self, ev: Event) -> None:
-        item = (int(ev.get("step") or 0), str(ev.get("path") or ""), str(ev.get("reason") or ""))
+        ckpt: CheckpointEvent = typed(ev)
+        item = (ckpt.step, ckpt.path, ckpt.reason)
         self.checkpoints.append(item)
         self._emit(self.checkpoint_added, *item)
         self._log("info", f"checkpoint ({item[2]}) at step {item[0]}: {item[1]}")
 
     def _ev_log(self, ev: Event) -> None:
-        self._log(str(ev.get("level") or "info"), str(ev.get("message") or ""))
+        log: LogEvent = typed(ev)
+        self._log(log.level, log.message)
 
     def _ev_paused(self, ev: Event) -> None:
         self._set_status("paused")
@@ -208,8 +227,8 @@ class RunState(QObject):
         self._set_status("running")
 
     def _ev_error(self, ev: Event) -> None:
-        info = ErrorInfo(str(ev.get("message") or "error"), str(ev.get("hint") or ""),
-                         str(ev.get("traceback") or ""), str(ev.get("kind") or ""))
+        error: ErrorEvent = typed(ev)
+        info = ErrorInfo(error.message or "error", error.hint or "", error.traceback or "", error.kind)
         self._log("error", info.message)
         if self.error is None:
             self.error = info
@@ -217,12 +236,13 @@ class RunState(QObject):
         self._set_status("diverged" if info.kind == "diverged" else "failed")
 
     def _ev_done(self, ev: Event) -> None:
-        summary = ev.get("summary") or {}
+        done: DoneEvent = typed(ev)
+        summary = done.summary
         if isinstance(summary.get("best_val_loss"), (int, float)):
             self.best_val = float(summary["best_val_loss"])
         self.step = int(summary.get("steps") or self.step)
         self.ended_t = ev.t or time.time()
-        status = str(ev.get("status") or "completed")
+        status = done.status or "completed"
         if status == "failed" and self.error is None:
             self.error = ErrorInfo(str(summary.get("error") or "the run failed"))
             self._emit(self.error_received, self.error)
