@@ -1,0 +1,86 @@
+"""The `stage:` section: which training stage runs, and every stage's own knobs (DPO, PPO, GRPO ...).
+
+The stage names come from the one stage registry, engine/stages.py.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from engine.config_base import _require, knob
+from engine.stages import STAGES as STAGE_INFO
+from engine.stages import stage_help
+
+DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo")  # as engine/train/losses.py LOSS_TYPES (torch-free here)
+
+
+@dataclass(kw_only=True)
+class StageConfig:
+    name: str = knob("pretrain", f"Training stage: {stage_help()}.")
+    init: str | None = knob(None, "Checkpoint folder to start from (a finished pretrain run for SFT).")
+    # ---- preference optimisation (dpo; beta is also GRPO's KL coefficient)
+    loss_type: str = knob("sigmoid", "DPO loss: sigmoid (DPO), ipo, hinge (SLiC) or simpo (reference-free, "
+                          "length-normalised).")
+    beta: float = knob(0.1, "DPO: how strongly the policy is held to the reference (reward = beta x log-ratio); "
+                       "GRPO: the KL coefficient (0 keeps no reference).")
+    label_smoothing: float = knob(0.0, "DPO (sigmoid, simpo): the assumed share of preference labels that are "
+                                  "wrong, in [0, 0.5).")
+    rpo_alpha: float = knob(0.0, "DPO: weight of the chosen reply's own NLL added to each pair's loss (RPO); keeps the "
+                            "right answer likely while the margin grows. 0 = plain DPO.")
+    # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
+    reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
+                           "reward-model checkpoint.")
+    group_size: int = knob(4, "GRPO: completions sampled per prompt; advantages are normalised within each group.")
+    ppo_epochs: int = knob(2, "PPO/GRPO: optimizer passes over each rollout batch before sampling the next.")
+    kl_target: float = knob(0.0, "PPO/GRPO: end a rollout batch's passes early once the policy's KL from the "
+                                 "rollout policy passes this (0 = never).")
+    kl_coef: float = knob(0.05, "PPO: per-token KL penalty to the frozen reference, taken from the reward.")
+    clip_range: float = knob(0.2, "PPO/GRPO: clip of the probability ratio (and of PPO's value change).")
+    vf_coef: float = knob(0.5, "PPO: weight of the value-head loss beside the policy loss.")
+    gamma: float = knob(1.0, "PPO: discount per reply token in GAE.")
+    lam: float = knob(0.95, "PPO: GAE lambda (bias-variance trade-off of the advantages).")
+    whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
+    rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
+    rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
+
+    def __post_init__(self) -> None:
+        _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
+                 f"use one of: {', '.join(STAGE_INFO)}")
+        _require(bool(self.init) or not STAGE_INFO[self.name].needs_init, "stage.init",
+                 f"the {self.name} stage starts from a checkpoint, and none is set",
+                 "set stage.init (or --init) to a checkpoint folder or a finished run's folder")
+        _require(self.loss_type in DPO_LOSS_TYPES, "stage.loss_type", f"unknown DPO loss {self.loss_type!r}",
+                 f"use one of: {', '.join(DPO_LOSS_TYPES)}")
+        _require(0.0 <= self.beta < float("inf"), "stage.beta", f"must be >= 0 and finite, got {self.beta}",
+                 "typical DPO values: 0.05 .. 0.5")
+        _require(self.beta > 0 or self.name != "dpo", "stage.beta", "must be positive for the dpo stage",
+                 "typical values: 0.05 .. 0.5")
+        _require(0.0 <= self.label_smoothing < 0.5, "stage.label_smoothing",
+                 f"must be in [0, 0.5), got {self.label_smoothing}", "0 trusts every label; 0.1 allows some noise")
+        _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
+                 "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
+        self._check_rl()
+
+    def _check_rl(self) -> None:
+        if self.name in ("ppo", "grpo"):
+            _require(bool(self.reward.strip()), "stage.reward", f"the {self.name} stage needs a reward source, "
+                     "and none is set", "set stage.reward to a rule (exact_match, numeric_match, format) or to a "
+                     "reward-model checkpoint folder")
+        _require(self.group_size >= 2, "stage.group_size", f"must be >= 2, got {self.group_size}",
+                 "GRPO compares completions of one prompt with each other")
+        _require(self.ppo_epochs >= 1, "stage.ppo_epochs", f"must be >= 1, got {self.ppo_epochs}")
+        for key in ("kl_target", "beta", "kl_coef", "vf_coef"):
+            _require(getattr(self, key) >= 0, f"stage.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _require(0 < self.clip_range < 1, "stage.clip_range", f"must be in (0, 1), got {self.clip_range}",
+                 "typical: 0.2")
+        for key in ("gamma", "lam"):
+            _require(0 <= getattr(self, key) <= 1, f"stage.{key}", f"must be in [0, 1], got {getattr(self, key)}")
+        _require(self.rollout_tokens >= 1, "stage.rollout_tokens", f"must be >= 1, got {self.rollout_tokens}")
+        _require(self.rollout_temperature > 0, "stage.rollout_temperature",
+                 f"must be > 0, got {self.rollout_temperature}", "rollouts must sample; typical: 1.0")
+
+
+def is_reward_path(value: str) -> bool:
+    """stage.reward names a checkpoint folder (not a rule) when it looks like a path."""
+    return any(c in value for c in ("/", "\\", os.sep)) or value.startswith(("~", "."))

@@ -1,0 +1,80 @@
+"""The `optim:`, `hardware:` and `run:` sections: how the weights are updated, where, and for how long."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.config_base import _require, knob
+
+
+@dataclass(kw_only=True)
+class OptimConfig:
+    lr: float = knob(3e-3, "Peak learning rate of AdamW.")
+    min_lr_ratio: float = knob(0.1, "Final learning rate as a share of lr.")
+    weight_decay: float = knob(0.1, "AdamW weight decay (not applied to norms and embeddings).")
+    beta1: float = knob(0.9, "AdamW beta1 (momentum).")
+    beta2: float = knob(0.95, "AdamW beta2 (second-moment decay).")
+    eps: float = knob(1e-8, "AdamW epsilon.")
+    warmup_steps: int = knob(50, "Steps of linear warm-up from 0 to lr.")
+    schedule: str = knob("cosine", "Schedule after warm-up: cosine, wsd (warmup-stable-decay) or constant.")
+    decay_fraction: float = knob(0.2, "For wsd: the final share of steps over which lr decays.")
+    grad_clip: float = knob(1.0, "Clip the global gradient norm to this (0 = off).")
+
+    def __post_init__(self) -> None:
+        _require(0 < self.lr < float("inf"), "optim.lr", f"must be positive and finite, got {self.lr}",
+                 "typical values: 1e-4 .. 3e-3")
+        _require(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "must be in [0, 1]")
+        _require(self.weight_decay >= 0, "optim.weight_decay", "must be >= 0")
+        _require(0.0 <= self.beta1 < 1.0, "optim.beta1", "must be in [0, 1)")
+        _require(0.0 <= self.beta2 < 1.0, "optim.beta2", "must be in [0, 1)")
+        _require(self.eps > 0, "optim.eps", "must be positive")
+        _require(self.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
+        _require(self.schedule in ("cosine", "wsd", "constant"), "optim.schedule",
+                 f"unknown schedule {self.schedule!r}", "use cosine, wsd or constant")
+        _require(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction", "must be in (0, 1]")
+        _require(self.grad_clip >= 0, "optim.grad_clip", "must be >= 0")
+
+
+@dataclass(kw_only=True)
+class HardwareConfig:
+    device: str = knob("auto", "Where to train: auto, cpu, cuda, cuda:N or mps.")
+    precision: str = knob("auto", "auto (bf16 where the chip has it, fp16 on older GPUs, else fp32), bf16, fp16, fp32.")
+    compile: bool = knob(False, "torch.compile the model (slower start, faster steps on GPUs).")
+    grad_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
+    threads: int = knob(0, "CPU threads for torch; 0 keeps torch's default.")
+    tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
+
+    def __post_init__(self) -> None:
+        indexed_cuda = self.device.startswith("cuda:") and self.device[5:].isdigit()
+        ok = self.device in ("auto", "cpu", "cuda", "mps") or indexed_cuda
+        _require(ok, "hardware.device", f"unknown device {self.device!r}", "use auto, cpu, cuda, cuda:0 or mps")
+        _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
+                 f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
+        _require(self.threads >= 0, "hardware.threads", "must be >= 0")
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    name: str = knob("", "Short name added to the run folder's name.")
+    seed: int = knob(0, "Seed for init, data order and sampling; the same seed repeats a run exactly on CPU.")
+    max_steps: int = knob(1000, "Optimizer steps to train for.")
+    batch_size: int = knob(16, "Sequences per micro-batch.")
+    grad_accum: int = knob(1, "Micro-batches accumulated per optimizer step (tokens/step = batch x accum x seq_len).")
+    log_every: int = knob(10, "Emit a step event (loss, lr, throughput) every N steps.")
+    eval_every: int = knob(200, "Evaluate val loss every N steps (and at the end); 0 = only at the end.")
+    eval_batches: int = knob(20, "Batches of validation data per evaluation.")
+    task_eval_items: int = knob(100, "Held-out checkable tasks solved greedily at each eval (built-in data; 0 = off).")
+    checkpoint_every: int = knob(500, "Save a checkpoint every N steps (and always at the end); 0 = only at the end.")
+    keep_last: int = knob(0, "Keep only the newest N periodic checkpoints (best is always kept); 0 keeps all.")
+    sample_prompts: list[str] = knob(["The", "What is 12 + 35?"], "Prompts completed at each eval to show progress.")
+    sample_tokens: int = knob(32, "Tokens generated for each sample prompt.")
+    max_nonfinite_steps: int = knob(5, "Stop the run as diverged after this many steps in a row whose loss or "
+                                    "gradient is NaN/inf (each such step is skipped, the weights untouched).")
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "max_nonfinite_steps"):
+            _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
+        for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
+            _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
+        _require(0 <= self.seed < 2**32, "run.seed", f"must be a whole number from 0 to {2**32 - 1}, got {self.seed}",
+                 "e.g. --seed 1234")
