@@ -173,8 +173,8 @@ class StagePage(WizardPage):
         for f in self.top.fields.values():
             f.blockSignals(False)
         self.init.setEditText(str(self.doc.get("stage.init") or ""))
-        self._show_reward()
         self._reload_fields()
+        self._show_reward()
 
     def reason(self) -> str | None:
         stage = self.doc.get("stage.name", "pretrain")
@@ -265,8 +265,8 @@ class StagePage(WizardPage):
             if key.split(".", 1)[1] not in own:
                 self.doc.doc["stage"].pop(key.split(".", 1)[1], None)
         self._show_stage_parts()
-        self._show_reward()
         self._reload_fields()
+        self._show_reward()  # after the fields hold the new stage's values: the reward's signal stores them
 
     def _reload_fields(self) -> None:
         resolved = self.doc.resolved()

@@ -47,6 +47,9 @@ def test_choosing_an_rl_stage_preselects_its_presets_reward_and_next_is_not_bloc
     assert page.reward.isVisible()
     assert page.reward.combo.currentText() == "rule · exact_match" and page.reward.value() == "exact_match"
     assert "stage.reward" not in (page.reason() or "")
+    preset = load_preset("stages", stage)["stage"]
+    for key in ("rollout_tokens", "ppo_epochs", "rollout_temperature"):   # the preset's settings, not the defaults
+        assert page.stage_knobs.fields[f"stage.{key}"].value() == preset[key], key
     page.entered()                                                 # entering the page keeps the preselected rule
     assert page.reward.value() == "exact_match"
     page.init.setCurrentIndex(1)                                   # the SFT run; nothing else is missing now
