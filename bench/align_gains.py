@@ -34,18 +34,22 @@ RUNS = {  # bench name -> (engine stage, extra --set values)
     "grpo": ("grpo", ["stage.reward=exact_match"]),
 }
 ENGINE = [sys.executable, "-m", "engine.cli"]
+SAMPLES = 4  # sampled replies per held-out prompt for the policy's sampled reward
 
 
 # ---------------------------------------------------------------- the one evaluation (runs in its own process)
-def evaluate(checkpoint: str, reference: str | None, reward_models: list[str], workspace: Path) -> dict:
+def evaluate(checkpoint: str, reference: str | None, reward_models: list[str], workspace: Path,
+             temperature: float) -> dict:
     """Held-out metrics of one policy checkpoint; identical code for the SFT start and every trained run."""
     import torch
 
     from engine.data import builtin, formats
     from engine.data.pretokenize import encode_pair
     from engine.evaluate import accuracy_of, generate_texts, prompt_ids, reference_items
+    from engine.generate import SamplingParams
     from engine.inference import load_for_inference
     from engine.train.reward import load_reward_model
+    from engine.train.rewards import exact_match
 
     torch.manual_seed(0)
     lm = load_for_inference(checkpoint, "cpu")
@@ -53,20 +57,20 @@ def evaluate(checkpoint: str, reference: str | None, reward_models: list[str], w
     prompts = [prompt_ids(lm.tok, it["messages"], True) for it in items]
     texts = generate_texts(lm.generator, lm.tok, prompts, 16, 32, ["\n"])
     out = {"checkpoint": checkpoint, **accuracy_of(items, texts)}
-    out["reward_rule"] = out["accuracy"]                          # exact_match of the same replies
+    out["reward_rule"] = out["accuracy"]                          # exact_match of the same (greedy) replies
+    # the policy's own samples, as its rollouts draw them: SAMPLES per prompt at the rollout temperature, fixed seed
+    params = SamplingParams(max_new_tokens=16, temperature=temperature, seed=1234)
+    sampled_items = [it for it in items for _ in range(SAMPLES)]
+    sampled = []
+    for k in range(0, len(sampled_items), 64):
+        chunk = [prompt_ids(lm.tok, it["messages"], True) for it in sampled_items[k:k + 64]]
+        sampled += [lm.tok.decode(c.ids) for c in lm.generator.complete(chunk, params)]
+    out["reward_rule_sampled"] = statistics.fmean(exact_match(t, it["answer"])
+                                                  for t, it in zip(sampled, sampled_items, strict=True))
     for i, rm_path in enumerate(reward_models):                   # reward-model score of the same replies
         scorer = load_reward_model(rm_path, "cpu")
-        scores = []
-        for k in range(0, len(items), 32):
-            rows = [lm.tok.encode_chat(it["messages"] + [{"role": "assistant", "content": t}])[0]
-                    for it, t in zip(items[k:k + 32], texts[k:k + 32], strict=True)]
-            rows = [r[:len(r) - r[::-1].index(lm.tok.im_end_id)] for r in rows]   # end at the reply's <|im_end|>
-            lengths = torch.tensor([len(r) for r in rows])
-            ids = torch.full((len(rows), int(lengths.max())), lm.tok.pad_id, dtype=torch.long)
-            for j, r in enumerate(rows):
-                ids[j, :len(r)] = torch.tensor(r)
-            scores += scorer(ids, lengths).tolist()
-        out[f"reward_rm{i}"] = sum(scores) / len(scores)
+        out[f"reward_rm{i}"] = statistics.fmean(rm_scores(scorer, lm.tok, items, texts))
+        out[f"reward_rm{i}_sampled"] = statistics.fmean(rm_scores(scorer, lm.tok, sampled_items, sampled))
     ref = load_for_inference(reference, "cpu").model if reference else None
     pairs = [encode_pair(lm.tok, r) for r in formats.iter_records(builtin.builtin_file(workspace, "preference_val"),
                                                                    "preference")]
@@ -77,6 +81,22 @@ def evaluate(checkpoint: str, reference: str | None, reward_models: list[str], w
         h = lp - reply_logprobs(ref, sides, lm.tok.pad_id)            # log pi/ref of each side
         out["implicit_pref_accuracy"] = float((h[0::2] > h[1::2]).float().mean())
     return out
+
+
+def rm_scores(scorer, tok, items: list[dict], texts: list[str]) -> list[float]:
+    """A reward model's score of each (prompt, reply), rendered as the reward model was trained (ends at <|im_end|>)."""
+    import torch
+    scores = []
+    for k in range(0, len(items), 32):
+        rows = [tok.encode_chat(it["messages"] + [{"role": "assistant", "content": t}])[0]
+                for it, t in zip(items[k:k + 32], texts[k:k + 32], strict=True)]
+        rows = [r[:len(r) - r[::-1].index(tok.im_end_id)] for r in rows]   # end at the reply's <|im_end|>
+        lengths = torch.tensor([len(r) for r in rows])
+        ids = torch.full((len(rows), int(lengths.max())), tok.pad_id, dtype=torch.long)
+        for j, r in enumerate(rows):
+            ids[j, :len(r)] = torch.tensor(r)
+        scores += scorer(ids, lengths).tolist()
+    return scores
 
 
 def reply_logprobs(model, sides: list[tuple[list[int], list[int]]], pad_id: int, batch: int = 64):
@@ -121,7 +141,7 @@ class Bench:
             return json.loads(path.read_text())
         t0 = time.time()
         cmd = [sys.executable, __file__, "--eval", checkpoint, "--out", str(self.out), "--eval-name", name,
-               "--threads", str(self.args.threads)]
+               "--threads", str(self.args.threads), "--temperature", str(self.args.temperature)]
         cmd += ["--reference", reference] if reference else []
         cmd += [x for rm in rms for x in ("--rm", rm)]
         subprocess.run(cmd, env=self.env, check=True, stdout=subprocess.DEVNULL)
@@ -214,7 +234,7 @@ def report(results: dict, seeds: list[int]) -> str:
                              + " / ".join(f"{v:.3f}" for v in vals) + " |")
             lines.append("")
             continue
-        keys = ["accuracy", *families, "reward_rule"]
+        keys = ["accuracy", *families, "reward_rule", "reward_rule_sampled"]
         keys += sorted(k for k in evals[0] if k.startswith("reward_rm"))
         keys += ["pref_accuracy"] + (["implicit_pref_accuracy"] if name == "dpo" else [])
         lines += ["| metric | SFT before | after (mean ± sd) | change | per seed |", "|---|---|---|---|---|"]
@@ -224,8 +244,9 @@ def report(results: dict, seeds: list[int]) -> str:
                 continue
             b = before.get(key)
             if key.startswith("reward_rm"):  # each seed's policy is scored by its own seed's reward model
-                b = statistics.fmean(before.get(f"reward_rm{i}", float("nan")) for i in range(len(seeds)))
-                vals = [e.get(f"reward_rm{0}") for e in evals]
+                tail = key[len("reward_rm0"):]
+                b = statistics.fmean(before.get(f"reward_rm{i}{tail}", float("nan")) for i in range(len(seeds)))
+                vals = [e[key] for e in evals]
             change = f"{statistics.fmean(vals) - b:+.3f}" if b is not None else ""
             lines.append(f"| {key} | {'' if b is None else f'{b:.3f}'} | {spread(vals)} | {change} | "
                          + " / ".join(f"{v:.3f}" for v in vals) + " |")
@@ -243,6 +264,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
     ap.add_argument("--set", action="append", help="RUN:key=value, e.g. grpo:optim.lr=3e-5 (repeatable)")
     ap.add_argument("--report", help="also write the markdown table here")
+    ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the sampled reward")
     ap.add_argument("--eval", help=argparse.SUPPRESS)           # internal: evaluate one checkpoint
     ap.add_argument("--eval-name", help=argparse.SUPPRESS)
     ap.add_argument("--reference", help=argparse.SUPPRESS)
@@ -252,7 +274,7 @@ def main() -> None:
     if args.eval:
         import torch
         torch.set_num_threads(args.threads)
-        result = evaluate(args.eval, args.reference, args.rm, workspace)
+        result = evaluate(args.eval, args.reference, args.rm, workspace, args.temperature)
         (Path(args.out) / f"eval-{args.eval_name}.json").write_text(json.dumps(result, indent=1))
         return
     if not args.init:
