@@ -242,11 +242,16 @@ def report(results: dict, seeds: list[int]) -> str:
             vals = [e[key] for e in evals if key in e]
             if not vals:
                 continue
-            b = before.get(key)
-            if key.startswith("reward_rm"):  # each seed's policy is scored by its own seed's reward model
+            if key.startswith("reward_rm"):  # each seed's policy and the SFT start, scored by that seed's own RM
                 tail = key[len("reward_rm0"):]
-                b = statistics.fmean(before.get(f"reward_rm{i}{tail}", float("nan")) for i in range(len(seeds)))
-                vals = [e[key] for e in evals]
+                starts = [before[f"reward_rm{j}{tail}"] for j in range(len(vals))]
+                deltas = [a - b for a, b in zip(vals, starts, strict=True)]
+                change = f"{statistics.fmean(deltas):+.3f} ± {statistics.stdev(deltas):.3f}"
+                lines.append(f"| {key.replace('rm0', 'rm')} (own seed's RM) | " + " / ".join(f"{b:.3f}" for b in starts)
+                             + f" | {spread(vals)} | {change} | " + " / ".join(f"{v:+.3f}" for v in deltas)
+                             + " (change) |")
+                continue
+            b = before.get(key)
             change = f"{statistics.fmean(vals) - b:+.3f}" if b is not None else ""
             lines.append(f"| {key} | {'' if b is None else f'{b:.3f}'} | {spread(vals)} | {change} | "
                          + " / ".join(f"{v:.3f}" for v in vals) + " |")
@@ -265,6 +270,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", help="RUN:key=value, e.g. grpo:optim.lr=3e-5 (repeatable)")
     ap.add_argument("--report", help="also write the markdown table here")
     ap.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the sampled reward")
+    ap.add_argument("--report-from", help="print the table of a finished bench's results.json (no runs)")
     ap.add_argument("--eval", help=argparse.SUPPRESS)           # internal: evaluate one checkpoint
     ap.add_argument("--eval-name", help=argparse.SUPPRESS)
     ap.add_argument("--reference", help=argparse.SUPPRESS)
@@ -276,6 +282,14 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         result = evaluate(args.eval, args.reference, args.rm, workspace, args.temperature)
         (Path(args.out) / f"eval-{args.eval_name}.json").write_text(json.dumps(result, indent=1))
+        return
+    if args.report_from:  # the table again from a finished bench's results.json
+        results = json.loads(Path(args.report_from).read_text())
+        results["runs"] = {n: {int(k): v for k, v in r.items()} for n, r in results["runs"].items()}
+        text = report(results, args.seeds)
+        print(text)
+        if args.report:
+            Path(args.report).write_text(text + "\n", encoding="utf-8")
         return
     if not args.init:
         ap.error("--init is required")

@@ -44,7 +44,8 @@ class StageConfig:
     rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
     rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
     tasks: list[str] = knob([], "PPO/GRPO: train only on prompts of these task families (the records' \"task\" "
-                            "field), e.g. the ones the start model partly solves; empty = every prompt.")
+                            "field), e.g. the ones the start model partly solves; empty = every prompt. Ignored, "
+                            "with a warning, for prompts that name no family.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",

@@ -64,7 +64,13 @@ def test_tasks_that_match_no_prompt_are_refused_naming_the_key_and_the_families(
                                                                                    prompts):
     with pytest.raises(UserError) as e:
         trainer(tmp_path, workspace, init_dir, prompts, "grpo", "stage.tasks=[add]")
-    assert "stage.tasks" in str(e.value) and "say, spell" in e.value.hint
+    assert "stage.tasks" in str(e.value) and "say, spell" in e.value.hint and "stage.tasks=[]" in e.value.hint
+
+
+def test_prompts_without_families_ignore_the_filter(tmp_path, workspace, init_dir, jsonl):
+    plain = jsonl(tmp_path / "plain.jsonl", [{"prompt": f"Say {w} {i}.", "answer": w} for i in range(6) for w in WORDS])
+    t = trainer(tmp_path, workspace, init_dir, plain, "grpo", "stage.tasks=[spell]", "stage.group_size=4")
+    assert len(t.stage.train_items) == len(t.p.train_items)      # the preset's filter does not refuse user data
 
 
 def test_tasks_must_be_names():
