@@ -31,7 +31,7 @@ from engine.train.setup import build_parts
 TOY = ["model.d_model=32", "model.n_layer=2", "model.n_head=4", "model.n_kv_head=2", "model.max_seq_len=64",
        "run.task_eval_items=0", "run.sample_prompts=[]", "hardware.device=cpu", "hardware.precision=fp32",
        "hardware.threads=1", "data.seq_len=64", "stage.rollout_tokens=8", "run.batch_size=8", "optim.warmup_steps=0",
-       "optim.schedule=constant", "optim.lr=1e-3", "optim.grad_clip=0"]
+       "optim.schedule=constant", "optim.lr=1e-3", "optim.grad_clip=0", "run.grad_accum=1"]
 
 
 def letters(completion: str, answer: str | None) -> float:
