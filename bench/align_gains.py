@@ -246,7 +246,8 @@ def report(results: dict, seeds: list[int]) -> str:
                 tail = key[len("reward_rm0"):]
                 starts = [before[f"reward_rm{j}{tail}"] for j in range(len(vals))]
                 deltas = [a - b for a, b in zip(vals, starts, strict=True)]
-                change = f"{statistics.fmean(deltas):+.3f} ± {statistics.stdev(deltas):.3f}"
+                change = f"{statistics.fmean(deltas):+.3f}" + (f" ± {statistics.stdev(deltas):.3f}" if len(deltas) > 1
+                                                               else "")
                 lines.append(f"| {key.replace('rm0', 'rm')} (own seed's RM) | " + " / ".join(f"{b:.3f}" for b in starts)
                              + f" | {spread(vals)} | {change} | " + " / ".join(f"{v:+.3f}" for v in deltas)
                              + " (change) |")
