@@ -277,11 +277,12 @@ def main() -> None:
     ap.add_argument("--reference", help=argparse.SUPPRESS)
     ap.add_argument("--rm", action="append", default=[], help=argparse.SUPPRESS)
     args = ap.parse_args()
-    workspace = Path(os.environ.get("MINIGPT_HOME", "~/.minigpt")).expanduser()
     if args.eval:
         import torch
+
+        from engine.config import default_workspace  # the engine's own (MINIGPT_HOME or the user data folder)
         torch.set_num_threads(args.threads)
-        result = evaluate(args.eval, args.reference, args.rm, workspace, args.temperature)
+        result = evaluate(args.eval, args.reference, args.rm, default_workspace(), args.temperature)
         (Path(args.out) / f"eval-{args.eval_name}.json").write_text(json.dumps(result, indent=1))
         return
     if args.report_from:  # the table again from a finished bench's results.json
