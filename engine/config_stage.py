@@ -43,6 +43,9 @@ class StageConfig:
     whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
     rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
     rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
+    tasks: list[str] = knob([], "PPO/GRPO: train only on prompts of these task families (the records' \"task\" "
+                            "field), e.g. the ones the start model partly solves; empty = every prompt. Ignored, "
+                            "with a warning, for prompts that name no family.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
@@ -77,6 +80,8 @@ class StageConfig:
         for key in ("gamma", "lam"):
             _require(0 <= getattr(self, key) <= 1, f"stage.{key}", f"must be in [0, 1], got {getattr(self, key)}")
         _require(self.rollout_tokens >= 1, "stage.rollout_tokens", f"must be >= 1, got {self.rollout_tokens}")
+        _require(all(isinstance(t, str) and t for t in self.tasks), "stage.tasks",
+                 f"must be a list of task family names, got {self.tasks!r}", "e.g. [count_letter, unit]")
         _require(self.rollout_temperature > 0, "stage.rollout_temperature",
                  f"must be > 0, got {self.rollout_temperature}", "rollouts must sample; typical: 1.0")
 

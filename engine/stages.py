@@ -43,13 +43,13 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
               "KL penalty to the SFT reference (from an SFT checkpoint)",
               module="engine.train.ppo:PPOStage",
               knobs=("ppo_epochs", "kl_target", "kl_coef", "clip_range", "vf_coef", "gamma", "lam", "whiten_rewards",
-                     "rollout_tokens", "rollout_temperature")),
+                     "rollout_tokens", "rollout_temperature", "tasks")),
     StageInfo(name="grpo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="grpo",
               needs_init=True, help="RL with GRPO: groups of sampled replies per prompt, scored by stage.reward and "
               "compared within the group (from an SFT checkpoint)",
               module="engine.train.grpo:GRPOStage",
               knobs=("group_size", "ppo_epochs", "kl_target", "beta", "clip_range", "rollout_tokens",
-                     "rollout_temperature")),
+                     "rollout_temperature", "tasks")),
 )}
 
 

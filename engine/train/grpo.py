@@ -38,7 +38,7 @@ class GRPOStage(RLStage):
     def rollout(self, index: int) -> list[dict]:
         cfg, s, rt = self.cfg, self.cfg.stage, self.ctx.rt
         n = cfg.run.batch_size * cfg.run.grad_accum
-        picked = ro.pick_prompts(self.trainer.p.train_items, index, n // s.group_size, cfg.run.seed)
+        picked = ro.pick_prompts(self.train_items, index, n // s.group_size, cfg.run.seed)
         prompts = [self.train_prompts[i] for i in picked for _ in range(s.group_size)]   # groups are consecutive
         replies = [r for chunk in self.sample_replies(prompts, index) for r in chunk]
         batch = self.rows(prompts, replies)

@@ -56,7 +56,7 @@ class PPOStage(RLStage):
     def rollout(self, index: int) -> list[dict]:
         cfg, s, rt = self.cfg, self.cfg.stage, self.ctx.rt
         n = cfg.run.batch_size * cfg.run.grad_accum
-        prompts = [self.train_prompts[i] for i in ro.pick_prompts(self.trainer.p.train_items, index, n, cfg.run.seed)]
+        prompts = [self.train_prompts[i] for i in ro.pick_prompts(self.train_items, index, n, cfg.run.seed)]
         replies = [r for chunk in self.sample_replies(prompts, index) for r in chunk]
         batch = self.rows(prompts, replies)
         mask = batch["mask"]

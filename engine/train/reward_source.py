@@ -12,7 +12,7 @@ import torch
 from engine.config import is_reward_path
 from engine.errors import UserError
 from engine.tokenizer import Tokenizer
-from engine.train.rewards import RuleReward, get_rule_reward
+from engine.train.rewards import END_MARKS, RuleReward, get_rule_reward
 
 
 class RuleSource:
@@ -52,13 +52,23 @@ class ModelSource:
 
     @torch.no_grad()
     def score(self, messages: list[list[dict]], answers: list[str | None], texts: list[str]) -> list[float]:
-        rows = [self.tok.encode_chat(m + [{"role": "assistant", "content": t}])[0][-self.max_len:]
-                for m, t in zip(messages, texts, strict=True)]
+        rows = [self.rendered(m, t) for m, t in zip(messages, texts, strict=True)]
         ids = torch.full((len(rows), max(len(r) for r in rows)), self.tok.pad_id, dtype=torch.long)
         for i, r in enumerate(rows):                                                  # right-padded (B, T)
             ids[i, :len(r)] = torch.tensor(r, dtype=torch.long)
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.long)
         return [float(v) for v in self.model(ids.to(self.device), lengths.to(self.device)).float().cpu()]
+
+
+    def rendered(self, messages: list[dict], text: str) -> list[int]:
+        """Prompt turns + reply as the reward model was trained on them (encode_pair): the reply's text up to its
+        end-of-turn mark, and the ids through the reply's <|im_end|>, the token the head reads (not the newline the
+        template puts after it)."""
+        for mark in END_MARKS:  # a rollout's reply text ends with the decoded stop token; it is not content
+            text = text.split(mark, 1)[0]
+        ids = self.tok.encode_chat(messages + [{"role": "assistant", "content": text}])[0]
+        end = len(ids) - ids[::-1].index(self.tok.im_end_id)
+        return ids[:end][-self.max_len:]
 
 
 def raise_tokenizer_differs(folder: Path) -> None:

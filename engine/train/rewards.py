@@ -16,7 +16,7 @@ from engine.errors import UserError
 
 RewardFn = Callable[[str, str | None], float]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-_END_MARKS = ("<|im_end|>", "<|endoftext|>")
+END_MARKS = ("<|im_end|>", "<|endoftext|>")
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def numeric_match(completion: str, answer: str | None) -> float:
 def format_reward(completion: str, answer: str | None) -> float:
     """1.0 when the reply is one non-empty line (the shape the checkable tasks ask for), else 0.0."""
     text = completion
-    for mark in _END_MARKS:
+    for mark in END_MARKS:
         text = text.split(mark, 1)[0]
     text = text.strip()
     return 1.0 if text and "\n" not in text else 0.0

@@ -90,10 +90,31 @@ class RLStage(Stage):
         if len(self.train_prompts) != p.train_set.n_docs:  # pretokenize and we must number records alike
             raise UserError(f"read {len(self.train_prompts)} prompts but pretokenized {p.train_set.n_docs}",
                             "run `minigpt data check` on the files", kind="data")
+        self.train_items = self.task_filter(np.asarray(p.train_items), cfg.stage.tasks)
         self.generator = Generator(trainer.model, [p.tok.im_end_id], p.tok.pad_id, decode=p.tok.decode,
                                    autocast=trainer.rt.autocast)
         self.check_batch(cfg)
         return ro.RolloutBatches(self.next_rollout, cfg.stage.ppo_epochs, self.stop_early)
+
+    def task_filter(self, items: np.ndarray, tasks: list[str]) -> np.ndarray:
+        """The training prompts of the families in stage.tasks (all of them when it is empty, or when no prompt names
+        a family: the stage presets set it for the built-in data). A curriculum: a family the start model never
+        solves gives groups of equal rewards, which teach nothing."""
+        found = sorted({q.task for q in self.train_prompts if q.task})
+        if not tasks:
+            return items
+        if not found:
+            self.ctx.sink.log(f"{self.name}: stage.tasks {', '.join(tasks)} ignored: the prompts name no task family "
+                              "(no \"task\" field), so every prompt is used", "warning")
+            return items
+        kept = np.asarray([i for i in items if self.train_prompts[int(i)].task in tasks], dtype=items.dtype)
+        if not len(kept):
+            raise UserError(f"stage.tasks {tasks}: no training prompt belongs to these task families",
+                            f"the prompts' families are: {', '.join(found)}; or set stage.tasks=[] for all",
+                            kind="config")
+        self.ctx.sink.log(f"{self.name}: training on {len(kept):,} of {len(items):,} prompts (stage.tasks "
+                          f"{', '.join(tasks)})")
+        return kept
 
     def next_rollout(self, index: int) -> list[dict]:
         self.approx_kl = []  # the early stop reads the KL of this rollout's last pass only

@@ -152,10 +152,14 @@ class StagePage(WizardPage):
         self.init.addItem("")
         for label, path in self._checkpoints():
             self.init.addItem(label, path)
-        self.init.setEditText(current)
+        found = self.init.findText(current) if current else -1
+        if found > 0:  # a run picked from the list keeps its item, whose data is the path (the text is a label)
+            self.init.setCurrentIndex(found)
+        else:
+            self.init.setEditText(current)
         self.init.blockSignals(False)
         self.reward.set_sources(self.options.get("rule_rewards", []), self._checkpoints())
-        self.reward.set_value(self.doc.get("stage.reward", ""))
+        self._show_reward()
         for g in (self.stage_knobs, *self.groups.values()):
             g.set_values(self.doc.resolved())
 
@@ -170,6 +174,7 @@ class StagePage(WizardPage):
             f.blockSignals(False)
         self.init.setEditText(str(self.doc.get("stage.init") or ""))
         self._reload_fields()
+        self._show_reward()
 
     def reason(self) -> str | None:
         stage = self.doc.get("stage.name", "pretrain")
@@ -204,6 +209,11 @@ class StagePage(WizardPage):
     def _on_init_changed(self, _text: str) -> None:
         self.doc.set("stage.init", self._init_path() or None)
         self._on_fields_changed()
+
+    def _show_reward(self) -> None:
+        """Show the reward source the run will use: the user's stage.reward, else the stage preset's (grpo and ppo
+        preset a rule), so a stage that works as chosen is not blocked on an empty picker."""
+        self.reward.set_value(str((self.doc.resolved().get("stage") or {}).get("reward") or ""))
 
     def _on_reward_changed(self) -> None:
         value = self.reward.value()
@@ -256,6 +266,7 @@ class StagePage(WizardPage):
                 self.doc.doc["stage"].pop(key.split(".", 1)[1], None)
         self._show_stage_parts()
         self._reload_fields()
+        self._show_reward()  # after the fields hold the new stage's values: the reward's signal stores them
 
     def _reload_fields(self) -> None:
         resolved = self.doc.resolved()

@@ -31,7 +31,7 @@ from engine.train.setup import build_parts
 TOY = ["model.d_model=32", "model.n_layer=2", "model.n_head=4", "model.n_kv_head=2", "model.max_seq_len=64",
        "run.task_eval_items=0", "run.sample_prompts=[]", "hardware.device=cpu", "hardware.precision=fp32",
        "hardware.threads=1", "data.seq_len=64", "stage.rollout_tokens=8", "run.batch_size=8", "optim.warmup_steps=0",
-       "optim.schedule=constant", "optim.lr=1e-3", "optim.grad_clip=0"]
+       "optim.schedule=constant", "optim.lr=1e-3", "optim.grad_clip=0", "run.grad_accum=1"]
 
 
 def letters(completion: str, answer: str | None) -> float:
@@ -222,8 +222,9 @@ def test_a_reward_checkpoint_scores_the_rendered_conversation(tmp_path, workspac
     batch = next(trainer.train_batches)
     ids, lengths = stand_in_reward[0].calls[-1]
     assert ids.shape[0] == 8 and torch.all(ids[torch.arange(8), lengths - 1] != tok.pad_id)
-    # each scored row is prompt turns + the sampled reply, closed the way the chat template closes a turn
-    assert torch.all(ids[torch.arange(8), lengths - 2] == tok.im_end_id)
+    # each scored row is prompt turns + the sampled reply, ending at the reply's <|im_end|>: the token the reward
+    # model's head read in training (encode_pair), not the newline the chat template puts after it
+    assert torch.all(ids[torch.arange(8), lengths - 1] == tok.im_end_id)
     assert float(batch["reward_mean"]) == pytest.approx(float((lengths.float() / 100).mean()))
 
 

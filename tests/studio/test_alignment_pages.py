@@ -100,7 +100,8 @@ def test_a_stage_that_samples_asks_for_a_reward_source_from_rules_or_reward_runs
     assert page.reward.isVisible() and "RL prompts" in page.needs.text() and "reward" in page.needs.text()
     items = [page.reward.combo.itemText(i) for i in range(page.reward.combo.count())]
     assert items == ["rule · exact_match", "rule · format", "reward model · rm-run · step-000010 (latest)"]
-    assert "stage.reward" in (page.reason() or "")
+    assert page.reward.value() == "exact_match"                  # the grpo preset's rule, shown and used
+    assert "stage.reward" not in (page.reason() or "")
     page.reward.combo.setCurrentIndex(2)
     assert wizard.doc.get("stage.reward") == runs[1][1]
     page.reward.combo.setCurrentIndex(0)
