@@ -26,6 +26,7 @@ from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
 from engine.optim import build_optimizer, lr_at, set_lr
+from engine.train.backoff import Backoff
 from engine.train.setup import RunParts
 
 
@@ -53,6 +54,7 @@ class Trainer:
                                    parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
         self.train_batches = self.stage.train_batches(self)  # after the generator: rollouts may use it
+        self.backoff = Backoff(self.cfg.run.micro_batch, self.cfg.run.grad_accum, sink)  # OOM: split, repeat
 
     # ------------------------------------------------------------------ state
     def trainer_state(self) -> dict:
@@ -163,7 +165,7 @@ class Trainer:
         # All micro-batches first, so the step's unit count (a device tensor: no sync) scales every backward.
         batches = [{k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
                    for b in (next(self.train_batches) for _ in range(cfg.run.grad_accum))]
-        loss_mean, extras = self.accumulate(batches)
+        loss_mean, extras = self.backoff.accumulate(self, batches)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         params = [p for p in self.params if p.grad is not None]
