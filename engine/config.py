@@ -97,8 +97,8 @@ def help_for() -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for section, cls in SECTION_TYPES.items():
         inst = cls()
-        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", "")}
-                        for f in fields(cls)}
+        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""),
+                                 "type": str(f.type)} for f in fields(cls)}
     return out
 
 

@@ -16,6 +16,8 @@ The weights, gradients and RNG state are as they were after each try. Knows noth
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,13 @@ class Probe:
     fits: bool
     peak: int | None        # bytes; None when the step ran out of memory outright
     seconds: float
+
+
+@functools.cache
+def baseline_rss() -> int:
+    """The process's resident memory when its first search began (weights, data maps, libraries): read once, so
+    that every try, and every search in the process, is measured against the same floor."""
+    return psutil.Process().memory_info().rss
 
 
 def largest_fitting(try_batch: Callable[[int], Probe], limit: int) -> tuple[int, list[Probe]]:
@@ -83,7 +92,7 @@ class StepProbe:
         trainable = sum(p.numel() for m in modules for p in m.parameters() if p.requires_grad)
         self.moments = 8 * trainable                   # AdamW exp_avg + exp_avg_sq, fp32
         self.grads = 4 * trainable
-        self.baseline = psutil.Process().memory_info().rss if device.type == "cpu" else 0
+        self.baseline = baseline_rss() if device.type == "cpu" else 0
         self._param_storages = {p.untyped_storage().data_ptr() for m in modules for p in m.parameters()}
 
     def __call__(self, b: int) -> Probe:
@@ -144,7 +153,9 @@ def step_probe(parts: RunParts, rt: Runtime, budget: int) -> StepProbe:
     stage, cfg = parts.stage, parts.cfg
 
     def make_batch(b: int) -> dict:
-        batches = stage.batches(parts.train_set, parts.train_items, cfg.with_batch(b, 1), parts.tok, shuffle=False)
+        one = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, batch_size=b, grad_accum=1,
+                                                               global_batch_tokens=0))
+        batches = stage.batches(parts.train_set, parts.train_items, one, parts.tok, shuffle=False)
         return {k: v.to(rt.device) if isinstance(v, torch.Tensor) else v for k, v in next(batches).items()}
 
     def loss_fn(batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,9 +165,10 @@ def step_probe(parts: RunParts, rt: Runtime, budget: int) -> StepProbe:
     return StepProbe(modules, make_batch, loss_fn, rt.device, budget, rt.autocast)
 
 
-def fit_batch(parts: RunParts, rt: Runtime, sink: EventSink) -> RunParts:
+def fit_batch(parts: RunParts, rt: Runtime, sink: EventSink, budget: int | None = None) -> RunParts:
     """Resolve run.batch_size: auto for this run (a number is left as it is): probe, choose, say so, and put the
-    chosen micro-batch and accumulation into parts.cfg (so run.yaml and the config event hold the numbers)."""
+    chosen micro-batch and accumulation into parts.cfg (so run.yaml and the config event hold the numbers).
+    `budget` (bytes) replaces hardware.memory_fraction's share of the device (tests simulate a small device)."""
     cfg = parts.cfg
     if not cfg.run.auto_batch:
         return parts
@@ -164,7 +176,7 @@ def fit_batch(parts: RunParts, rt: Runtime, sink: EventSink) -> RunParts:
     global_seqs = cfg.run.global_batch_tokens // t if cfg.run.global_batch_tokens else 0
     ceiling = AUTO_BATCH_CEILING.get(rt.device.type, AUTO_BATCH_CEILING["cpu"])
     limit = max(1, min(ceiling, global_seqs or ceiling, len(parts.train_items)))
-    budget = memory_budget(rt.device, cfg.hardware.memory_fraction)
+    budget = budget or memory_budget(rt.device, cfg.hardware.memory_fraction)
     probe = step_probe(parts, rt, budget)
     accum_default = cfg.run.grad_accum
 

@@ -28,12 +28,18 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
         step_probe(parts, rt, budget=2**62)(1)   # one step of one sequence, undone: compiles forward and backward
     except Exception as e:  # noqa: BLE001 - any compiler failure; eager mode still works
         uncompile(model)
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        sink.log(f"torch.compile failed ({type(e).__name__}: {reason}); training continues without it",
-                 "warning")
+        sink.log(f"torch.compile failed ({root_cause(e)}); training continues without it", "warning")
         return False
     sink.log(f"torch.compile ({'auto: a CUDA GPU' if mode == 'auto' else 'on'}): the model's blocks are compiled")
     return True
+
+
+def root_cause(e: BaseException) -> str:
+    """'Type: first line' of the innermost error: dynamo wraps the compiler's own in BackendCompilerFailed."""
+    while (inner := getattr(e, "inner_exception", None) or e.__cause__) is not None:
+        e = inner
+    line = (str(e).strip().splitlines() or [""])[0][:300]
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
 
 
 def uncompile(model: torch.nn.Module) -> None:
