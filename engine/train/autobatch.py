@@ -191,9 +191,9 @@ def fit_batch(parts: RunParts, rt: Runtime, sink: EventSink, budget: int | None 
     found, probes = largest_fitting(try_batch, limit)
     if found == 0:
         need = probes[0].peak
-        raise UserError(f"run.batch_size: auto found no micro-batch that fits: one sequence needs "
-                        + (f"~{need / GIB:.2f} GiB" if need else "more than is free")
-                        + f", and hardware.memory_fraction {cfg.hardware.memory_fraction} allows {budget / GIB:.2f} GiB",
+        needs = f"~{need / GIB:.2f} GiB" if need else "more than is free"
+        raise UserError(f"run.batch_size: auto found no micro-batch that fits: one sequence needs {needs}, and "
+                        f"hardware.memory_fraction {cfg.hardware.memory_fraction} allows {budget / GIB:.2f} GiB",
                         "lower data.seq_len, set hardware.grad_checkpointing=true, pick a smaller model, or raise "
                         "hardware.memory_fraction", kind="memory")
     micro, accum = split_global(found, global_seqs) if global_seqs else (found, accum_default)

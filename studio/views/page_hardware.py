@@ -40,7 +40,8 @@ def describe_machine(report: dict) -> str:
         rows.append(f"<b>What auto picks here</b>: device {html.escape(str(auto.get('device')))} "
                     f"({human_bytes(auto.get('memory', 0))}, bf16 {'yes' if auto.get('bf16') else 'no'}) · "
                     f"precision {html.escape(str(auto.get('precision')))} · compile "
-                    f"{html.escape(str(auto.get('compile')))}" + (f" · batch size: {html.escape(batch)}" if batch else ""))
+                    f"{html.escape(str(auto.get('compile')))}"
+                    + (f" · batch size: {html.escape(batch)}" if batch else ""))
     return "<br>".join(rows)
 
 

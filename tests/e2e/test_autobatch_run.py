@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from engine.protocol import read_events_file, schema_problems
-
 from tests.e2e.conftest import FAST, cli
 
 
