@@ -123,3 +123,15 @@ def test_oom_mid_run_halves_the_micro_batch_and_keeps_the_losses(toy_run, worksp
     assert "step 3 is repeated" in notes[0]["message"]
     for a, b in zip(backed_off, small, strict=True):
         assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_split_batch_keeps_rows_and_pairs_together():
+    rows = torch.arange(10).unsqueeze(1).repeat(1, 3)                  # row i holds i
+    parts = make_stage("pretrain").split_batch({"x": rows, "y": rows, "scale": torch.tensor(2.0)}, 2)
+    assert [p["x"][:, 0].tolist() for p in parts] == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert all(p["scale"] == 2.0 for p in parts)                        # 0-d entries go to each part
+    assert [len(p["x"]) for p in make_stage("pretrain").split_batch({"x": rows[:3]}, 4)] == [1, 1, 1]
+    # preference batches: B chosen rows, then their B rejected rows; each part keeps that layout
+    ids = torch.tensor([[10], [11], [12], [13], [20], [21], [22], [23]])   # chosen 1x, rejected 2x, pair index last
+    pairs = make_stage("dpo").split_batch({"ids": ids, "mask": ids, "lengths": ids[:, 0]}, 2)
+    assert [p["ids"][:, 0].tolist() for p in pairs] == [[10, 11, 20, 21], [12, 13, 22, 23]]
