@@ -12,8 +12,9 @@ import torch
 
 from engine.hardware import cpu_bf16_support, pick_device, pick_precision
 
-# The auto batch-size search stops here (sequences per micro-batch). On a CPU a bigger micro-batch no longer
-# speeds a step up; on GPUs beyond these the search costs more start-up than the larger batch returns.
+# The auto batch-size search stops here (sequences per micro-batch): each try is a real step, so the ceiling bounds
+# the search's start-up time, and a CPU gains little from micro-batches beyond a few dozen sequences. Chosen, not
+# measured: raise them where a device shows otherwise.
 AUTO_BATCH_CEILING = {"cuda": 512, "mps": 256, "cpu": 32}
 
 
