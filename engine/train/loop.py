@@ -63,6 +63,7 @@ class Trainer:
             "data_key": self.p.train_set.folder.name,
             "best_only": self.best_only.name if self.best_only else "",
             "skipped_steps": self.skipped_steps, "nonfinite_streak": self.nonfinite_streak,
+            "micro_splits": self.backoff.splits,      # OOM back-off: a resume keeps the smaller micro-batch
             "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
             "stage": {"modules": {name: m.state_dict() for name, m in self.extra_modules.items()},
@@ -84,6 +85,7 @@ class Trainer:
         self.best_val = float(state.get("best_val", float("inf")))
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.nonfinite_streak = int(state.get("nonfinite_streak", 0))
+        self.backoff.splits = int(state.get("micro_splits", 1))
         best_only = state.get("best_only") or ""
         self.best_only = self.run_dir / "checkpoints" / best_only if best_only else None
         saved = state.get("stage", {"modules": {}, "state": {}})

@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
 from engine.config import load_config
 from engine.errors import UserError
@@ -123,6 +124,8 @@ def test_oom_mid_run_halves_the_micro_batch_and_keeps_the_losses(toy_run, worksp
     assert "step 3 is repeated" in notes[0]["message"]
     for a, b in zip(backed_off, small, strict=True):
         assert a == pytest.approx(b, abs=1e-6)
+    # the final checkpoint remembers the split, so a resume keeps the smaller micro-batch
+    assert ckpt.load_trainer_state(ckpt.resolve_checkpoint(tmp_path / "a"))["micro_splits"] == 2
 
 
 def test_split_batch_keeps_rows_and_pairs_together():
