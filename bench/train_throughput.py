@@ -40,7 +40,7 @@ def measure(preset: str, precision: str, steps: int, device: str, batch_size: in
     if compiled:
         apply_compile(model)
     opt = build_optimizer(model, cfg.optim, rt.device)
-    b, t = batch_size or cfg.run.batch_size, cfg.data.seq_len
+    b, t = batch_size or cfg.run.micro_batch, cfg.data.seq_len
     x = torch.randint(0, model_cfg.vocab_size, (b, t + 1), device=rt.device)
 
     def step():

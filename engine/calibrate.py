@@ -75,7 +75,7 @@ def calibrate(preset: str, workspace: Path, device: str = "auto", precision: str
             return {**hit, "cached": True}
     vocab = cfg.model.vocab_size or cfg.tokenizer.vocab_size
     model_cfg = dataclasses.replace(cfg.model, vocab_size=vocab)
-    batch, seq = probe_shape(model_cfg, cfg.run.batch_size, cfg.data.seq_len, rt.device.type)
+    batch, seq = probe_shape(model_cfg, cfg.run.micro_batch, cfg.data.seq_len, rt.device.type)
     while True:
         try:
             tokens_per_s, seconds, timed = _probe(model_cfg, cfg.optim, rt, batch, seq, max(1, steps))

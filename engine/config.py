@@ -21,7 +21,7 @@ from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-ex
 from engine.config_data import DataConfig, TokenizerConfig
 from engine.config_model import ModelConfig
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
-from engine.config_train import HardwareConfig, OptimConfig, RunConfig
+from engine.config_train import COMPILE_MODES, LEGACY_VALUES, HardwareConfig, OptimConfig, RunConfig  # noqa: F401
 from engine.errors import UserError
 from engine.stages import STAGES as STAGE_INFO
 from engine.stages import stage_help, stage_knobs  # noqa: F401 - stage_knobs: for the studio
@@ -48,6 +48,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
+        self._check_global_batch()
         if self.stage.init:  # the model's shape will come from the checkpoint; set-up checks seq_len against it
             return
         _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
@@ -60,9 +61,35 @@ class Config:
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
+    def _check_global_batch(self) -> None:
+        """run.global_batch_tokens must be whole sequences, and with a numeric batch size whole micro-batches."""
+        run, t = self.run, self.data.seq_len
+        if run.auto_batch:
+            kind = STAGE_INFO[self.stage.name].kind if self.stage.name in STAGE_INFO else ""
+            _require(kind != "rl_prompt", "run.batch_size", f"auto is not offered for the {self.stage.name} stage "
+                     "(its batches are rollouts, sized by the rollout)", "give run.batch_size a number")
+        g = run.global_batch_tokens
+        if not g:
+            return
+        _require(g % t == 0, "run.global_batch_tokens", f"{g} is not a whole number of sequences of data.seq_len {t}",
+                 f"use a multiple of {t}, e.g. {max(1, round(g / t)) * t}")
+        if not run.auto_batch:
+            b = int(run.batch_size)
+            _require(g % (b * t) == 0, "run.global_batch_tokens",
+                     f"{g} tokens are {g // t} sequences, which run.batch_size {b} does not divide",
+                     f"use a multiple of batch x seq_len = {b * t}, e.g. {max(1, round(g / (b * t))) * b * t}, "
+                     "or set run.batch_size: auto")
+            self.run.grad_accum = g // (b * t)   # derived: any grad_accum given is replaced
+
     @property
     def tokens_per_step(self) -> int:
-        return self.run.batch_size * self.run.grad_accum * self.data.seq_len
+        """batch x accum x seq_len; run.global_batch_tokens when set (grad_accum is then derived from it)."""
+        return self.run.global_batch_tokens or self.run.micro_batch * self.run.grad_accum * self.data.seq_len
+
+    def with_batch(self, batch_size: int, grad_accum: int) -> Config:
+        """This config with a decided micro-batch and accumulation (what run.yaml records once auto is resolved)."""
+        return dataclasses.replace(self, run=dataclasses.replace(self.run, batch_size=batch_size,
+                                                                 grad_accum=grad_accum))
 
 
 def help_for() -> dict[str, dict[str, dict[str, Any]]]:
@@ -70,8 +97,8 @@ def help_for() -> dict[str, dict[str, dict[str, Any]]]:
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for section, cls in SECTION_TYPES.items():
         inst = cls()
-        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", "")}
-                        for f in fields(cls)}
+        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""),
+                                 "type": str(f.type)} for f in fields(cls)}
     return out
 
 
@@ -201,6 +228,7 @@ def build_section(section: str, values: Any, source: str = "config") -> Any:
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
             raise ConfigError(f"{section}.{key}", f"unknown key in {source}", hint)
+        value = LEGACY_VALUES.get(f"{section}.{key}", {}).get(value, value) if isinstance(value, bool) else value
         values = {**values, key: _coerce(f"{section}.{key}", value, known[key])}
     return cls(**values)
 
@@ -211,7 +239,10 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     if value is None:
         _require("None" in t, key, "may not be empty")
         return None
-    if t.startswith("bool"):
+    if t == "int | str":  # a number or a word (run.batch_size: auto); the dataclass says which words
+        _require(isinstance(value, (int, str)) and not isinstance(value, bool), key,
+                 f"expected a whole number or auto, got {value!r}")
+    elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
         _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}")

@@ -35,14 +35,21 @@ class OptimConfig:
         _require(self.grad_clip >= 0, "optim.grad_clip", "must be >= 0")
 
 
+COMPILE_MODES = ("auto", "on", "off")
+LEGACY_VALUES = {"hardware.compile": {True: "on", False: "off"}}  # old `compile: true/false` files read forward
+
+
 @dataclass(kw_only=True)
 class HardwareConfig:
     device: str = knob("auto", "Where to train: auto, cpu, cuda, cuda:N or mps.")
     precision: str = knob("auto", "auto (bf16 where the chip has it, fp16 on older GPUs, else fp32), bf16, fp16, fp32.")
-    compile: bool = knob(False, "torch.compile the model (slower start, faster steps on GPUs).")
+    compile: str = knob("auto", "torch.compile the model: auto (on for CUDA GPUs, off on the CPU and Apple GPUs), on "
+                        "or off. If compiling fails the run says so and continues uncompiled.")
     grad_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
     threads: int = knob(0, "CPU threads for torch; 0 keeps torch's default.")
     tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
+    memory_fraction: float = knob(0.9, "Share of the device's memory (RAM on the CPU) that run.batch_size: auto may "
+                                  "plan for; the rest is headroom.")
 
     def __post_init__(self) -> None:
         indexed_cuda = self.device.startswith("cuda:") and self.device[5:].isdigit()
@@ -51,6 +58,10 @@ class HardwareConfig:
         _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
                  f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
         _require(self.threads >= 0, "hardware.threads", "must be >= 0")
+        _require(self.compile in COMPILE_MODES, "hardware.compile", f"unknown mode {self.compile!r}",
+                 "use auto, on or off")
+        _require(0.0 < self.memory_fraction <= 1.0, "hardware.memory_fraction",
+                 f"must be in (0, 1], got {self.memory_fraction}", "e.g. 0.9 leaves a tenth as headroom")
 
 
 @dataclass(kw_only=True)
@@ -58,8 +69,11 @@ class RunConfig:
     name: str = knob("", "Short name added to the run folder's name.")
     seed: int = knob(0, "Seed for init, data order and sampling; the same seed repeats a run exactly on CPU.")
     max_steps: int = knob(1000, "Optimizer steps to train for.")
-    batch_size: int = knob(16, "Sequences per micro-batch.")
+    batch_size: int | str = knob(16, "Sequences per micro-batch, or auto: the largest that fits within "
+                                 "hardware.memory_fraction, found by trying real steps before the run.")
     grad_accum: int = knob(1, "Micro-batches accumulated per optimizer step (tokens/step = batch x accum x seq_len).")
+    global_batch_tokens: int = knob(0, "Tokens per optimizer step; when set, grad_accum is derived from it "
+                                    "(batch x accum x seq_len must equal it). 0 = not set.")
     log_every: int = knob(10, "Emit a step event (loss, lr, throughput) every N steps.")
     eval_every: int = knob(200, "Evaluate val loss every N steps (and at the end); 0 = only at the end.")
     eval_batches: int = knob(20, "Batches of validation data per evaluation.")
@@ -72,9 +86,29 @@ class RunConfig:
                                     "gradient is NaN/inf (each such step is skipped, the weights untouched).")
 
     def __post_init__(self) -> None:
-        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "max_nonfinite_steps"):
+        if isinstance(self.batch_size, str) and self.batch_size.strip().isdigit():
+            self.batch_size = int(self.batch_size)
+        _require(self.batch_size == "auto" or not isinstance(self.batch_size, str), "run.batch_size",
+                 f"must be a whole number or auto, got {self.batch_size!r}", "e.g. 16, or auto to fill the memory")
+        _require(self.global_batch_tokens >= 0, "run.global_batch_tokens",
+                 f"must be >= 0, got {self.global_batch_tokens}", "0 leaves it unset")
+        for name in ("max_steps", "grad_accum", "log_every", "max_nonfinite_steps",
+                     *(("batch_size",) if self.batch_size != "auto" else ())):
             _require(getattr(self, name) > 0, f"run.{name}", f"must be positive, got {getattr(self, name)}")
         for name in ("eval_every", "eval_batches", "checkpoint_every", "keep_last", "task_eval_items", "sample_tokens"):
             _require(getattr(self, name) >= 0, f"run.{name}", f"must be >= 0, got {getattr(self, name)}")
         _require(0 <= self.seed < 2**32, "run.seed", f"must be a whole number from 0 to {2**32 - 1}, got {self.seed}",
                  "e.g. --seed 1234")
+
+    @property
+    def auto_batch(self) -> bool:
+        return self.batch_size == "auto"
+
+    @property
+    def micro_batch(self) -> int:
+        """The micro-batch a figure can be computed from: the number, or before an auto search has run, the
+        default (estimates only; the run replaces auto by what it found)."""
+        return AUTO_ESTIMATE_BATCH if self.auto_batch else int(self.batch_size)
+
+
+AUTO_ESTIMATE_BATCH = 16   # what estimates assume for run.batch_size: auto before the search has run

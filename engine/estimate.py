@@ -42,7 +42,7 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     weights = 4 * n
     grads = 4 * n
     optimizer = 8 * n
-    b, t, d = cfg.run.batch_size, cfg.data.seq_len, m.d_model
+    b, t, d = 1 if cfg.run.auto_batch else cfg.run.micro_batch, cfg.data.seq_len, m.d_model  # auto: the least
     act_bytes = BYTES.get(precision, 4)
     per_layer = b * t * (14 * d + 2 * m.ffn_dim * 2) * act_bytes            # inputs, norms, q/k/v, attn out, MLP
     if cfg.hardware.grad_checkpointing:
@@ -80,7 +80,7 @@ def eta_seconds(cfg: Config, flops_per_s: float, vocab_size: int | None = None) 
     per_token = flops_per_token(cfg.model, cfg.data.seq_len, v)
     train = per_token * cfg.tokens_per_step * cfg.run.max_steps
     evals = 1 + (cfg.run.max_steps // cfg.run.eval_every if cfg.run.eval_every else 0)
-    eval_tokens = evals * cfg.run.eval_batches * cfg.run.batch_size * cfg.data.seq_len
+    eval_tokens = evals * cfg.run.eval_batches * cfg.run.micro_batch * cfg.data.seq_len
     return (train + per_token / 3 * eval_tokens) / flops_per_s        # an eval is a forward pass: a third
 
 

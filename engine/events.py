@@ -87,6 +87,8 @@ class HumanDisplay:
             return f"{ev['phase']}: {100 * ev['done'] / total:.0f}% ({ev['done']:,}/{total:,})"
         if kind == "hello":
             return f"minigpt engine {ev['engine_version']} on {ev['device']}"
+        if kind == "batch":
+            return ev.get("message", "")
         if kind in ("paused", "resumed"):
             return kind
         if kind == "error":

@@ -159,7 +159,8 @@ def rule_rewards() -> list[dict]:
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
-    from engine.config import help_for, list_presets
+    from engine.config import COMPILE_MODES, help_for, list_presets
+    from engine.device_auto import auto_picks, mps_report
     from engine.stages import STAGES, describe
 
     gpus = []
@@ -187,8 +188,9 @@ def doctor_report() -> dict:
                 "bf16_kind": cpu_bf16_support(), "auto_precision": "bf16" if cpu_prefers_bf16() else "fp32"},
         "memory": {"total": vm.total, "available": vm.available},
         "cuda": {"available": bool(gpus), "version": torch.version.cuda, "gpus": gpus},
-        "mps": {"available": mps},
+        "mps": mps_report(),
         "default_device": str(pick_device("auto")),
+        "auto": auto_picks(),
         "options": {
             "stages": list(STAGES),
             "stage_info": describe(),
@@ -198,9 +200,10 @@ def doctor_report() -> dict:
             "devices": devices,
             "precisions": precisions,
             "compile": hasattr(torch, "compile"),
+            "compile_modes": list(COMPILE_MODES),
             "grad_checkpointing": True,
             "tf32": bool(gpus),
-            "auto_batch_size": False,
+            "auto_batch_size": True,
             "multi_gpu": len(gpus) > 1,
             "activations": ["swiglu", "geglu", "gelu"],
             "schedules": ["cosine", "wsd", "constant"],

@@ -20,7 +20,7 @@ PROTOCOL_VERSION = 1
 
 EVENTS = (
     "hello", "config", "progress", "step", "eval", "sample", "checkpoint", "log",
-    "paused", "resumed", "error", "done",
+    "paused", "resumed", "error", "done", "batch",
     # chat server
     "ready", "token",
 )
@@ -134,6 +134,21 @@ class StepEvent:
 
 
 @dataclass(frozen=True)
+class BatchEvent:
+    """The micro-batch a run trains with: each try of the run.batch_size: auto search (phase probe), its choice
+    (chosen), and a halving after running out of memory mid-run (backoff, with the step it happened at)."""
+    REQUIRED: ClassVar[tuple[str, ...]] = ("phase", "micro_batch", "grad_accum", "message")
+    phase: str = ""                   # probe | chosen | backoff
+    micro_batch: int = 0              # sequences (pairs, replies) per forward pass
+    grad_accum: int = 0               # micro-batches per optimizer step
+    message: str = ""                 # one readable line saying what happened
+    fits: bool | None = None          # probe: whether the step stayed within the budget
+    peak_bytes: int | None = None     # probe: the step's measured peak memory
+    budget_bytes: int | None = None   # what hardware.memory_fraction allows
+    step: int | None = None           # backoff: the step that ran out of memory (it is repeated)
+
+
+@dataclass(frozen=True)
 class EvalEvent:
     REQUIRED: ClassVar[tuple[str, ...]] = ("step", "val_loss", "metrics")
     step: int = 0
@@ -223,6 +238,7 @@ EVENT_TYPES: dict[str, type] = {
     "hello": HelloEvent, "config": ConfigEvent, "progress": ProgressEvent, "step": StepEvent, "eval": EvalEvent,
     "sample": SampleEvent, "checkpoint": CheckpointEvent, "log": LogEvent, "paused": PausedEvent,
     "resumed": ResumedEvent, "error": ErrorEvent, "done": DoneEvent, "ready": ReadyEvent, "token": TokenEvent,
+    "batch": BatchEvent,
 }
 _JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,),
                "list": (list,), "None": (type(None),)}

@@ -26,8 +26,9 @@ def apply_grad_checkpointing(model: GPT) -> GPT:
     return model
 
 
-def apply_compile(model: GPT) -> GPT:
-    """Compile each block in place (the module tree and state_dict keys stay as they are)."""
+def apply_compile(model: GPT, **options) -> GPT:
+    """Compile each block in place (the module tree and state_dict keys stay as they are); `options` go to
+    torch.compile (e.g. backend)."""
     for block in model.blocks:
-        block.compile()
+        block.compile(**options)
     return model

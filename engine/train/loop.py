@@ -26,6 +26,7 @@ from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
 from engine.optim import build_optimizer, lr_at, set_lr
+from engine.train.backoff import Backoff
 from engine.train.setup import RunParts
 
 
@@ -53,6 +54,7 @@ class Trainer:
                                    parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
         self.train_batches = self.stage.train_batches(self)  # after the generator: rollouts may use it
+        self.backoff = Backoff(self.cfg.run.micro_batch, self.cfg.run.grad_accum, sink)  # OOM: split, repeat
 
     # ------------------------------------------------------------------ state
     def trainer_state(self) -> dict:
@@ -61,6 +63,7 @@ class Trainer:
             "data_key": self.p.train_set.folder.name,
             "best_only": self.best_only.name if self.best_only else "",
             "skipped_steps": self.skipped_steps, "nonfinite_streak": self.nonfinite_streak,
+            "micro_splits": self.backoff.splits,      # OOM back-off: a resume keeps the smaller micro-batch
             "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
             "stage": {"modules": {name: m.state_dict() for name, m in self.extra_modules.items()},
@@ -82,6 +85,7 @@ class Trainer:
         self.best_val = float(state.get("best_val", float("inf")))
         self.skipped_steps = int(state.get("skipped_steps", 0))
         self.nonfinite_streak = int(state.get("nonfinite_streak", 0))
+        self.backoff.splits = int(state.get("micro_splits", 1))
         best_only = state.get("best_only") or ""
         self.best_only = self.run_dir / "checkpoints" / best_only if best_only else None
         saved = state.get("stage", {"modules": {}, "state": {}})
@@ -163,7 +167,7 @@ class Trainer:
         # All micro-batches first, so the step's unit count (a device tensor: no sync) scales every backward.
         batches = [{k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
                    for b in (next(self.train_batches) for _ in range(cfg.run.grad_accum))]
-        loss_mean, extras = self.accumulate(batches)
+        loss_mean, extras = self.backoff.accumulate(self, batches)
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         params = [p for p in self.params if p.grad is not None]

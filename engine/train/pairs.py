@@ -62,6 +62,18 @@ class PairStage(Stage):
     def count_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return batch["ids"].numel()
 
+    def split_batch(self, batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+        """Pairs into `parts` micro-batches, each again its chosen rows first, then their rejected rows."""
+        if parts == 1:
+            return [batch]
+        b = batch["ids"].shape[0] // 2
+        out = []
+        for idx in torch.arange(b).tensor_split(parts):
+            if len(idx):
+                rows = torch.cat([idx, idx + b])
+                out.append({k: v[rows] for k, v in batch.items()})
+        return out
+
     # ------------------------------------------------------------------ held-out pairs
     def val_pairs(self, trainer: Trainer) -> Iterator[dict[str, torch.Tensor]]:
         """Up to run.eval_batches x run.batch_size held-out pairs, each once, in file order, on the device."""

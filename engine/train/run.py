@@ -22,6 +22,8 @@ from engine.events import EventSink
 from engine.hardware import init_runtime, shutdown_runtime
 from engine.protocol import control_dir
 from engine.run_lock import claim_out, hold_run
+from engine.train.autobatch import fit_batch
+from engine.train.compile_guard import compile_model
 from engine.train.loop import Trainer
 from engine.train.registry import make_stage
 from engine.train.setup import build_parts
@@ -171,6 +173,8 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         cfg = dataclasses.replace(cfg, stage=dataclasses.replace(cfg.stage, init=str(origin)))
     with writing("the tokenizer and the pretokenized data", workspace):
         parts = build_parts(cfg, stage, workspace, sink, rt, step_dir or origin, origin=origin, resume_dir=step_dir)
+    compile_model(parts, rt, sink)       # hardware.compile; a compiler that fails leaves the run eager, with a warning
+    parts = fit_batch(parts, rt, sink)   # run.batch_size: auto becomes a number before run.yaml is written
     if not resume:
         atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())
     sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),

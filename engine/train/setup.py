@@ -28,7 +28,7 @@ from engine.errors import UserError
 from engine.estimate import memory_bytes, memory_refusal
 from engine.events import EventSink
 from engine.hardware import Runtime, free_memory
-from engine.model.apply import apply_compile, apply_grad_checkpointing
+from engine.model.apply import apply_grad_checkpointing
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
 from engine.train.stage import Stage, StageContext
@@ -183,8 +183,6 @@ def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt
     model.to(rt.device)
     if cfg.hardware.grad_checkpointing:
         apply_grad_checkpointing(model)
-    if cfg.hardware.compile:
-        apply_compile(model)
 
     task_items = []
     if data.builtin and cfg.run.task_eval_items > 0:

@@ -20,6 +20,7 @@ The loop calls, in order (a stage overrides only what differs from next-token cr
   evaluate(trainer)      (val metric, metrics): the val metric is tracked as `best` (lower is better); the default is
                          the unit-weighted val loss and the built-in task accuracy.
   count_tokens(batch)    tokens the step processed (tokens_seen, tokens/s), read without a host sync.
+  split_batch(batch, n)  the batch as n smaller micro-batches of the same rows (OOM back-off, engine/train/backoff.py).
   checkpoint_extras()    (metadata for config.json, {file name: state dict} saved as safetensors beside the weights):
                          what another program needs to load the checkpoint as the stage's own kind (a reward head).
 """
@@ -108,6 +109,15 @@ class Stage:
 
     def count_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return batch["x"].numel()
+
+    def split_batch(self, batch: dict[str, torch.Tensor], parts: int) -> list[dict[str, torch.Tensor]]:
+        """The batch's rows in `parts` near-equal micro-batches (OOM back-off); 0-d entries go to each, and parts
+        left empty are dropped. A stage whose rows are not independent (pairs) overrides this."""
+        if parts == 1:
+            return [batch]
+        rows = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim())
+        return [{k: v[idx] if isinstance(v, torch.Tensor) and v.dim() else v for k, v in batch.items()}
+                for idx in torch.arange(rows).tensor_split(parts) if len(idx)]
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, trainer: Trainer) -> tuple[float, dict]:

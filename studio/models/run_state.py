@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from engine.protocol import (
+    BatchEvent,
     CheckpointEvent,
     ConfigEvent,
     DoneEvent,
@@ -53,6 +54,7 @@ class RunState(QObject):
     checkpoint_added = Signal(int, str, str)  # step, path, reason
     error_received = Signal(object)         # ErrorInfo
     progress_changed = Signal(str, int, int)  # phase, done, total
+    batch_changed = Signal(object)          # BatchEvent: an auto batch size try, its choice, or an OOM back-off
     reloaded = Signal()                     # a batch of events was replayed
 
     def __init__(self, name: str = "", parent: QObject | None = None):
@@ -70,6 +72,8 @@ class RunState(QObject):
         self.epoch = 0.0
         self.tokens_seen = 0
         self.skipped_steps = 0              # steps the engine skipped for a NaN/inf loss or gradient
+        self.micro_batch = 0                # what the run trains with, once auto batch size or a back-off said so
+        self.grad_accum = 0
         self.eta_s: float | None = None
         self.started_t: float | None = None
         self.last_t: float | None = None
@@ -172,6 +176,13 @@ class RunState(QObject):
     def _ev_progress(self, ev: Event) -> None:
         progress: ProgressEvent = typed(ev)
         self._emit(self.progress_changed, progress.phase, progress.done, progress.total or 0)
+
+    def _ev_batch(self, ev: Event) -> None:
+        batch: BatchEvent = typed(ev)
+        if batch.phase in ("chosen", "backoff"):
+            self.micro_batch, self.grad_accum = batch.micro_batch, batch.grad_accum
+        self._log("warning" if batch.phase == "backoff" else "info", batch.message)
+        self._emit(self.batch_changed, batch)
 
     def _ev_step(self, ev: Event) -> None:
         data: StepEvent = typed(ev)

@@ -37,10 +37,10 @@ class Field(QObject):
     changed = Signal()
 
     def __init__(self, key: str, default: Any, help_text: str = "", options: list[str] | None = None,
-                 label: str | None = None, parent: QObject | None = None):
+                 label: str | None = None, parent: QObject | None = None, auto: bool = False):
         super().__init__(parent)
         self.key = key
-        self.kind = self._kind(default, options)
+        self.kind = "int_auto" if auto and isinstance(default, int) else self._kind(default, options)
         self.nullable = default is None
         self.label = QLabel(label or pretty_label(key.split(".")[-1]))
         self.error = QLabel()
@@ -76,6 +76,12 @@ class Field(QObject):
         elif self.kind == "bool":
             w = QCheckBox()
             w.toggled.connect(self.changed)
+        elif self.kind == "int_auto":  # a number, or "auto" (shown at 0, the bottom of the range)
+            w = QSpinBox()
+            w.setRange(0, INT_MAX)
+            w.setSpecialValueText("auto")
+            w.setMinimumWidth(110)
+            w.valueChanged.connect(self.changed)
         elif self.kind == "int":
             w = QSpinBox()
             w.setRange(-INT_MAX, INT_MAX)
@@ -97,6 +103,8 @@ class Field(QObject):
             return w.isChecked()
         if self.kind == "int":
             return w.value()
+        if self.kind == "int_auto":
+            return w.value() or "auto"
         text = w.text().strip()
         if self.kind == "float":
             try:
@@ -121,6 +129,8 @@ class Field(QObject):
                 w.setChecked(bool(value))
             elif self.kind == "int":
                 w.setValue(int(value or 0))
+            elif self.kind == "int_auto":
+                w.setValue(0 if value == "auto" else int(value or 0))
             elif self.kind == "float":
                 w.setText("" if value is None else f"{float(value):g}")
             elif self.kind == "list":
@@ -172,7 +182,8 @@ class FieldGroup(QObject):
             info = (knobs.get(section) or {}).get(name)
             if info is None:
                 continue  # this engine does not have the knob: nothing to show
-            f = Field(key, info.get("default"), info.get("help", ""), (options or {}).get(key), parent=self)
+            f = Field(key, info.get("default"), info.get("help", ""), (options or {}).get(key), parent=self,
+                      auto=info.get("type") == "int | str")
             f.changed.connect(self.changed)
             self.fields[key] = f
             self.form.addRow(f.label, f.row())

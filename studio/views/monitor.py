@@ -155,6 +155,7 @@ class MonitorView(QWidget):
         state.log_added.connect(self._on_log_added)
         state.error_received.connect(self._on_error)
         state.progress_changed.connect(self._on_phase_progress)
+        state.batch_changed.connect(self._on_batch_changed)
         state.reloaded.connect(self._on_reloaded)
         state.checkpoint_added.connect(lambda *_: self._update_buttons())
         session.following_changed.connect(lambda *_: self._update_buttons())
@@ -211,7 +212,8 @@ class MonitorView(QWidget):
     def _on_checkpoint_added(self, step: int, path: str, reason: str) -> None:
         self._notify(f"✓ Checkpoint saved at step {step:,}" + (f" ({reason})" if reason else ""), path)
 
-    def _notify(self, text: str, tip: str = "") -> None:
+    def _notify(self, text: str, tip: str = "", colour: str = "#16a34a") -> None:
+        self.notice.setStyleSheet(f"color:{colour};font-weight:bold;")
         self.notice.setText(text)
         self.notice.setToolTip(tip)
         self._notice_timer.start()
@@ -235,6 +237,18 @@ class MonitorView(QWidget):
         self._phase = f"{phase}: {100 * done / total:.0f}%" if total else f"{phase}: {done:,}"
         if total:
             self.progress.setValue(int(1000 * done / total))
+
+    def _on_batch_changed(self, batch) -> None:
+        """Auto batch size's tries show where the progress text is; its choice and an OOM back-off as a notice
+        (the engine's full sentence is in the log and the notice's tooltip)."""
+        if batch.phase == "probe":
+            self._phase = batch.message
+        elif batch.phase == "backoff":
+            self._notify(f"⚠ Out of memory at step {batch.step}: micro-batch now {batch.micro_batch} × "
+                         f"{batch.grad_accum}", batch.message, colour="#c2410c")
+        else:
+            self._phase = batch.message
+            self._notify(f"Auto batch size: {batch.micro_batch} × {batch.grad_accum}", batch.message)
 
     def _on_tick(self) -> None:
         if self._pending_log:

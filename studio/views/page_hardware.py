@@ -9,6 +9,7 @@ import html
 
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from engine.config import COMPILE_MODES
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
@@ -22,13 +23,25 @@ def describe_machine(report: dict) -> str:
             + f" · <b>RAM</b>: {human_bytes(mem.get('total', 0))} ({human_bytes(mem.get('available', 0))} free)"]
     for g in (report.get("cuda") or {}).get("gpus") or []:
         rows.append(f"<b>GPU cuda:{g.get('index', 0)}</b>: {html.escape(str(g.get('name')))}, "
-                    f"{human_bytes(g.get('memory', 0))}" + (f", sm {g['capability']}" if g.get("capability") else ""))
+                    f"{human_bytes(g.get('memory', 0))}" + (f", sm {g['capability']}" if g.get("capability") else "")
+                    + (", bf16" if g.get("bf16") else ""))
     if not (report.get("cuda") or {}).get("gpus"):
         rows.append("<b>CUDA</b>: no NVIDIA GPU found")
-    rows.append(f"<b>Apple MPS</b>: {'available' if (report.get('mps') or {}).get('available') else 'not available'}")
+    mps = report.get("mps") or {}
+    rows.append("<b>Apple GPU (MPS)</b>: " + (f"available, {human_bytes(mps.get('memory', 0))} usable, bf16: "
+                                              f"{'yes' if mps.get('bf16') else 'no (fp32)'}"
+                                              if mps.get("available") else "not available"))
     esc = {k: html.escape(str(report.get(k, "?"))) for k in ("default_device", "engine_version", "torch")}
     rows.append(f"<b>Default device</b>: {esc['default_device']} · engine {esc['engine_version']} · "
                 f"torch {esc['torch']}")
+    auto = report.get("auto")
+    if auto:
+        batch = (auto.get("batch_size") or {}).get("text", "")
+        rows.append(f"<b>What auto picks here</b>: device {html.escape(str(auto.get('device')))} "
+                    f"({human_bytes(auto.get('memory', 0))}, bf16 {'yes' if auto.get('bf16') else 'no'}) · "
+                    f"precision {html.escape(str(auto.get('precision')))} · compile "
+                    f"{html.escape(str(auto.get('compile')))}"
+                    + (f" · batch size: {html.escape(batch)}" if batch else ""))
     return "<br>".join(rows)
 
 
@@ -71,7 +84,8 @@ class HardwarePage(WizardPage):
             if isinstance(info.get("default"), bool) and offered is False:
                 continue  # the engine says it cannot do this here
             keys.append(f"hardware.{name}")
-        choices = {"hardware.device": options.get("devices"), "hardware.precision": options.get("precisions")}
+        choices = {"hardware.device": options.get("devices"), "hardware.precision": options.get("precisions"),
+                   "hardware.compile": options.get("compile_modes", list(COMPILE_MODES))}
         self.fields = FieldGroup(self.doc.knobs, keys, {k: v for k, v in choices.items() if v}, parent=self)
         self.fields.set_values(self.doc.resolved())
         self.fields.changed.connect(self._on_fields_changed)

@@ -1,0 +1,49 @@
+"""hardware.compile for a run: decide (auto compiles on CUDA only), compile each block, and run one real step at
+once, so that a compiler that fails here (no C++ toolchain, an op it cannot lower) is found before training; the
+run then says why in a warning and continues uncompiled. Knows nothing about the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from engine.device_auto import compile_enabled
+from engine.events import EventSink
+from engine.hardware import Runtime
+from engine.model.apply import apply_compile
+from engine.train.autobatch import step_probe
+from engine.train.setup import RunParts
+
+
+def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | Callable = "inductor") -> bool:
+    """Compile the policy's blocks when hardware.compile says so; True when the model now runs compiled."""
+    mode = parts.cfg.hardware.compile
+    if not compile_enabled(mode, rt.device):
+        return False
+    model = parts.model
+    apply_compile(model, backend=backend)
+    try:
+        step_probe(parts, rt, budget=2**62)(1)   # one step of one sequence, undone: compiles forward and backward
+    except Exception as e:  # noqa: BLE001 - any compiler failure; eager mode still works
+        uncompile(model)
+        sink.log(f"torch.compile failed ({root_cause(e)}); training continues without it", "warning")
+        return False
+    sink.log(f"torch.compile ({'auto: a CUDA GPU' if mode == 'auto' else 'on'}): the model's blocks are compiled")
+    return True
+
+
+def root_cause(e: BaseException) -> str:
+    """'Type: first line' of the innermost error: dynamo wraps the compiler's own in BackendCompilerFailed."""
+    while (inner := getattr(e, "inner_exception", None) or e.__cause__) is not None:
+        e = inner
+    line = (str(e).strip().splitlines() or [""])[0][:300]
+    return f"{type(e).__name__}: {line}" if line else type(e).__name__
+
+
+def uncompile(model: torch.nn.Module) -> None:
+    """Back to eager: drop what Module.compile set on each block and dynamo's caches."""
+    for block in model.blocks:
+        block._compiled_call_impl = None
+    torch._dynamo.reset()
