@@ -43,6 +43,8 @@ class HardwareConfig:
     grad_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
     threads: int = knob(0, "CPU threads for torch; 0 keeps torch's default.")
     tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
+    parallel: str = knob("none", "Across several processes (torchrun, --nproc N): ddp (a full copy per process) or "
+                         "fsdp (weights and optimizer sharded); none = one process.")
 
     def __post_init__(self) -> None:
         indexed_cuda = self.device.startswith("cuda:") and self.device[5:].isdigit()
@@ -51,6 +53,8 @@ class HardwareConfig:
         _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
                  f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
         _require(self.threads >= 0, "hardware.threads", "must be >= 0")
+        _require(self.parallel in ("none", "ddp", "fsdp"), "hardware.parallel",
+                 f"unknown parallel mode {self.parallel!r}", "use none, ddp or fsdp")
 
 
 @dataclass(kw_only=True)

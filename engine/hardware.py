@@ -26,6 +26,8 @@ class Runtime:
     precision: str                 # "bf16" | "fp16" | "fp32"
     autocast_dtype: torch.dtype | None
     use_grad_scaler: bool
+    rank: int = 0                  # this process among the run's (torch.distributed); 0 writes events and files
+    world: int = 1                 # how many processes train together
 
     def autocast(self):
         if self.autocast_dtype is None:

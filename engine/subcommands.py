@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from engine.events import EventSink, HumanDisplay, take_stdout
 
 
 def make_sink(events: str | None) -> EventSink:
+    from engine.events import NullSink
+    if int(os.environ.get("RANK", "0")) > 0:  # a torchrun rank above 0: rank 0 speaks for the run
+        return NullSink()
     if events == "jsonl":
         return EventSink(stream=take_stdout())
     return EventSink(display=HumanDisplay())
@@ -61,9 +65,12 @@ def cmd_train(args, sink: EventSink) -> int:
     from engine.config import load_config
     from engine.workspace import resolve_workspace
 
+    if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # under torchrun already: each rank trains
+        from engine.train.distributed import launch
+        launch(args.nproc, sys.argv[1:])  # execs torchrun: does not return
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
     commands.install_signal_handlers()
-    if args.events == "jsonl":
+    if args.events == "jsonl" and int(os.environ.get("RANK", "0")) == 0:  # stdin is rank 0's
         commands.read_stream(sys.stdin)
     workspace = resolve_workspace(args.workspace)
     requested = requested_document(args)
