@@ -28,6 +28,12 @@ def dispatch(args) -> int:
     handlers = {"train": cmd_train, "tokenizer": cmd_tokenizer, "data": cmd_data, "chat": cmd_chat,
                 "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
     handler = handlers[args.command]
+    if args.command == "train" and args.nproc is not None and "LOCAL_RANK" not in os.environ:
+        from engine.train.distributed import launch  # before stdout is taken: the ranks inherit it
+        try:
+            launch(args.nproc, sys.argv[1:])  # execs torchrun (does not return) unless one process is asked for
+        except UserError as e:
+            return report_failure(e)
     sink = make_sink(getattr(args, "events", None)) if args.command in ("train", "tokenizer") else None
     if args.command == "serve" and args.stdio:
         sink = EventSink(stream=take_stdout())
@@ -65,9 +71,6 @@ def cmd_train(args, sink: EventSink) -> int:
     from engine.config import load_config
     from engine.workspace import resolve_workspace
 
-    if args.nproc is not None and "LOCAL_RANK" not in os.environ:  # under torchrun already: each rank trains
-        from engine.train.distributed import launch
-        launch(args.nproc, sys.argv[1:])  # execs torchrun: does not return
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
     commands.install_signal_handlers()
     if args.events == "jsonl" and int(os.environ.get("RANK", "0")) == 0:  # stdin is rank 0's

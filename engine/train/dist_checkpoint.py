@@ -8,6 +8,7 @@ know how a run was trained), and the sharded optimizer goes beside it through to
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -83,7 +84,9 @@ def load_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, sta
                         "restore the folder, or start a new run from these weights with --init", kind="checkpoint")
     target = plain(model)
     osd = get_optimizer_state_dict(target, optimizer)  # the layout to fill (sharded like the optimizer, or whole)
-    dcp.load({"optimizer": osd}, checkpoint_id=str(folder / OPTIMIZER_DIR), no_dist=not dist.is_initialized())
+    with warnings.catch_warnings():  # one process reading shards on purpose: torch's "assuming ..." note is noise
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load({"optimizer": osd}, checkpoint_id=str(folder / OPTIMIZER_DIR), no_dist=not dist.is_initialized())
     set_optimizer_state_dict(target, optimizer, osd)
 
 
