@@ -188,7 +188,7 @@ def doctor_report() -> dict:
                 "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(),
                 "bf16_kind": cpu_bf16_support(), "auto_precision": "bf16" if cpu_prefers_bf16() else "fp32"},
         "memory": {"total": vm.total, "available": vm.available},
-        "cuda": {"available": bool(gpus), "version": torch.version.cuda, "gpus": gpus},
+        "cuda": {"available": bool(gpus), "version": torch.version.cuda, "count": len(gpus), "gpus": gpus},
         "mps": {"available": mps},
         "default_device": str(pick_device("auto")),
         "options": {
@@ -204,6 +204,7 @@ def doctor_report() -> dict:
             "tf32": bool(gpus),
             "auto_batch_size": False,
             "multi_gpu": len(gpus) > 1,
+            "parallels": ["none", "ddp", "fsdp"] if len(gpus) > 1 else False,  # hardware.parallel, --nproc N
             "activations": ["swiglu", "geglu", "gelu"],
             "schedules": ["cosine", "wsd", "constant"],
         },
