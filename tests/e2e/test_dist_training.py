@@ -12,12 +12,13 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from engine import checkpoint as ckpt
-from engine.protocol import read_events_file
+from engine.protocol import read_events_file, write_control_command
 from tests.e2e.conftest import FAST, cli
 
 pytestmark = pytest.mark.slow
@@ -103,9 +104,11 @@ def rank_pid(launcher: int, rank: int) -> int | None:
     return None
 
 
-def test_killed_rank_fails_the_run_cleanly(workspace, tmp_path):
-    """SIGKILL rank 1 after the step-5 checkpoint: rank 0 reports the lost peer (error + done failed), torchrun
-    exits non-zero without hanging, and step 5 stays whole and loadable."""
+def test_commands_reach_every_rank_and_a_killed_rank_fails_the_run_cleanly(workspace, tmp_path):
+    """Pause (stdin), save (the control folder) and resume reach both FSDP ranks: the save is collective, so a
+    rank that missed it would hang the run. Then SIGKILL rank 1 after the next periodic checkpoint: rank 0 reports
+    the lost peer (error + done failed), torchrun exits non-zero without hanging, and that checkpoint stays whole
+    and loadable."""
     out = tmp_path / "killed"
     env = {**os.environ, "MINIGPT_HOME": str(workspace), "PYTHONUNBUFFERED": "1"}
     t0 = time.monotonic()
@@ -113,24 +116,35 @@ def test_killed_rank_fails_the_run_cleanly(workspace, tmp_path):
                              "--events", "jsonl", *STEPS, "--checkpoint-every", "5", *FAST,
                              "--set", "run.batch_size=2", "--set", "hardware.parallel=fsdp", "--nproc", "2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
-    killed = None
+    killed, seen = None, []
     for line in proc.stdout:
         ev = json.loads(line)
-        if ev["event"] == "checkpoint" and ev["step"] == 5 and killed is None:
-            killed = rank_pid(proc.pid, 1)
+        seen.append(ev["event"])
+        if ev["event"] == "step" and ev["step"] == 2:
+            proc.stdin.write('{"cmd": "pause"}\n')
+            proc.stdin.flush()
+        elif ev["event"] == "paused":
+            write_control_command(out, "save")
+        elif ev["event"] == "checkpoint" and ev["reason"] == "manual":
+            assert (Path(ev["path"]) / "optimizer" / ".metadata").is_file()
+            proc.stdin.write('{"cmd": "resume"}\n')
+            proc.stdin.flush()
+        elif ev["event"] == "checkpoint" and ev["reason"] == "periodic" and "resumed" in seen and killed is None:
+            killed, last = rank_pid(proc.pid, 1), ev["step"]
             os.kill(killed, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
-    print(f"killed rank 1 at step 5; the run ended in {time.monotonic() - t0:.1f} s")
+    print(f"killed rank 1 at step {last}; the run ended in {time.monotonic() - t0:.1f} s")
     assert killed is not None
+    assert seen.index("paused") < seen.index("resumed")
     assert proc.returncode not in (0, None)
     events = read_events_file(out / "events.jsonl")
     errors = [e for e in events if e.event == "error"]
     assert errors and errors[-1].get("kind") == "distributed", err[-2000:]
     assert events[-1].event == "done" and events[-1].get("status") == "failed"
-    step5 = out / "checkpoints" / "step-000005"
-    assert step5 in ckpt.step_folders(out / "checkpoints")
+    kept = out / "checkpoints" / ckpt.step_dir_name(last)  # the last checkpoint before the kill
+    assert kept in ckpt.step_folders(out / "checkpoints")
     assert all(not ckpt.missing_parts(p) for p in ckpt.step_folders(out / "checkpoints"))
     assert not ckpt.missing_parts(ckpt.resolve_checkpoint(out))
     assert not [p for p in (out / "checkpoints").iterdir() if ".tmp-" in p.name]
-    ckpt.read_weights(step5)
-    assert (step5 / "optimizer" / ".metadata").is_file()
+    ckpt.read_weights(kept)
+    assert (kept / "optimizer" / ".metadata").is_file()
