@@ -141,14 +141,15 @@ def step_totals(loss_sum: torch.Tensor, extras: dict[str, torch.Tensor], tokens:
     tokens over all ranks). Extras are 0-d or 1-D, flattened into one buffer and cut back."""
     if world <= 1:
         return loss_sum, extras, tokens
-    parts = [loss_sum.reshape(1), torch.tensor([float(tokens)], device=loss_sum.device)]
-    parts += [v.reshape(-1).to(loss_sum.device) for v in extras.values()]
+    dev = loss_sum.device  # float64: a step's token count stays exact far beyond float32's 2**24
+    parts = [loss_sum.reshape(1).double(), torch.tensor([float(tokens)], dtype=torch.float64, device=dev)]
+    parts += [v.reshape(-1).to(dev, torch.float64) for v in extras.values()]
     flat = all_reduce_sum(torch.cat(parts))
     out, at = {}, 2
     for k, v in extras.items():
-        out[k] = (flat[at:at + v.numel()] / world).reshape(v.shape)
+        out[k] = (flat[at:at + v.numel()] / world).reshape(v.shape).to(v.dtype)
         at += v.numel()
-    return flat[0], out, int(flat[1].item())
+    return flat[0].to(loss_sum.dtype), out, int(flat[1].item())
 
 
 def all_finite(params: list[torch.Tensor]) -> bool:
