@@ -62,16 +62,18 @@ def test_ddp_with_accumulation_matches_one_process(workspace, single, tmp_path):
 
 
 def test_fsdp_by_torchrun_matches_one_process_and_resumes_on_one(workspace, single, tmp_path):
-    """torchrun -m engine.cli train RUN.yaml with hardware.parallel fsdp; then its step-10 checkpoint (sharded
-    optimizer) continues on one process with batch 4 and repeats the reference's steps 11-20."""
+    """torchrun -m engine.cli train RUN.yaml with hardware.parallel fsdp, 2 processes x batch 1 x grad_accum 2
+    (set_requires_gradient_sync off on the first micro-batch); then its step-10 checkpoint (sharded optimizer)
+    continues on one process with batch 4 and repeats the reference's steps 11-20."""
     out = tmp_path / "fsdp"
     yaml = tmp_path / "run.yaml"
-    yaml.write_text("stage: {name: pretrain}\nhardware: {parallel: fsdp}\nrun: {batch_size: 2, checkpoint_every: 10}\n")
+    yaml.write_text("stage: {name: pretrain}\nhardware: {parallel: fsdp}\n"
+                    "run: {batch_size: 1, grad_accum: 2, checkpoint_every: 10}\n")
     env = {**os.environ, "MINIGPT_HOME": str(workspace), "PYTHONUNBUFFERED": "1"}
     t0 = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                            "-m", "engine.cli", "train", str(yaml), "--out", str(out), *STEPS, *FAST,
-                           "--set", "run.batch_size=2"], env=env, capture_output=True, text=True, timeout=300)
+                           "--set", "run.batch_size=1"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = losses(out)
     assert sorted(got) == list(range(1, 21))
@@ -86,7 +88,8 @@ def test_fsdp_by_torchrun_matches_one_process_and_resumes_on_one(workspace, sing
 
     shutil.rmtree(out / "checkpoints" / "step-000020")  # as if the run had stopped after step 10
     t0 = time.monotonic()
-    cli(["train", "--resume", str(out), "--set", "run.batch_size=4", "--set", "hardware.parallel=none"], workspace)
+    cli(["train", "--resume", str(out), "--set", "run.batch_size=4", "--set", "run.grad_accum=1",
+         "--set", "hardware.parallel=none"], workspace)
     resumed = losses(out, after_resume=True)
     assert sorted(resumed) == list(range(11, 21))
     diff = max_rel_diff(single, resumed)
