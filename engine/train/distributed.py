@@ -24,23 +24,14 @@ from engine.errors import UserError
 from engine.hardware import Runtime
 
 # A collective that waits longer than this means a peer is gone or stuck: the run ends instead of hanging. Long
-# enough for a rank-0-only step (a checkpoint of a large model, evaluation samples) to finish first.
+# enough for what rank 0 does alone while the others wait (writing a large checkpoint) to finish first.
 COLLECTIVE_TIMEOUT_S = float(os.environ.get("MINIGPT_COLLECTIVE_TIMEOUT_S", 900))
 # Stages whose batches come from the live policy or that train a module beside it: not split across processes yet.
 SINGLE_PROCESS_STAGES = ("ppo", "grpo", "reward")
 
 
-def env_rank() -> int:
-    """This process's rank as torchrun set it (0 without torchrun): known before anything is imported or joined."""
-    return int(os.environ.get("RANK", "0"))
-
-
 def env_world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def launched_by_torchrun() -> bool:
-    return "LOCAL_RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def launch(nproc: int, argv: list[str]) -> None:
