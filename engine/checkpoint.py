@@ -43,9 +43,12 @@ FORMAT_VERSION = 1
 
 def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cfg: ModelConfig, tokenizer_json: str,
                     trainer_state: dict | None, meta: dict,
-                    extra_weights: dict[str, dict[str, torch.Tensor]] | None = None) -> Path:
+                    extra_weights: dict[str, dict[str, torch.Tensor]] | None = None,
+                    weights: dict[str, torch.Tensor] | None = None, before_commit=None) -> Path:
     """Write checkpoints/step-NNNNNN atomically and durably, and point `latest` at it. Returns the folder.
     extra_weights: more safetensors files for the folder, {file name: state dict} (e.g. a reward model's head).
+    weights: the model's full state dict when `model` holds only a shard of it (FSDP2, gathered by the caller);
+    before_commit(tmp): writes more into the temporary folder before it is renamed (the sharded optimizer).
 
     Every file is fsynced before the folder is renamed into place, so a power cut cannot leave a step folder whose
     files are empty. A full disk is one UserError naming the checkpoint and the space left; the partial folder
@@ -54,7 +57,8 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cf
     final = ckpt_root / step_dir_name(step)
     tmp = ckpt_root / f".{final.name}.tmp-{os.getpid()}"
     # Tied weights share storage; safetensors stores each tensor once, so drop the alias and re-tie on load.
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+    weights = model.state_dict() if weights is None else weights
+    state = {k: v.detach().to("cpu").contiguous() for k, v in weights.items()
              if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
     size = sum(t.numel() * t.element_size() for t in state.values())
     what = f"checkpoint {final.name} ({human_bytes(size)} of weights{' + optimizer state' if trainer_state else ''})"
@@ -73,8 +77,10 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cf
             (tmp / TOKENIZER).write_text(tokenizer_json, encoding="utf-8")
             if trainer_state is not None:
                 torch.save(trainer_state, tmp / STATE)
+            if before_commit is not None:
+                before_commit(tmp)
             for f in tmp.iterdir():
-                diskio.fsync_file(f)
+                diskio.fsync_file(f) if f.is_file() else diskio.fsync_dir(f)
             diskio.fsync_dir(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

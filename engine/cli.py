@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N steps")
     t.add_argument("--eval-every", type=int, help="evaluate every N steps")
     t.add_argument("--seed", type=int, help="random seed")
+    t.add_argument("--nproc", type=int, help="train in N processes through torchrun (one per GPU; hardware.parallel "
+                   "ddp or fsdp)")
 
     tok = sub.add_parser("tokenizer", help="tokenizer tools").add_subparsers(dest="tok_command", required=True)
     tt = tok.add_parser("train", help="train a byte-level BPE tokenizer on data files")

@@ -50,6 +50,8 @@ class HardwareConfig:
     tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")
     memory_fraction: float = knob(0.9, "Share of the device's memory (RAM on the CPU) that run.batch_size: auto may "
                                   "plan for; the rest is headroom.")
+    parallel: str = knob("none", "Across several processes (torchrun, --nproc N): ddp (a full copy per process) or "
+                         "fsdp (weights and optimizer sharded); none = one process.")
 
     def __post_init__(self) -> None:
         indexed_cuda = self.device.startswith("cuda:") and self.device[5:].isdigit()
@@ -62,6 +64,8 @@ class HardwareConfig:
                  "use auto, on or off")
         _require(0.0 < self.memory_fraction <= 1.0, "hardware.memory_fraction",
                  f"must be in (0, 1], got {self.memory_fraction}", "e.g. 0.9 leaves a tenth as headroom")
+        _require(self.parallel in ("none", "ddp", "fsdp"), "hardware.parallel",
+                 f"unknown parallel mode {self.parallel!r}", "use none, ddp or fsdp")
 
 
 @dataclass(kw_only=True)

@@ -26,6 +26,8 @@ class Runtime:
     precision: str                 # "bf16" | "fp16" | "fp32"
     autocast_dtype: torch.dtype | None
     use_grad_scaler: bool
+    rank: int = 0                  # this process among the run's (torch.distributed); 0 writes events and files
+    world: int = 1                 # how many processes train together
 
     def autocast(self):
         if self.autocast_dtype is None:
@@ -187,7 +189,7 @@ def doctor_report() -> dict:
                 "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(),
                 "bf16_kind": cpu_bf16_support(), "auto_precision": "bf16" if cpu_prefers_bf16() else "fp32"},
         "memory": {"total": vm.total, "available": vm.available},
-        "cuda": {"available": bool(gpus), "version": torch.version.cuda, "gpus": gpus},
+        "cuda": {"available": bool(gpus), "version": torch.version.cuda, "count": len(gpus), "gpus": gpus},
         "mps": mps_report(),
         "default_device": str(pick_device("auto")),
         "auto": auto_picks(),
@@ -205,6 +207,7 @@ def doctor_report() -> dict:
             "tf32": bool(gpus),
             "auto_batch_size": True,
             "multi_gpu": len(gpus) > 1,
+            "parallels": ["none", "ddp", "fsdp"] if len(gpus) > 1 else False,  # hardware.parallel, --nproc N
             "activations": ["swiglu", "geglu", "gelu"],
             "schedules": ["cosine", "wsd", "constant"],
         },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from engine.events import EventSink, HumanDisplay, take_stdout
 
 
 def make_sink(events: str | None) -> EventSink:
+    from engine.events import NullSink
+    if int(os.environ.get("RANK", "0")) > 0:  # a torchrun rank above 0: rank 0 speaks for the run
+        return NullSink()
     if events == "jsonl":
         return EventSink(stream=take_stdout())
     return EventSink(display=HumanDisplay())
@@ -24,6 +28,12 @@ def dispatch(args) -> int:
     handlers = {"train": cmd_train, "tokenizer": cmd_tokenizer, "data": cmd_data, "chat": cmd_chat,
                 "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
     handler = handlers[args.command]
+    if args.command == "train" and args.nproc is not None and "LOCAL_RANK" not in os.environ:
+        from engine.train.distributed import launch  # before stdout is taken: the ranks inherit it
+        try:
+            launch(args.nproc, sys.argv[1:])  # execs torchrun (does not return) unless one process is asked for
+        except UserError as e:
+            return report_failure(e)
     sink = make_sink(getattr(args, "events", None)) if args.command in ("train", "tokenizer") else None
     if args.command == "serve" and args.stdio:
         sink = EventSink(stream=take_stdout())
@@ -63,7 +73,7 @@ def cmd_train(args, sink: EventSink) -> int:
 
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
     commands.install_signal_handlers()
-    if args.events == "jsonl":
+    if args.events == "jsonl" and int(os.environ.get("RANK", "0")) == 0:  # stdin is rank 0's
         commands.read_stream(sys.stdin)
     workspace = resolve_workspace(args.workspace)
     requested = requested_document(args)

@@ -29,7 +29,7 @@ class RunManager(QObject):
         self.sessions: list[RunSession] = []
 
     # ------------------------------------------------------------------ starting
-    def launch(self, yaml_text: str, name: str = "") -> RunSession:
+    def launch(self, yaml_text: str, name: str = "", extra: list[str] = ()) -> RunSession:
         folder = Path(self.command.studio_dir, "configs")
         folder.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -39,7 +39,7 @@ class RunManager(QObject):
             path = folder / f"run-{stamp}-{i}.yaml"
             i += 1
         path.write_text(yaml_text, encoding="utf-8")
-        return self._start(self.command.train(path), name or f"new run {stamp}", path.stem)
+        return self._start(self.command.train(path, extra), name or f"new run {stamp}", path.stem)
 
     def resume(self, run_dir: str) -> RunSession:
         key = str(Path(run_dir))

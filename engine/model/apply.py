@@ -1,7 +1,7 @@
-"""Things applied to a built model from outside: gradient checkpointing and torch.compile.
+"""Things applied to a built model from outside: gradient checkpointing, torch.compile, DDP and FSDP2.
 
 Each `apply_*` takes the model and changes it in place, keeping parameter names (and so checkpoints) unchanged.
-LoRA and distributed wrappers will live beside these.
+DDP and FSDP2 wrappers (apply_ddp, apply_fsdp) go last, after checkpointing and compile.
 """
 
 from __future__ import annotations
@@ -31,4 +31,25 @@ def apply_compile(model: GPT, **options) -> GPT:
     torch.compile (e.g. backend)."""
     for block in model.blocks:
         block.compile(**options)
+    return model
+
+
+def apply_ddp(model: GPT, device: torch.device) -> torch.nn.Module:
+    """DistributedDataParallel: a full copy per process, gradients averaged across processes in the backward pass.
+    Returns the wrapper (train through it); `model` itself stays the plain GPT for generation and saving. The RoPE
+    tables are the same on every rank, so buffers are not re-broadcast each forward."""
+    from torch.nn.parallel import DistributedDataParallel
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False)
+
+
+def apply_fsdp(model: GPT) -> GPT:
+    """FSDP2 (`fully_shard`): each block's weights, gradients and optimizer state are split across the processes
+    and gathered only while the block runs; the root holds the embedding, final norm and head. Applied after
+    gradient checkpointing and compile (each block is its own unit, as torchtitan orders them). In place: the
+    parameter names stay, so the gathered state_dict is an ordinary checkpoint."""
+    from torch.distributed.fsdp import fully_shard
+    for block in model.blocks:
+        fully_shard(block)
+    fully_shard(model)
     return model

@@ -26,6 +26,7 @@ from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
 from engine.optim import build_optimizer, lr_at, set_lr
+from engine.train import dist_checkpoint, distributed
 from engine.train.backoff import Backoff
 from engine.train.setup import RunParts
 
@@ -34,7 +35,9 @@ class Trainer:
     def __init__(self, parts: RunParts, rt: Runtime, run_dir: Path, sink: EventSink, commands: CommandQueue):
         self.p, self.rt, self.run_dir, self.sink, self.commands = parts, rt, run_dir, sink, commands
         self.cfg = parts.cfg
-        self.model = parts.model
+        self.model = distributed.wrap_model(parts.model, self.cfg.hardware.parallel, rt)  # DDP, FSDP2 or itself
+        self.commands = distributed.shared_commands(commands, rt)  # rank 0's commands, on every rank
+        distributed.seed_rank(self.cfg.run.seed, 0, rt)
         self.stage = parts.stage
         self.extra_modules = self.stage.trainable()   # e.g. a value head: trained, saved and resumed with the run
         self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device)
@@ -50,32 +53,34 @@ class Trainer:
         self.last_eval: tuple[int, float] | None = None
         self.skipped_steps = 0                        # steps whose loss or gradient was NaN/inf: no update applied
         self.nonfinite_streak = 0                     # how many of those in a row, up to the current step
-        self.generator = Generator(self.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
+        self.generator = Generator(parts.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
                                    parts.tok.pad_id,
                                    decode=parts.tok.decode, autocast=rt.autocast)
-        self.train_batches = self.stage.train_batches(self)  # after the generator: rollouts may use it
+        self.train_batches = distributed.shard_batches(self.stage.train_batches(self), rt)  # after the generator
         self.backoff = Backoff(self.cfg.run.micro_batch, self.cfg.run.grad_accum, sink)  # OOM: split, repeat
 
     # ------------------------------------------------------------------ state
-    def trainer_state(self) -> dict:
+    def trainer_state(self, with_optimizer: bool = True) -> dict:
         state = {
             "step": self.step, "tokens_seen": self.tokens_seen, "best_val": self.best_val,
             "data_key": self.p.train_set.folder.name,
             "best_only": self.best_only.name if self.best_only else "",
             "skipped_steps": self.skipped_steps, "nonfinite_streak": self.nonfinite_streak,
             "micro_splits": self.backoff.splits,      # OOM back-off: a resume keeps the smaller micro-batch
-            "optimizer": self.optimizer.state_dict(), "data": self.train_batches.state_dict(),
+            "data": self.train_batches.state_dict(),
             "rng": {"torch": torch.get_rng_state(), "python": random.getstate()},
             "stage": {"modules": {name: m.state_dict() for name, m in self.extra_modules.items()},
                       "state": self.stage.state_dict()},
         }
+        if with_optimizer:  # FSDP2 saves its sharded optimizer beside this file (dist_checkpoint.py)
+            state["optimizer"] = self.optimizer.state_dict()
         if self.rt.device.type == "cuda":
             state["rng"]["cuda"] = torch.cuda.get_rng_state(self.rt.device)
         if self.scaler is not None:
             state["scaler"] = self.scaler.state_dict()
         return state
 
-    def load_trainer_state(self, state: dict) -> None:
+    def load_trainer_state(self, state: dict, folder: Path | None = None) -> None:
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
         if state.get("data_key", self.p.train_set.folder.name) != self.p.train_set.folder.name:
             raise UserError("the training data changed since this checkpoint was saved (a file was edited, or the "
@@ -97,12 +102,13 @@ class Trainer:
         for name, module in self.extra_modules.items():
             module.load_state_dict(saved["modules"][name])
         self.stage.load_state_dict(saved["state"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        dist_checkpoint.load_optimizer(self.optimizer, self.model, state, folder)
         self.train_batches.load_state_dict(state["data"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
         if "cuda" in state["rng"] and self.rt.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.rt.device)
+        distributed.seed_rank(self.cfg.run.seed, self.step, self.rt)
         if self.scaler is not None and "scaler" in state:
             self.scaler.load_state_dict(state["scaler"])
 
@@ -172,7 +178,7 @@ class Trainer:
             self.scaler.unscale_(self.optimizer)
         params = [p for p in self.params if p.grad is not None]
         if cfg.optim.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
+            grad_norm = distributed.full_value(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
         # The one host sync of a step: whether to apply it must be known before optimizer.step(). It reads a
@@ -196,20 +202,25 @@ class Trainer:
         micro-batches of b equal one batch of k*b. Returns that loss and the extras averaged over micro-batches."""
         stage, device = self.stage, self.rt.device
         units = torch.stack([torch.as_tensor(stage.count_units(b), device=device) for b in batches]).sum()
-        denom = units.clamp(min=1).to(torch.float32)
+        units = distributed.all_reduce_sum(units)  # every rank divides by the whole step's units...
+        denom = units.clamp(min=1).to(torch.float32) / self.rt.world  # ...times world, as DDP / FSDP average
+        tokens = 0
         loss_sum = torch.zeros((), device=device)
         extras_sum: dict[str, torch.Tensor] = {}
-        for batch in batches:
-            with self.rt.autocast():
-                loss, extras = stage.loss(self.model, batch)
-            scaled = loss / denom
-            (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+        for i, batch in enumerate(batches):
+            with distributed.grad_sync(self.model, sync=i == len(batches) - 1):  # only the last micro-batch syncs
+                with self.rt.autocast():
+                    loss, extras = stage.loss(self.model, batch)
+                scaled = loss / denom
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             loss_sum += loss.detach().float()
             for k, v in extras.items():
                 v = torch.as_tensor(v, device=device).detach().float()
                 extras_sum[k] = extras_sum[k] + v if k in extras_sum else v
-            self.tokens_seen += stage.count_tokens(batch)
-        return loss_sum / denom, {k: v / len(batches) for k, v in extras_sum.items()}
+            tokens += stage.count_tokens(batch)
+        loss_sum, extras_sum, tokens = distributed.step_totals(loss_sum, extras_sum, tokens, self.rt.world)
+        self.tokens_seen += tokens
+        return loss_sum / (denom * self.rt.world), {k: v / len(batches) for k, v in extras_sum.items()}
 
     def skip_nonfinite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Count a skipped step; after run.max_nonfinite_steps in a row, stop the run as diverged."""
@@ -291,7 +302,7 @@ class Trainer:
 
     def weights_finite(self) -> bool:
         """One reduction over every parameter, read once: saves are rare and the scan is cheap beside writing."""
-        return bool(torch.stack([torch.isfinite(p).all() for p in self.params]).all())
+        return distributed.all_finite(self.params)
 
     def save(self, reason: str) -> Path:
         root = self.run_dir / "checkpoints"
@@ -305,8 +316,9 @@ class Trainer:
         stage_meta, stage_files = self.stage.checkpoint_extras()
         meta = {"stage": self.cfg.stage.name, "tokens_seen": self.tokens_seen, "precision": self.rt.precision,
                 "val_loss": val_loss, **stage_meta}
-        folder = ckpt.save_checkpoint(root, self.step, self.model, self.cfg.model, self.p.tok.to_json(),
-                                      self.trainer_state(), meta, stage_files)
+        folder = dist_checkpoint.save(self, root, meta, stage_files)  # one process, or all ranks together
+        if self.rt.rank > 0:
+            return folder
         if is_best:
             ckpt.write_pointer(root, "best", folder.name)
             # A folder kept only because it was the best is dropped once a better one exists.

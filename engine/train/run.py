@@ -22,6 +22,7 @@ from engine.events import EventSink
 from engine.hardware import init_runtime, shutdown_runtime
 from engine.protocol import control_dir
 from engine.run_lock import claim_out, hold_run
+from engine.train import distributed
 from engine.train.autobatch import fit_batch
 from engine.train.compile_guard import compile_model
 from engine.train.loop import Trainer
@@ -140,8 +141,11 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
 
     Everything that can refuse a resume does so before the run's events.jsonl is opened, so a refused command
     never appends a failure to a run that is fine."""
-    step_dir, notes = None, []
-    if resume:
+    rank, world = distributed.join()  # the process group torchrun prepared; (0, 1) for one process
+    step_dir, notes, lock = None, [], None
+    if rank > 0:
+        pass  # rank 0 claims the run folder and settles the config; the others receive both below
+    elif resume:
         run_dir, step_dir, notes = resume_target(resume)
         if out and resolve_path(out) != run_dir:
             raise UserError(f"--out {out} differs from the resumed run's folder {run_dir}",
@@ -158,31 +162,35 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         lock = claim_out(Path(out)) if out else hold_run(new_run_dir(workspace, cfg.stage.name, cfg.run.name))
         run_dir = lock.run_dir
     # `lock` is held for the run's life (a live run is one whose lock is held); the OS drops it if we die.
-    commands.watch_folder(control_dir(run_dir))
-    sink.attach_file(run_dir / "events.jsonl")
+    run_dir, step_dir, cfg = distributed.broadcast((run_dir, step_dir, cfg) if rank == 0 else None)
+    if rank == 0:
+        commands.watch_folder(control_dir(run_dir))
+        sink.attach_file(run_dir / "events.jsonl")
 
-    rt = init_runtime(cfg.hardware, cfg.run.seed)
+    rt = distributed.place(init_runtime(cfg.hardware, cfg.run.seed), rank, world)
     sink.emit("hello", engine_version=__version__, pid=os.getpid(), device=rt.describe(),
               device_type=rt.device.type, precision=rt.precision, run_dir=str(run_dir), resumed=bool(resume),
               resume_step=ckpt.step_number(step_dir) if step_dir is not None else None)
     for note in notes:
         sink.log(note, "warning")
+    if world > 1:
+        sink.log(distributed.describe(cfg.hardware.parallel, cfg.stage.name, rt))
     stage = make_stage(cfg.stage.name)
     origin = init_origin(cfg, resumed=step_dir is not None, sink=sink)
     if origin is not None and not resume:  # run.yaml names the step folder itself, so a resume finds the same one
         cfg = dataclasses.replace(cfg, stage=dataclasses.replace(cfg.stage, init=str(origin)))
-    with writing("the tokenizer and the pretokenized data", workspace):
+    with writing("the tokenizer and the pretokenized data", workspace), distributed.cache_lock(workspace, world):
         parts = build_parts(cfg, stage, workspace, sink, rt, step_dir or origin, origin=origin, resume_dir=step_dir)
     compile_model(parts, rt, sink)       # hardware.compile; a compiler that fails leaves the run eager, with a warning
     parts = fit_batch(parts, rt, sink)   # run.batch_size: auto becomes a number before run.yaml is written
-    if not resume:
+    if not resume and rank == 0:
         atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())
     sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),
               params_non_embedding=parts.model.num_params(non_embedding=True),
               tokens_per_step=parts.cfg.tokens_per_step)
     trainer = Trainer(parts, rt, run_dir, sink, commands)
     if step_dir is not None:
-        trainer.load_trainer_state(ckpt.load_trainer_state(step_dir))
+        trainer.load_trainer_state(ckpt.load_trainer_state(step_dir), step_dir)
         sink.log(f"resumed from {step_dir} at step {trainer.step}")
     try:
         status = trainer.run()
@@ -190,10 +198,14 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         raise UserError(f"out of memory on {rt.describe()} at step {trainer.step + 1}",
                         "lower run.batch_size (raise run.grad_accum to keep tokens per step) or data.seq_len, or "
                         "set hardware.grad_checkpointing=true", kind="memory") from None
+    except (torch.distributed.DistError, RuntimeError) as e:  # a peer died or hung: one clear message, no hang
+        raise distributed.peer_failure(e, rt) from None
     shutdown_runtime(rt)
+    distributed.leave()
     summary = {"steps": trainer.step, "tokens_seen": trainer.tokens_seen, "run_dir": str(run_dir),
                "best_val_loss": trainer.best_val if trainer.best_val != float("inf") else None,
                "last_eval": trainer.last_eval[1] if trainer.last_eval else None}
     sink.emit("done", status=status, summary=summary)
-    lock.release()
+    if lock is not None:
+        lock.release()
     return status

@@ -151,7 +151,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ runs
     def _on_launch_requested(self, yaml_text: str) -> None:
-        self.manager.launch(yaml_text)
+        self.manager.launch(yaml_text, extra=self.wizard.hardware.processes.launch_flags())  # --nproc N
 
     def _on_resume_requested(self, run_dir: str) -> None:
         self.manager.resume(run_dir)

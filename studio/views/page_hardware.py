@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 from engine.config import COMPILE_MODES
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
+from studio.views.processes_row import ProcessesRow
 from studio.views.wizard_page import WizardPage
 
 
@@ -61,6 +62,8 @@ class HardwarePage(WizardPage):
         self.outer.addWidget(box)
         self.knob_box = QGroupBox("Settings")
         self.knob_layout = QVBoxLayout(self.knob_box)
+        self.processes = ProcessesRow()  # --nproc N; shown only with several GPUs
+        self.knob_layout.addWidget(self.processes)
         self.outer.addWidget(self.knob_box)
         self.cost = QLabel()
         self.cost.setObjectName("hardwareCost")
@@ -69,7 +72,7 @@ class HardwarePage(WizardPage):
         self.outer.addWidget(self.cost)
         self.outer.addStretch(1)
         self.fields: FieldGroup | None = None
-        self._build_fields({"devices": ["auto", "cpu"], "precisions": ["auto", "fp32"]})
+        self._build_fields({"devices": ["auto", "cpu"], "precisions": ["auto", "fp32"], "parallels": False})
 
     def _build_fields(self, options: dict) -> None:
         if self.fields is not None:   # out of the layout now: deleteLater waits for the event loop
@@ -79,13 +82,14 @@ class HardwarePage(WizardPage):
             self._host.deleteLater()
         knobs = self.doc.knobs.get("hardware", {})
         keys = []
-        for name, info in knobs.items():
+        for name in knobs:
             offered = options.get(name, options.get(f"{name}s", True))
-            if isinstance(info.get("default"), bool) and offered is False:
+            if offered is False:
                 continue  # the engine says it cannot do this here
             keys.append(f"hardware.{name}")
         choices = {"hardware.device": options.get("devices"), "hardware.precision": options.get("precisions"),
-                   "hardware.compile": options.get("compile_modes", list(COMPILE_MODES))}
+                   "hardware.compile": options.get("compile_modes", list(COMPILE_MODES)),
+                   "hardware.parallel": options.get("parallels") or None}
         self.fields = FieldGroup(self.doc.knobs, keys, {k: v for k, v in choices.items() if v}, parent=self)
         self.fields.set_values(self.doc.resolved())
         self.fields.changed.connect(self._on_fields_changed)
@@ -99,6 +103,7 @@ class HardwarePage(WizardPage):
         self.machine.setText(describe_machine(report))
         options = dict(report.get("options") or {})
         self._build_fields(options)
+        self.processes.set_gpu_count(int((report.get("cuda") or {}).get("count") or 0))
 
     def set_error(self, message: str) -> None:
         self.error = message
