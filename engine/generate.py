@@ -16,6 +16,7 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.model.gpt import GPT, MLP, Attention, Block, KVCache, RMSNorm
+from engine.model.moe import activate
 
 
 class SamplingError(UserError, ValueError):
@@ -420,12 +421,8 @@ def rms(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
 
 
 def mlp(h: torch.Tensor, m: MLP) -> torch.Tensor:
-    if m.activation == "swiglu":
-        return F.linear(F.silu(F.linear(h, m.gate_proj.weight)) * F.linear(h, m.up_proj.weight), m.down_proj.weight)
-    if m.activation == "geglu":
-        gate = F.gelu(F.linear(h, m.gate_proj.weight), approximate="tanh")
-        return F.linear(gate * F.linear(h, m.up_proj.weight), m.down_proj.weight)
-    return F.linear(F.gelu(F.linear(h, m.up_proj.weight), approximate="tanh"), m.down_proj.weight)
+    gate = F.linear(h, m.gate_proj.weight) if m.gate_proj is not None else None
+    return F.linear(activate(m.activation, gate, F.linear(h, m.up_proj.weight)), m.down_proj.weight)
 
 
 def trim_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
