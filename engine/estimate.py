@@ -61,7 +61,8 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     moe_layer = per_layer
     if m.moe is not None:  # k gathered copies of each token, their hidden states, and the router's fp32 probabilities
         k, used = m.moe.top_k, m.moe.top_k + m.moe.shared_experts
-        moe_layer = b * t * ((14 + 2 * k) * d + 2 * m.expert_dim * used * 2) * act_bytes + b * t * m.moe.num_experts * 12
+        moe_layer = (b * t * ((14 + 2 * k) * d + 2 * m.expert_dim * used * 2) * act_bytes
+                     + b * t * m.moe.num_experts * 12)
     if cfg.hardware.grad_checkpointing:
         per_layer = moe_layer = b * t * d * act_bytes
     logits = b * t * (vocab_size or m.vocab_size) * 4 * 3          # fp32 logits, their log-softmax and grad
