@@ -97,7 +97,7 @@ class ModelConfig:
         if self.d_ff or self.moe is None:
             return self.ffn_dim
         used = self.moe.top_k + self.moe.shared_experts
-        return max(32, (self._auto_hidden() // used + 31) // 32 * 32)
+        return (-(-self.ffn_dim // used) + 15) // 16 * 16  # ceil(ffn_dim / used), rounded up to 16
 
     def _auto_hidden(self) -> int:
         return int(8 * self.d_model / 3) if self.activation in GATED else 4 * self.d_model
