@@ -158,7 +158,8 @@ def parse_override(text: str) -> dict[str, Any]:
         raise UserError(f"--set {text!r}: expected KEY=VALUE", "e.g. --set optim.lr=1e-3", kind="config")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) not in (2, 3) or not all(parts):
+    nested = len(parts) == 3 and parts[0] in SECTION_TYPES and nested_section(SECTION_TYPES[parts[0]], parts[1])
+    if not (len(parts) == 2 or nested) or not all(parts):
         raise UserError(f"--set {text!r}: key must be SECTION.FIELD (or SECTION.PART.FIELD)",
                         "e.g. --set run.max_steps=200 or --set model.moe.top_k=2", kind="config")
     try:
