@@ -159,7 +159,7 @@ def rule_rewards() -> list[dict]:
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
-    from engine.config import help_for, list_presets
+    from engine.config import ACTIVATIONS, help_for, list_presets
     from engine.stages import STAGES, describe
 
     gpus = []
@@ -202,7 +202,7 @@ def doctor_report() -> dict:
             "tf32": bool(gpus),
             "auto_batch_size": False,
             "multi_gpu": len(gpus) > 1,
-            "activations": ["swiglu", "geglu", "gelu"],
+            "activations": list(ACTIVATIONS),
             "schedules": ["cosine", "wsd", "constant"],
         },
         "knobs": help_for(),
