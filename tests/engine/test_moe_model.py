@@ -175,3 +175,10 @@ def test_export_refuses_an_moe_model_naming_the_section(model_cfg):
     assert len(why) == 1 and "model.moe" in why[0] and "4 experts" in why[0]
     assert llama_blockers(model_cfg(vocab_size=V)) == []
     assert ModelConfig().moe is None
+
+
+def test_doctor_reports_total_and_active_parameters_per_preset():
+    from engine.hardware import preset_params
+    sizes = preset_params()
+    assert sizes["moe-tiny"]["params_active"] < sizes["moe-tiny"]["params"]
+    assert sizes["tiny"]["params_active"] == sizes["tiny"]["params"]
