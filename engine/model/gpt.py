@@ -120,9 +120,8 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, mask=None, cache=None, pos=0):
         """(x, the MoE router's RouterStats or None for a dense MLP)."""
         x = x + self.resid_drop(self.attn(self.attn_norm(x), cos, sin, mask, cache, pos))
-        h, stats = self.mlp(self.mlp_norm(x)), None
-        if isinstance(self.mlp, MoE):
-            h, stats = h
+        h = self.mlp(self.mlp_norm(x))
+        h, stats = h if isinstance(self.mlp, MoE) else (h, None)
         x = x + self.resid_drop(h)
         return x, stats
 

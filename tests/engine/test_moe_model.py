@@ -182,3 +182,48 @@ def test_doctor_reports_total_and_active_parameters_per_preset():
     sizes = preset_params()
     assert sizes["moe-tiny"]["params_active"] < sizes["moe-tiny"]["params"]
     assert sizes["tiny"]["params_active"] == sizes["tiny"]["params"]
+
+
+def test_preference_stages_add_the_router_loss_once_per_pair(model_cfg):
+    """DPO (SimPO: no reference to build) and the reward model weigh the router loss by their unit, the pair."""
+    from engine.train.dpo import DPOStage
+    from engine.train.reward import RewardStage, reward_head
+    torch.manual_seed(1)
+    m = GPT(model_cfg(vocab_size=V, moe=MOE))
+    B, L = 3, 10
+    ids = torch.randint(0, V, (2 * B, L))
+    mask = torch.zeros(2 * B, L)
+    mask[:, 4:] = 1.0
+    pairs = {"ids": ids, "mask": mask, "lengths": torch.full((2 * B,), L)}
+    dpo = DPOStage()
+    dpo.loss_type = "simpo"
+    reward = RewardStage()
+    reward.head = reward_head(m.cfg.d_model)
+    _, _, router = m(ids[:, :-1], return_aux=True)
+    _, _, router_full = m(ids, return_aux=True)
+    for stage, stats in ((dpo, router), (reward, router_full)):
+        m.train()
+        loss, extras = stage.loss(m, pairs)
+        m.eval()
+        plain, plain_extras = stage.loss(m, pairs)
+        torch.testing.assert_close(loss - plain, B * stats.loss)
+        assert extras["expert_load"].shape == (4,) and "aux_loss" not in plain_extras
+
+
+@pytest.mark.parametrize("shape", [{"moe": {**MOE, "shared_experts": 1}}, {"activation": "relu2"}])
+def test_fast_decode_step_matches_the_model(shape):
+    from engine.generate import FastStep
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=V, d_model=32, n_layer=2, n_head=4, n_kv_head=2, max_seq_len=32,
+                            **shape)).eval()
+    fast = FastStep.for_model(model)
+    assert fast is not None
+    prompt = torch.randint(0, V, (3, 6))
+    with torch.inference_mode():
+        ref_caches, fast_caches = model.new_caches(3, 8), model.new_caches(3, 8)
+        model(prompt, caches=ref_caches)
+        model(prompt, caches=fast_caches)
+        tok = torch.tensor([5, 17, 42])
+        ref, _ = model(tok[:, None], caches=ref_caches, pos=6)
+        got = fast(tok, fast_caches, 6, None)
+    assert (ref[:, -1] - got).abs().max().item() < 1e-5
