@@ -153,8 +153,8 @@ class MoE(nn.Module):
         counts = torch.bincount(flat, minlength=self.num_experts)                      # (E,)
         ends = counts.cumsum(0).to(torch.int32)
         out = self.experts(x[token], ends, counts)                                     # (N k, C)
-        out = out * weights.reshape(-1)[order, None].to(out.dtype)
-        y = torch.zeros(N, shape[-1], dtype=out.dtype, device=x.device).index_add_(0, token, out)  # (N, C)
+        out = out.float() * weights.reshape(-1)[order, None]                           # summed in fp32 below
+        y = torch.zeros(N, shape[-1], dtype=torch.float32, device=x.device).index_add_(0, token, out)  # (N, C)
         if self.shared is not None:
             y = y + self.shared.dense(x).to(y.dtype)
         aux, load = load_balancing_loss(probs, experts, self.num_experts)
