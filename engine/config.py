@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import yaml
 
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
-from engine.config_model import ModelConfig
+from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
 from engine.config_train import COMPILE_MODES, LEGACY_VALUES, HardwareConfig, OptimConfig, RunConfig  # noqa: F401
 from engine.errors import UserError
@@ -96,9 +97,18 @@ def help_for() -> dict[str, dict[str, dict[str, Any]]]:
     """Every knob with its default and help text, per section (the studio's tooltips come from here)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for section, cls in SECTION_TYPES.items():
-        inst = cls()
-        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""),
-                                 "type": str(f.type)} for f in fields(cls)}
+        out[section] = _knobs(cls)
+    return out
+
+
+def _knobs(cls: type) -> dict[str, dict[str, Any]]:
+    """A section's knobs; a nested section's entry (model.moe) holds its own under "knobs"."""
+    out, inst = {}, cls()
+    for f in fields(cls):
+        out[f.name] = {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""), "type": str(f.type)}
+        nested = nested_section(cls, f.name)
+        if nested is not None:
+            out[f.name]["knobs"] = _knobs(nested)
     return out
 
 
@@ -175,14 +185,18 @@ def parse_override(text: str) -> dict[str, Any]:
         raise UserError(f"--set {text!r}: expected KEY=VALUE", "e.g. --set optim.lr=1e-3", kind="config")
     key, raw = text.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise UserError(f"--set {text!r}: key must be SECTION.FIELD", "e.g. --set run.max_steps=200", kind="config")
+    nested = len(parts) == 3 and parts[0] in SECTION_TYPES and nested_section(SECTION_TYPES[parts[0]], parts[1])
+    if not (len(parts) == 2 or nested) or not all(parts):
+        raise UserError(f"--set {text!r}: key must be SECTION.FIELD (or SECTION.PART.FIELD)",
+                        "e.g. --set run.max_steps=200 or --set model.moe.top_k=2", kind="config")
     try:
         value = load_yaml_text(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     if parts[0] == "data" and parts[1] in ("train", "val") and isinstance(value, str):
         value = [value] if value else []
+    if len(parts) == 3:
+        return {parts[0]: {parts[1]: {parts[2]: value}}}
     return {parts[0]: {parts[1]: value}}
 
 
@@ -222,15 +236,36 @@ def build_section(section: str, values: Any, source: str = "config") -> Any:
     cls = SECTION_TYPES[section]
     if not isinstance(values, dict):
         raise ConfigError(section, f"must be a mapping, got {type(values).__name__}")
+    return _build(cls, section, values, source)
+
+
+def _build(cls: type, path: str, values: dict[str, Any], source: str) -> Any:
+    """A (possibly nested) config dataclass from a mapping; `path` names it in errors (model, model.moe)."""
     known = {f.name: f for f in fields(cls)}
     for key, value in values.items():
         if key not in known:
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(known)}"
-            raise ConfigError(f"{section}.{key}", f"unknown key in {source}", hint)
-        value = LEGACY_VALUES.get(f"{section}.{key}", {}).get(value, value) if isinstance(value, bool) else value
-        values = {**values, key: _coerce(f"{section}.{key}", value, known[key])}
+            raise ConfigError(f"{path}.{key}", f"unknown key in {source}", hint)
+        value = LEGACY_VALUES.get(f"{path}.{key}", {}).get(value, value) if isinstance(value, bool) else value
+        nested = nested_section(cls, key)
+        if nested is not None and value is not None:  # a sub-section such as model.moe
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}.{key}", f"must be a mapping of its keys, got {value!r}",
+                                  f"keys: {', '.join(f.name for f in fields(nested))}")
+            values = {**values, key: _build(nested, f"{path}.{key}", value, source)}
+        else:
+            values = {**values, key: _coerce(f"{path}.{key}", value, known[key])}
     return cls(**values)
+
+
+def nested_section(cls: type, name: str) -> type | None:
+    """The dataclass a field holds when it is a nested section (ModelConfig.moe -> MoEConfig), else None."""
+    hint = typing.get_type_hints(cls).get(name)
+    for t in typing.get_args(hint) or (hint,):
+        if dataclasses.is_dataclass(t):
+            return t
+    return None
 
 
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:

@@ -7,31 +7,43 @@ from __future__ import annotations
 
 import dataclasses
 
-from engine.config import Config, DataConfig, ModelConfig, RunConfig
+from engine.config import GATED, Config, DataConfig, ModelConfig, RunConfig
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 GIB = 2**30
 
 
 def param_count(m: ModelConfig, vocab_size: int | None = None) -> dict[str, int]:
-    """Exactly GPT.num_params(): embeddings, attention, MLP and norms (a tied head counts once)."""
+    """Exactly GPT.num_params() ("total") and GPT.num_active_params() ("active": what one token passes through,
+    less the E - k routed experts it is not sent to in each MoE layer): embeddings, attention, MLP or experts
+    (router, E routed + S shared experts) and norms (a tied head counts once)."""
     v = vocab_size or m.vocab_size
     d, hd = m.d_model, m.head_dim
     attn = d * m.n_head * hd * 2 + d * m.n_kv_head * hd * 2          # q, o and k, v projections
-    mlp = d * m.ffn_dim * (3 if m.activation in ("swiglu", "geglu") else 2)
+    matrices = 3 if m.activation in GATED else 2
+    mlp = d * m.ffn_dim * matrices
     norms = 2 * d + (2 * hd if m.qk_norm else 0)
     per_layer = attn + mlp + norms
+    n_moe = sum(m.is_moe_layer(i) for i in range(m.n_layer))
+    expert = d * m.expert_dim * matrices
+    moe_ffn, inactive = 0, 0
+    if m.moe is not None:
+        moe_ffn = d * m.moe.num_experts + expert * (m.moe.num_experts + m.moe.shared_experts)  # router + experts
+        inactive = expert * (m.moe.num_experts - m.moe.top_k)
     embedding = v * d
     head = 0 if m.tie_embeddings else v * d
-    total = embedding + head + m.n_layer * per_layer + d            # + final norm
+    layers = m.n_layer * per_layer + n_moe * (moe_ffn - mlp)
+    total = embedding + head + layers + d                           # + final norm
+    active = total - n_moe * inactive
     return {"total": total, "non_embedding": total - embedding - head, "embedding": embedding + head,
-            "per_layer": per_layer}
+            "per_layer": per_layer, "active": active, "active_non_embedding": active - embedding - head}
 
 
 def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None) -> int:
-    """Training FLOPs per token (forward + backward = 3x forward): 6 N plus attention's 12 L T d."""
+    """Training FLOPs per token (forward + backward = 3x forward): 6 N plus attention's 12 L T d, where N counts the
+    parameters a token passes through (an MoE model's active ones)."""
     n = param_count(m, vocab_size)
-    matmul_params = n["total"] - n["embedding"] + (vocab_size or m.vocab_size) * m.d_model  # the head is a matmul
+    matmul_params = n["active"] - n["embedding"] + (vocab_size or m.vocab_size) * m.d_model  # the head is a matmul
     return 6 * matmul_params + 12 * m.n_layer * seq_len * m.d_model
 
 
@@ -45,10 +57,16 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     b, t, d = 1 if cfg.run.auto_batch else cfg.run.micro_batch, cfg.data.seq_len, m.d_model  # auto: the least
     act_bytes = BYTES.get(precision, 4)
     per_layer = b * t * (14 * d + 2 * m.ffn_dim * 2) * act_bytes            # inputs, norms, q/k/v, attn out, MLP
+    n_moe = sum(m.is_moe_layer(i) for i in range(m.n_layer))
+    moe_layer = per_layer
+    if m.moe is not None:  # k gathered copies of each token, their hidden states, and the router's fp32 probabilities
+        k, used = m.moe.top_k, m.moe.top_k + m.moe.shared_experts
+        moe_layer = (b * t * ((14 + 2 * k) * d + 2 * m.expert_dim * used * 2) * act_bytes
+                     + b * t * m.moe.num_experts * 12)
     if cfg.hardware.grad_checkpointing:
-        per_layer = b * t * d * act_bytes
+        per_layer = moe_layer = b * t * d * act_bytes
     logits = b * t * (vocab_size or m.vocab_size) * 4 * 3          # fp32 logits, their log-softmax and grad
-    activations = m.n_layer * per_layer + logits
+    activations = (m.n_layer - n_moe) * per_layer + n_moe * moe_layer + logits
     return {"weights": weights, "grads": grads, "optimizer": optimizer, "activations": activations,
             "total": weights + grads + optimizer + activations}
 
@@ -59,7 +77,7 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
     params = param_count(cfg.model, v)
     tokens_per_step = cfg.tokens_per_step
     return {
-        "params": params["total"], "params_non_embedding": params["non_embedding"],
+        "params": params["total"], "params_non_embedding": params["non_embedding"], "params_active": params["active"],
         "tokens_per_step": tokens_per_step, "total_tokens": tokens_per_step * cfg.run.max_steps,
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],

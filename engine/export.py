@@ -23,16 +23,18 @@ from engine.tokenizer import CHAT_TEMPLATE, EOT, IM_END, PAD, Tokenizer
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def llama_blockers(cfg: ModelConfig, raw_model: dict) -> list[str]:
-    """Why this model cannot be a Llama (empty when it can). raw_model is config.json's "model" section."""
+def llama_blockers(cfg: ModelConfig) -> list[str]:
+    """Why this model cannot be a Llama (empty when it can)."""
     why = []
     if cfg.activation != "swiglu":
         why.append(f"activation {cfg.activation!r} (Llama's MLP is SwiGLU)")
     if cfg.qk_norm:
         why.append("qk_norm (Llama has no per-head query/key norms)")
-    experts = {k: v for k, v in raw_model.items() if any(w in k for w in ("expert", "moe")) and v}
-    if experts:
-        why.append(f"mixture of experts ({', '.join(f'{k}={v}' for k, v in experts.items())})")
+    if cfg.moe is not None:
+        moe = cfg.moe
+        layers = sum(cfg.is_moe_layer(i) for i in range(cfg.n_layer))
+        why.append(f"mixture of experts (model.moe: {moe.num_experts} experts, top-{moe.top_k}, in {layers} of "
+                   f"{cfg.n_layer} blocks; a Llama block holds one dense MLP)")
     return why
 
 
@@ -97,9 +99,8 @@ def export_hf(checkpoint: str | Path, out: str | Path, dtype: str = "float32") -
     if dtype not in DTYPES:
         raise UserError(f"unknown dtype {dtype!r}", f"use one of: {', '.join(DTYPES)}", kind="export")
     meta = ckpt.read_checkpoint_config(folder)
-    raw_model = json.loads((folder / ckpt.CONFIG).read_text(encoding="utf-8")).get("model", {})
     cfg = ckpt.model_config_of(folder)
-    blockers = llama_blockers(cfg, raw_model)
+    blockers = llama_blockers(cfg)
     if blockers:
         raise UserError(f"this model cannot be exported as Llama: {'; '.join(blockers)}",
                         "export supports swiglu models without qk_norm or experts; use the checkpoint directly "

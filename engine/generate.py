@@ -16,6 +16,7 @@ from torch import nn
 
 from engine.errors import UserError
 from engine.model.gpt import GPT, MLP, Attention, Block, KVCache, RMSNorm
+from engine.model.moe import MoE, activate
 
 
 class SamplingError(UserError, ValueError):
@@ -351,8 +352,9 @@ class FastStep:
     from its weights, with fused kernels (F.rms_norm, SDPA's grouped-query mode) and no per-module call overhead,
     which is most of a token's time at these sizes on a CPU (tiny preset: ~2x faster than model(...)).
 
-    Only for the exact classes of engine/model/gpt.py with unwrapped nn.Linear and no hooks; anything else (LoRA,
-    experts, bf16 weights) goes through model(...). test_generate checks both paths give the same logits.
+    Only for the exact classes of engine/model/gpt.py (and moe.py's MoE, run as its own module) with unwrapped
+    nn.Linear and no hooks; anything else (LoRA, bf16 weights) goes through model(...). test_generate checks both
+    paths give the same logits.
     """
 
     @classmethod
@@ -373,7 +375,7 @@ class FastStep:
             if m._forward_hooks or m._forward_pre_hooks or (isinstance(m, nn.Linear) and
                                                             (type(m) is not nn.Linear or m.bias is not None)):
                 return False
-        return all(type(b) is Block and type(b.attn) is Attention and type(b.mlp) is MLP for b in model.blocks)
+        return all(type(b) is Block and type(b.attn) is Attention and type(b.mlp) in (MLP, MoE) for b in model.blocks)
 
     def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int | list[int], mask: torch.Tensor | None):
         """pos: the position every row writes at, or one position per row (continuous batching: rows that joined
@@ -419,13 +421,11 @@ def rms(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
     return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.eps)
 
 
-def mlp(h: torch.Tensor, m: MLP) -> torch.Tensor:
-    if m.activation == "swiglu":
-        return F.linear(F.silu(F.linear(h, m.gate_proj.weight)) * F.linear(h, m.up_proj.weight), m.down_proj.weight)
-    if m.activation == "geglu":
-        gate = F.gelu(F.linear(h, m.gate_proj.weight), approximate="tanh")
-        return F.linear(gate * F.linear(h, m.up_proj.weight), m.down_proj.weight)
-    return F.linear(F.gelu(F.linear(h, m.up_proj.weight), approximate="tanh"), m.down_proj.weight)
+def mlp(h: torch.Tensor, m: MLP | MoE) -> torch.Tensor:
+    if type(m) is MoE:  # routing is per token, so each row's new token is routed on its own
+        return m(h)[0]
+    gate = F.linear(h, m.gate_proj.weight) if m.gate_proj is not None else None
+    return F.linear(activate(m.activation, gate, F.linear(h, m.up_proj.weight)), m.down_proj.weight)
 
 
 def trim_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:

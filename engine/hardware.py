@@ -158,10 +158,22 @@ def rule_rewards() -> list[dict]:
             for r in RULE_REWARDS.values()]
 
 
+def preset_params() -> dict[str, dict[str, int]]:
+    """{preset: {"params", "params_active"}} with the preset's own tokenizer size (active < params: experts)."""
+    from engine.config import list_presets, load_config
+    from engine.estimate import param_count
+    out = {}
+    for name in list_presets("models"):
+        cfg = load_config(overrides=[f"model.preset={name}"])
+        n = param_count(cfg.model, cfg.model.vocab_size or cfg.tokenizer.vocab_size)
+        out[name] = {"params": n["total"], "params_active": n["active"]}
+    return out
+
+
 def doctor_report() -> dict:
     """What this machine and engine offer; the studio builds its hardware page from this, never hard-coding."""
     from engine import __version__
-    from engine.config import COMPILE_MODES, help_for, list_presets
+    from engine.config import ACTIVATIONS, COMPILE_MODES, help_for, list_presets
     from engine.device_auto import auto_picks, mps_report
     from engine.stages import STAGES, describe
 
@@ -197,6 +209,7 @@ def doctor_report() -> dict:
             "stages": list(STAGES),
             "stage_info": describe(),
             "model_presets": list_presets("models"),
+            "model_preset_params": preset_params(),
             "stage_presets": list_presets("stages"),
             "rule_rewards": rule_rewards(),
             "devices": devices,
@@ -208,7 +221,7 @@ def doctor_report() -> dict:
             "auto_batch_size": True,
             "multi_gpu": len(gpus) > 1,
             "parallels": ["none", "ddp", "fsdp"] if len(gpus) > 1 else False,  # hardware.parallel, --nproc N
-            "activations": ["swiglu", "geglu", "gelu"],
+            "activations": list(ACTIVATIONS),
             "schedules": ["cosine", "wsd", "constant"],
         },
         "knobs": help_for(),

@@ -101,6 +101,7 @@ class ConfigEvent:
     config: dict = field(default_factory=dict)
     params: int = 0
     params_non_embedding: int = 0
+    params_active: int = 0            # parameters one token passes through (MoE: less than params; dense: equal)
     tokens_per_step: int = 0
 
 
@@ -131,6 +132,11 @@ class StepEvent:
     mem_reserved: int = 0
     mem_peak: int = 0
     mem_kind: str = ""                # cuda | mps | rss (on the CPU the memory fields are the process's RSS)
+    # MoE models only, averaged over the step: the load-balancing and router z-losses (before their coefficients)
+    # and each expert's share of the routed token slots (sums to 1; averaged over the MoE layers).
+    aux_loss: float | None = None
+    z_loss: float | None = None
+    expert_load: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,12 @@ def cmd_doctor(args, sink) -> int:
     print(f"mps: {'available' if report['mps']['available'] else 'not available'}")
     print(f"default device: {report['default_device']}")
     opts = report["options"]
-    print(f"stages: {', '.join(opts['stages'])}; presets: {', '.join(opts['model_presets'])}; "
+    sizes = opts.get("model_preset_params", {})
+    presets = [f"{name} ({sizes[name]['params'] / 1e6:.1f}M"
+               + (f", {sizes[name]['params_active'] / 1e6:.1f}M active)"
+                  if sizes[name]["params_active"] < sizes[name]["params"] else ")") if name in sizes else name
+               for name in opts["model_presets"]]
+    print(f"stages: {', '.join(opts['stages'])}; presets: {', '.join(presets)}; "
           f"precisions: {', '.join(opts['precisions'])}")
     return 0
 

@@ -1,8 +1,8 @@
 """The model: a Llama-style decoder in one file, read top to bottom.
 
-RMSNorm -> RoPE -> grouped-query attention (SDPA) -> SwiGLU / GEGLU / GELU MLP -> block -> GPT.
-It knows nothing about tokenizers, chat templates, LoRA, compile or distributed training: those are
-applied from outside (`engine/model/apply.py`).
+RMSNorm -> RoPE -> grouped-query attention (SDPA) -> SwiGLU / GEGLU / GELU / ReLU² MLP (or a mixture of experts,
+engine/model/moe.py) -> block -> GPT. It knows nothing about tokenizers, chat templates, LoRA, compile or
+distributed training: those are applied from outside (`engine/model/apply.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ModelConfig
+from engine.model.moe import MoE, RouterStats, activate
 
 
 class RMSNorm(nn.Module):
@@ -97,34 +98,32 @@ class MLP(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.activation = cfg.activation
-        gated = cfg.activation in ("swiglu", "geglu")
+        gated = cfg.activation in ("swiglu", "geglu")  # three matrices; gelu and relu2 have two
         self.up_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False)
         self.gate_proj = nn.Linear(cfg.d_model, cfg.ffn_dim, bias=False) if gated else None
         self.down_proj = nn.Linear(cfg.ffn_dim, cfg.d_model, bias=False)
 
     def forward(self, x):
-        if self.activation == "swiglu":
-            h = F.silu(self.gate_proj(x)) * self.up_proj(x)
-        elif self.activation == "geglu":
-            h = F.gelu(self.gate_proj(x), approximate="tanh") * self.up_proj(x)
-        else:
-            h = F.gelu(self.up_proj(x), approximate="tanh")
-        return self.down_proj(h)
+        gate = self.gate_proj(x) if self.gate_proj is not None else None
+        return self.down_proj(activate(self.activation, gate, self.up_proj(x)))
 
 
 class Block(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, layer: int = 0):
         super().__init__()
         self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.attn = Attention(cfg)
         self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-        self.mlp = MLP(cfg)
+        self.mlp = MoE(cfg) if cfg.is_moe_layer(layer) else MLP(cfg)
         self.resid_drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x, cos, sin, mask=None, cache=None, pos=0):
+        """(x, the MoE router's RouterStats or None for a dense MLP)."""
         x = x + self.resid_drop(self.attn(self.attn_norm(x), cos, sin, mask, cache, pos))
-        x = x + self.resid_drop(self.mlp(self.mlp_norm(x)))
-        return x
+        h = self.mlp(self.mlp_norm(x))
+        h, stats = h if isinstance(self.mlp, MoE) else (h, None)
+        x = x + self.resid_drop(h)
+        return x, stats
 
 
 class GPT(nn.Module):
@@ -134,7 +133,7 @@ class GPT(nn.Module):
             raise ValueError("model.vocab_size must be set (from the tokenizer) before building the model")
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layer))
         self.norm = RMSNorm(cfg.d_model, cfg.norm_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
@@ -155,7 +154,7 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if name.endswith("norm.weight"):
                 nn.init.ones_(p)
-            elif name.endswith(("o_proj.weight", "down_proj.weight")):
+            elif name.endswith(("o_proj.weight", "down_proj.weight", "experts.down_proj", "shared.down_proj")):
                 nn.init.normal_(p, 0.0, resid_std)
             else:
                 nn.init.normal_(p, 0.0, std)
@@ -169,15 +168,28 @@ class GPT(nn.Module):
                 n -= self.lm_head.weight.numel()
         return n
 
+    def num_active_params(self, non_embedding: bool = False) -> int:
+        """Parameters one token passes through: num_params less the routed experts it is not sent to (E - k of
+        E in each MoE layer). Equals num_params for a dense model."""
+        n = self.num_params(non_embedding)
+        for block in self.blocks:
+            if isinstance(block.mlp, MoE):
+                e = block.mlp.experts
+                per_expert = sum(p[0].numel() for p in (e.up_proj, e.gate_proj, e.down_proj) if p is not None)
+                n -= (block.mlp.num_experts - block.mlp.top_k) * per_expert
+        return n
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, mask: torch.Tensor | None = None,
                 caches: list[KVCache] | None = None, pos: int = 0, last_only: bool = False,
-                reduction: str = "mean"):
+                reduction: str = "mean", return_aux: bool = False):
         """idx: (B, T) token ids. targets: (B, T) next-token ids with -100 where no loss is taken.
 
         Returns (logits, loss): logits (B, T, V) — or (B, 1, V) with last_only — and the cross-entropy or None:
         reduction "mean" over the tokens that carry loss, "sum" over them, or "none" per token (B, T), 0 at -100
         (its negation is each target's log-prob, which DPO, PPO and GRPO sum over reply tokens).
         mask: optional bool attention mask (B, 1, T, S), True = may attend (used for padded batches).
+        return_aux: also return the MoE layers' RouterStats, averaged over them (None for a dense model), as a
+        third value: its `loss` (the coefficient-weighted router losses) is what a training stage adds to its own.
         """
         B, T = idx.shape
         if pos + T > self.cfg.max_seq_len:
@@ -187,8 +199,11 @@ class GPT(nn.Module):
             # New tokens after a cached prefix: causal, aligned to the end of the keys (T, pos+T).
             mask = torch.ones(T, pos + T, dtype=torch.bool, device=idx.device).tril(diagonal=pos)
         x = self.embed(idx)                                                   # (B, T, C)
+        routed: list[RouterStats] = []
         for i, block in enumerate(self.blocks):
-            x = block(x, cos, sin, mask, caches[i] if caches is not None else None, pos)
+            x, stats = block(x, cos, sin, mask, caches[i] if caches is not None else None, pos)
+            if stats is not None:
+                routed.append(stats)
         x = self.norm(x)                                                      # (B, T, C)
         if last_only:
             x = x[:, -1:, :]                                                  # (B, 1, C)
@@ -206,6 +221,8 @@ class GPT(nn.Module):
             elif reduction == "mean":
                 # Over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
                 loss = loss / (flat != -100).sum().clamp(min=1)
+        if return_aux:
+            return logits, loss, RouterStats.mean(routed) if routed else None
         return logits, loss
 
     def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:

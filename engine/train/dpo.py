@@ -24,7 +24,7 @@ from engine.evaluate import task_accuracy
 from engine.model.gpt import GPT
 from engine.train.losses import dpo_loss, target_counts
 from engine.train.pairs import PairStage, reply_targets
-from engine.train.stage import StageContext
+from engine.train.stage import StageContext, add_router_loss
 
 
 class DPOStage(PairStage):
@@ -56,13 +56,15 @@ class DPOStage(PairStage):
 
     def loss(self, model, batch):
         """Summed preference loss over the batch's pairs; rows are B chosen sides, then B rejected ones."""
-        out, losses, _ = self.preference(model, batch)
-        return losses.sum(), step_extras(out)
+        out, losses, _, router = self.preference(model, batch)
+        loss, router_extras = add_router_loss(model, losses.sum(), router, losses.shape[0])
+        return loss, {**step_extras(out), **router_extras}
 
     def preference(self, model, batch):
-        """(dpo_loss of the batch's pairs, their losses with the RPO term (B,), the policy's reply log-probs (2B,))."""
+        """(dpo_loss of the batch's pairs, their losses with the RPO term (B,), the policy's reply log-probs (2B,),
+        the policy's MoE router stats or None)."""
         x, y = reply_targets(batch)                                    # (2B, L-1)
-        _, nll = model(x, y, reduction="none")                         # (2B, L-1), 0 outside the replies
+        _, nll, router = model(x, y, reduction="none", return_aux=True)  # (2B, L-1), 0 outside the replies
         logp = -nll.sum(dim=-1)                                        # (2B,) log pi(y|x), summed over reply tokens
         B = logp.shape[0] // 2
         ref_chosen = ref_rejected = None
@@ -77,13 +79,13 @@ class DPOStage(PairStage):
         losses = out.losses
         if self.rpo_alpha:
             losses = losses + self.rpo_alpha * -logp[:B] / lengths[:B].clamp(min=1)
-        return out, losses, logp
+        return out, losses, logp, router
 
     def eval_batch(self, model, batch):
         """The training loss and extras, plus policy_pref_accuracy: the share of pairs where the policy itself
         gives the chosen reply the higher log-prob (meaningful before training too, where the implicit rewards
         are all 0)."""
-        out, losses, logp = self.preference(model, batch)
+        out, losses, logp, _ = self.preference(model, batch)
         B = logp.shape[0] // 2
         return losses.sum(), {**step_extras(out), "policy_pref_accuracy": (logp[:B] > logp[B:]).float().mean()}
 

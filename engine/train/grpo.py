@@ -18,6 +18,7 @@ from engine.errors import UserError
 from engine.train import losses
 from engine.train import rollout as ro
 from engine.train.rl_stage import RLStage, rollout_stats, split
+from engine.train.stage import add_router_loss
 
 
 class GRPOStage(RLStage):
@@ -57,7 +58,7 @@ class GRPOStage(RLStage):
 
     def loss(self, model, batch):
         s, mask = self.cfg.stage, batch["mask"]
-        logits, logp = ro.policy_logprobs(model, batch)
+        logits, logp, router = ro.policy_logprobs(model, batch)
         loss, clip_fraction, kl = losses.grpo_loss(logp, batch["old_logp"], batch.get("ref_logp"),
                                                    batch["advantages"], mask, s.clip_range, s.beta, n_tokens=1)
         self.approx_kl.append(losses.masked_mean(losses.k3_kl(batch["old_logp"], logp.detach()), mask))
@@ -67,4 +68,5 @@ class GRPOStage(RLStage):
                   "response_length": batch["response_length"], "zero_std_share": batch["zero_std_share"]}
         if "ref_logp" in batch:  # with beta 0 there is no reference to measure a KL against
             extras["kl"] = kl
-        return loss, extras
+        loss, router_extras = add_router_loss(model, loss, router, self.count_units(batch))
+        return loss, {**extras, **router_extras}

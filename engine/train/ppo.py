@@ -20,6 +20,7 @@ from torch import nn
 from engine.train import losses
 from engine.train import rollout as ro
 from engine.train.rl_stage import RLStage, rollout_stats, split
+from engine.train.stage import add_router_loss
 
 
 class ValueHead(nn.Module):
@@ -46,11 +47,12 @@ class PPOStage(RLStage):
     def trainable(self):
         return {"value_head": self.value_head}
 
-    def values(self, model, batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits, log-probs, values) of the policy on the batch's rows, all per position."""
+    def values(self, model, batch):
+        """(logits, log-probs, values) of the policy on the batch's rows, all per position, and its MoE router
+        stats (None for a dense model)."""
         with ro.HiddenTap(model) as tap:
-            logits, logp = ro.policy_logprobs(model, batch)
-        return logits, logp, self.value_head(tap.hidden.detach())
+            logits, logp, router = ro.policy_logprobs(model, batch)
+        return logits, logp, self.value_head(tap.hidden.detach()), router
 
     @torch.no_grad()
     def rollout(self, index: int) -> list[dict]:
@@ -64,7 +66,7 @@ class PPOStage(RLStage):
         model = self.trainer.model
         for mb in split(batch, cfg.run.batch_size):  # the shapes the loss will see: log-probs match it exactly
             with rt.autocast():
-                _, logp, values = self.values(model, mb)
+                _, logp, values, _ = self.values(model, mb)
             old_logp.append(logp.float())
             old_values.append(values.float())
             ref_logp.append(ro.frozen_logprobs(self.reference, mb, rt.autocast))
@@ -84,7 +86,7 @@ class PPOStage(RLStage):
 
     def loss(self, model, batch):
         s, mask = self.cfg.stage, batch["mask"]
-        logits, logp, values = self.values(model, batch)
+        logits, logp, values, router = self.values(model, batch)
         policy, clip_fraction = losses.ppo_policy_loss(logp, batch["old_logp"], batch["advantages"], mask,
                                                        s.clip_range, n_tokens=1)   # n_tokens=1: the sum
         value = losses.ppo_value_loss(values, batch["old_values"], batch["returns"], mask, s.clip_range, n_tokens=1)
@@ -93,4 +95,5 @@ class PPOStage(RLStage):
                   "clip_fraction": clip_fraction, "value_loss": value.detach() / mask.sum().clamp(min=1),
                   "entropy": losses.masked_mean(losses.entropy_from_logits(logits.detach()), mask),
                   "response_length": batch["response_length"]}
-        return policy + s.vf_coef * value, extras
+        loss, router_extras = add_router_loss(model, policy + s.vf_coef * value, router, self.count_units(batch))
+        return loss, {**extras, **router_extras}

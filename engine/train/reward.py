@@ -23,14 +23,15 @@ from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer
 from engine.train.losses import reward_pair_loss
 from engine.train.pairs import PairStage
-from engine.train.stage import StageContext
+from engine.train.stage import StageContext, add_router_loss
 
 REWARD_KIND = "reward_model"
 HEAD_FILE = "reward_head.safetensors"
 
 
-def last_token_hidden(model: GPT, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """The final-norm hidden state at each row's last real token: ids (B, T), lengths (B,) -> (B, C).
+def last_token_hidden(model: GPT, ids: torch.Tensor, lengths: torch.Tensor, return_aux: bool = False):
+    """The final-norm hidden state at each row's last real token: ids (B, T), lengths (B,) -> (B, C); with
+    return_aux, also the model's MoE router stats (None for a dense model).
 
     Read with a hook on the final norm, so the model's own forward runs unchanged; `last_only` keeps the unused
     vocabulary projection to one position. Padding is on the right, and attention is causal, so pads never reach it.
@@ -38,11 +39,12 @@ def last_token_hidden(model: GPT, ids: torch.Tensor, lengths: torch.Tensor) -> t
     captured: list[torch.Tensor] = []
     handle = model.norm.register_forward_hook(lambda _m, _i, out: captured.append(out))
     try:
-        model(ids, last_only=True)
+        out = model(ids, last_only=True, return_aux=return_aux)
     finally:
         handle.remove()
     hidden = captured[0]                                                      # (B, T, C)
-    return hidden[torch.arange(ids.shape[0], device=ids.device), lengths - 1]  # (B, C)
+    last = hidden[torch.arange(ids.shape[0], device=ids.device), lengths - 1]  # (B, C)
+    return (last, out[2]) if return_aux else last
 
 
 def reward_head(d_model: int) -> nn.Linear:
@@ -68,18 +70,23 @@ class RewardStage(PairStage):
 
     def scores(self, model: GPT, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """r for every row of the batch: (2B,) float32."""
-        hidden = last_token_hidden(model, batch["ids"], batch["lengths"])
-        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1).float()
+        return self.scores_and_router(model, batch)[0]
+
+    def scores_and_router(self, model: GPT, batch: dict[str, torch.Tensor]):
+        """(r (2B,) float32, the model's MoE router stats or None)."""
+        hidden, router = last_token_hidden(model, batch["ids"], batch["lengths"], return_aux=True)
+        return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1).float(), router
 
     def loss(self, model, batch):
         """Summed Bradley–Terry loss over the batch's pairs; rows are B chosen sides, then B rejected ones."""
-        r = self.scores(model, batch)
+        r, router = self.scores_and_router(model, batch)
         B = r.shape[0] // 2
         chosen, rejected = r[:B], r[B:]
         margin = (chosen - rejected).detach()
         extras = {"chosen_reward": chosen.detach().mean(), "rejected_reward": rejected.detach().mean(),
                   "margin": margin.mean(), "pref_accuracy": (margin > 0).float().mean()}
-        return reward_pair_loss(chosen, rejected).sum(), extras
+        loss, router_extras = add_router_loss(model, reward_pair_loss(chosen, rejected).sum(), router, B)
+        return loss, {**extras, **router_extras}
 
     def evaluate(self, trainer):
         """Mean Bradley–Terry loss on held-out pairs (the val metric), their pairwise accuracy and mean margin."""

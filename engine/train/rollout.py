@@ -96,10 +96,10 @@ class HiddenTap:
         self.handle.remove()
 
 
-def policy_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits (B, T, V), log p of each target (B, T), 0 outside the reply)."""
-    logits, nll = model(batch["x"], batch["y"], reduction="none")
-    return logits, -nll
+def policy_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
+    """(logits (B, T, V), log p of each target (B, T), 0 outside the reply, the MoE router stats or None)."""
+    logits, nll, router = model(batch["x"], batch["y"], reduction="none", return_aux=True)
+    return logits, -nll, router
 
 
 @torch.no_grad()

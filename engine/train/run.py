@@ -187,7 +187,11 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())
     sink.emit("config", config=parts.cfg.to_dict(), params=parts.model.num_params(),
               params_non_embedding=parts.model.num_params(non_embedding=True),
+              params_active=parts.model.num_active_params(),
               tokens_per_step=parts.cfg.tokens_per_step)
+    if parts.model.cfg.moe is not None:
+        sink.log(f"mixture of experts: {parts.model.num_params():,} parameters, "
+                 f"{parts.model.num_active_params():,} active per token")
     trainer = Trainer(parts, rt, run_dir, sink, commands)
     if step_dir is not None:
         trainer.load_trainer_state(ckpt.load_trainer_state(step_dir), step_dir)

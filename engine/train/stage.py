@@ -16,7 +16,8 @@ The loop calls, in order (a stage overrides only what differs from next-token cr
                          fetches the step's micro-batches first and divides every summed loss by their total, so
                          grad_accum=k equals a k-times batch, and eval weighs units the same way.
   loss(model, batch)     (SUM of the loss over the batch's units, extras). Extras are 0-d or 1-D tensors, averaged
-                         over the step's micro-batches, sent as floats or lists in the step event.
+                         over the step's micro-batches, sent as floats or lists in the step event. A stage calls the
+                         policy with return_aux=True and passes the router's stats to add_router_loss (MoE models).
   evaluate(trainer)      (val metric, metrics): the val metric is tracked as `best` (lower is better); the default is
                          the unit-weighted val loss and the built-in task accuracy.
   count_tokens(batch)    tokens the step processed (tokens_seen, tokens/s), read without a host sync.
@@ -103,9 +104,9 @@ class Stage:
         return (batch["y"] != -100).sum()
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        """Summed cross-entropy over the target tokens, and no extras."""
-        _, loss = model(batch["x"], batch["y"], reduction="sum")
-        return loss, {}
+        """Summed cross-entropy over the target tokens (plus an MoE model's router loss while training)."""
+        _, loss, router = model(batch["x"], batch["y"], reduction="sum", return_aux=True)
+        return add_router_loss(model, loss, router, self.count_units(batch))
 
     def count_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return batch["x"].numel()
@@ -131,3 +132,17 @@ class Stage:
                                  loss_fn=lambda model, batch: (self.loss(model, batch)[0], self.count_units(batch)))
         metrics = task_accuracy(trainer.generator, p.tok, p.task_items, chat=True) if p.task_items else {}
         return val_loss, metrics
+
+
+def add_router_loss(model: torch.nn.Module, loss: torch.Tensor, router, units: torch.Tensor | int
+                    ) -> tuple[torch.Tensor, dict]:
+    """A stage's summed loss plus an MoE model's router loss, and the router's step extras (aux_loss, z_loss,
+    expert_load). router: the RouterStats the model returned with return_aux=True, None for a dense model.
+
+      loss + units * (aux_loss_coef * aux + z_loss_coef * z)
+    The loop divides a step's summed loss by its units, so the router loss enters once per step with its own
+    coefficients, whatever the batch size or grad_accum. Only while training: a val loss stays the stage's own
+    (a dense and an MoE model compare on the same number), and evaluation gets no extras."""
+    if router is None or not model.training:
+        return loss, {}
+    return loss + router.loss * units, router.extras()

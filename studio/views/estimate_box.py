@@ -26,6 +26,7 @@ def warnings_html(cost: Cost) -> str:
 
 class EstimateBox(QGroupBox):
     ROWS = (("params", "Parameters"), ("params_non_embedding", "  without embeddings"),
+            ("params_active", "  active per token"),
             ("tokens_per_step", "Tokens per step"), ("total_tokens", "Tokens in the run"),
             ("flops_per_step", "FLOPs per step"), ("memory_bytes", "Training memory (rough)"))
 
@@ -55,6 +56,10 @@ class EstimateBox(QGroupBox):
 
     def show_estimate(self, est: dict | None) -> None:
         for key, label in self.labels.items():
+            if key == "params_active":  # a mixture of experts only: a token passes through k of E experts
+                shown = est is not None and est.get(key, 0) < est.get("params", 0)
+                label.setVisible(shown)
+                self.layout().labelForField(label).setVisible(shown)
             if est is None or key not in est:
                 label.setText("—")
             elif key == "memory_bytes":

@@ -24,7 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.config import DPO_LOSS_TYPES, STAGE_INFO, UserError, list_presets, load_preset, stage_knobs
+from engine.config import (
+    ACTIVATIONS,
+    DPO_LOSS_TYPES,
+    STAGE_INFO,
+    UserError,
+    list_presets,
+    load_preset,
+    stage_knobs,
+)
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
@@ -33,7 +41,8 @@ from studio.views.stage_needs import RewardSource, needs_reward, stage_needs
 from studio.views.wizard_page import WizardPage
 
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
-          "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
+          "data.encoding",  # data.encoding: chosen on the Data page, where the files are scanned with it
+          "model.moe"}      # a nested section, not one field: it comes with the moe-* presets
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
 STAGE_OWN = ("stage.name", "stage.init", "stage.reward")  # on the Stage box itself, not among the stage's settings
 
@@ -46,7 +55,7 @@ class StagePage(WizardPage):
         super().__init__(doc, parent)
         self._checkpoints = checkpoints           # callable -> [(label, path)] from past runs
         self.options = {"stages": list(STAGE_INFO), "model_presets": list_presets("models"),
-                        "activations": ["swiglu", "geglu", "gelu"], "schedules": ["cosine", "wsd", "constant"]}
+                        "activations": list(ACTIVATIONS), "schedules": ["cosine", "wsd", "constant"]}
         knobs = doc.knobs
         self.top = FieldGroup(knobs, ["stage.name", "model.preset"], self._option_map(), parent=self)
         self.init = QComboBox()

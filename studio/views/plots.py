@@ -39,7 +39,9 @@ PAIRED = {"chosen_reward": "Chosen vs rejected reward", "rejected_reward": "Chos
           "eval/chosen_reward": "Eval: chosen vs rejected reward",
           "eval/rejected_reward": "Eval: chosen vs rejected reward",
           "reward_mean": "Reward (mean, std)", "reward_std": "Reward (mean, std)"}
-TITLES = {"kl": "KL to the reference", "pref_accuracy": "Preference accuracy"}  # where a key reads badly
+TITLES = {"kl": "KL to the reference", "pref_accuracy": "Preference accuracy",  # where a key reads badly
+          "aux_loss": "Load-balancing loss (1 = balanced)", "z_loss": "Router z-loss",
+          "expert_load": "Expert load (share of routed tokens)"}
 ACCURACY = "accuracy"    # the group of eval/accuracy (all tasks) and eval/acc_<family>: one plot, 0-100%
 ACCURACY_TITLE = "Task accuracy (%)"
 ACCURACY_RANGE = (-3.0, 103.0)
@@ -81,6 +83,8 @@ def curve_name(key: str) -> str:
         return "all tasks"
     if key.startswith("eval/acc_"):
         return key[9:].replace("_", " ")
+    if key.startswith("expert_load/"):
+        return f"expert {key[12:]}"
     return key.split("/")[-1].replace("_", " ")
 
 
