@@ -21,8 +21,9 @@ def make_sink(events: str | None) -> EventSink:
 
 def dispatch(args) -> int:
     from engine.cli_inference import INFERENCE_HANDLERS
+    from engine.cli_lora import cmd_lora
     handlers = {"train": cmd_train, "tokenizer": cmd_tokenizer, "data": cmd_data, "chat": cmd_chat,
-                "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
+                "serve": cmd_serve, "doctor": cmd_doctor, "lora": cmd_lora, **INFERENCE_HANDLERS}
     handler = handlers[args.command]
     sink = make_sink(getattr(args, "events", None)) if args.command in ("train", "tokenizer") else None
     if args.command == "serve" and args.stdio:

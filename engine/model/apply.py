@@ -1,7 +1,7 @@
 """Things applied to a built model from outside: gradient checkpointing and torch.compile.
 
 Each `apply_*` takes the model and changes it in place, keeping parameter names (and so checkpoints) unchanged.
-LoRA and distributed wrappers will live beside these.
+LoRA adapters are applied the same way, from engine/model/lora.py (`apply_lora`); distributed wrappers will follow.
 """
 
 from __future__ import annotations
