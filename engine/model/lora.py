@@ -35,6 +35,7 @@ class LoRALinear(nn.Linear):
         self.scaling = alpha / rank
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.adapter_enabled = True
+        self.train(base.training)  # a new module starts in training mode; the layer it replaces may be in eval
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.linear(x, self.weight, self.bias)                                # (B, T, out)
