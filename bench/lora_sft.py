@@ -3,6 +3,7 @@ LoRA adapters only) for the same steps. Prints a JSON table: val loss, trainable
 
     nice -n 10 python bench/lora_sft.py [--preset tiny] [--pretrain-steps 150] [--sft-steps 100] [--rank 8]
                                         [--targets q_proj,v_proj,...] [--lora-lr 2e-3] [--threads 1] [--out DIR]
+                                        [--sft-set KEY=VALUE ...]
 
 Runs the real `minigpt train` CLI in subprocesses (set MINIGPT_HOME to keep its workspace apart).
 """
@@ -56,6 +57,8 @@ def main() -> None:
     ap.add_argument("--targets", default="", help="comma list (default: the lora.targets default)")
     ap.add_argument("--lora-lr", type=float, help="LoRA's optim.lr (default: the sft preset's, as full SFT)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sft-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a --set for both SFT runs (e.g. run.batch_size=8 on a busy machine)")
     ap.add_argument("--out", help="folder for the three runs (default: a temporary one)")
     a = ap.parse_args()
     root = Path(a.out or tempfile.mkdtemp(prefix="lora-bench-"))
@@ -69,11 +72,12 @@ def main() -> None:
         lora += ["--set", f"lora.targets=[{a.targets}]"]
     if a.lora_lr:
         lora += ["--set", f"optim.lr={a.lora_lr}"]
+    same = [x for kv in a.sft_set for x in ("--set", kv)]
     rows = {}
     for name, extra in (("full", []), ("lora", lora)):
         out = root / f"sft-{name}"
         wall = train(["--stage", "sft", "--init", str(pre), "--max-steps", str(a.sft_steps), "--out", str(out),
-                      *every, *extra], a.threads)
+                      *every, *same, *extra], a.threads)
         rows[name] = {**summary(out), "wall_s": round(wall, 1)}
     rows["lora_vs_full"] = {"val_loss_gap": round(rows["lora"]["val_loss"] - rows["full"]["val_loss"], 4),
                             "wall_ratio": round(rows["lora"]["wall_s"] / rows["full"]["wall_s"], 3)}
