@@ -3,7 +3,7 @@ LoRA adapters only) for the same steps. Prints a JSON table: val loss, trainable
 
     nice -n 10 python bench/lora_sft.py [--preset tiny] [--pretrain-steps 150] [--sft-steps 100] [--rank 8]
                                         [--targets q_proj,v_proj,...] [--lora-lr 2e-3] [--threads 1] [--out DIR]
-                                        [--sft-set KEY=VALUE ...]
+                                        [--set KEY=VALUE ...]
 
 Runs the real `minigpt train` CLI in subprocesses (set MINIGPT_HOME to keep its workspace apart).
 """
@@ -57,22 +57,22 @@ def main() -> None:
     ap.add_argument("--targets", default="", help="comma list (default: the lora.targets default)")
     ap.add_argument("--lora-lr", type=float, help="LoRA's optim.lr (default: the sft preset's, as full SFT)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--sft-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a --set for both SFT runs (e.g. run.batch_size=8 on a busy machine)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a --set for all three runs (e.g. run.batch_size=8 on a busy machine)")
     ap.add_argument("--out", help="folder for the three runs (default: a temporary one)")
     a = ap.parse_args()
     root = Path(a.out or tempfile.mkdtemp(prefix="lora-bench-"))
     every = ["--eval-every", str(max(1, a.sft_steps // 2))]
+    same = [x for kv in a.sets for x in ("--set", kv)]
     pre = root / "pretrain"
     if not (pre / "checkpoints" / "latest").is_file():
         train(["--stage", "pretrain", "--preset", a.preset, "--max-steps", str(a.pretrain_steps), "--out", str(pre),
-               "--eval-every", str(a.pretrain_steps)], a.threads)
+               "--eval-every", str(a.pretrain_steps), *same], a.threads)
     lora = ["--set", f"lora.rank={a.rank}", "--set", f"lora.alpha={a.alpha}"]
     if a.targets:
         lora += ["--set", f"lora.targets=[{a.targets}]"]
     if a.lora_lr:
         lora += ["--set", f"optim.lr={a.lora_lr}"]
-    same = [x for kv in a.sft_set for x in ("--set", kv)]
     rows = {}
     for name, extra in (("full", []), ("lora", lora)):
         out = root / f"sft-{name}"
