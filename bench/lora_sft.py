@@ -16,19 +16,16 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 QUIET = ["--set", "run.task_eval_items=0", "--set", "run.sample_prompts=[]", "--set", "run.eval_batches=8"]
 
 
-def train(args: list[str], threads: int) -> float:
-    t0 = time.perf_counter()
+def train(args: list[str], threads: int) -> None:
     proc = subprocess.run([sys.executable, "-m", "engine.cli", "train", *args, *QUIET,
                            "--set", f"hardware.threads={threads}"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"minigpt train {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return time.perf_counter() - t0
 
 
 def summary(run: Path) -> dict:
@@ -41,10 +38,11 @@ def summary(run: Path) -> dict:
         if m:
             trainable = int(m.group(1).replace(",", ""))
     steps = [e for e in events if e["event"] == "step"]
+    wall = events[-1]["t"] - events[0]["t"]  # hello to done: set-up, steps, evals and saves
     return {"val_loss": round(evals[-1]["val_loss"], 4), "val_loss_at_0": round(evals[0]["val_loss"], 4),
             "params": config["params"], "trainable": trainable,
             "trainable_share": round(trainable / config["params"], 4),
-            "tokens_per_s": round(sum(s["tokens_per_s"] for s in steps) / len(steps), 1)}
+            "tokens_per_s": round(sum(s["tokens_per_s"] for s in steps) / len(steps), 1), "wall_s": round(wall, 1)}
 
 
 def main() -> None:
@@ -74,13 +72,15 @@ def main() -> None:
     if a.lora_lr:
         lora += ["--set", f"optim.lr={a.lora_lr}"]
     rows = {}
-    for name, extra in (("full", []), ("lora", lora)):
+    lora_name = f"lora-r{a.rank}" + (f"-lr{a.lora_lr:g}" if a.lora_lr else "")
+    for name, extra in (("full", []), (lora_name, lora)):
         out = root / f"sft-{name}"
-        wall = train(["--stage", "sft", "--init", str(pre), "--max-steps", str(a.sft_steps), "--out", str(out),
-                      *every, *same, *extra], a.threads)
-        rows[name] = {**summary(out), "wall_s": round(wall, 1)}
-    rows["lora_vs_full"] = {"val_loss_gap": round(rows["lora"]["val_loss"] - rows["full"]["val_loss"], 4),
-                            "wall_ratio": round(rows["lora"]["wall_s"] / rows["full"]["wall_s"], 3)}
+        if not (out / "checkpoints" / "latest").is_file():  # a finished run of an earlier call is reused
+            train(["--stage", "sft", "--init", str(pre), "--max-steps", str(a.sft_steps), "--out", str(out),
+                   *every, *same, *extra], a.threads)
+        rows[name] = summary(out)
+    rows["lora_vs_full"] = {"val_loss_gap": round(rows[lora_name]["val_loss"] - rows["full"]["val_loss"], 4),
+                            "wall_ratio": round(rows[lora_name]["wall_s"] / rows["full"]["wall_s"], 3)}
     print(json.dumps({"preset": a.preset, "pretrain_steps": a.pretrain_steps, "sft_steps": a.sft_steps,
                       "rank": a.rank, "alpha": a.alpha, "targets": a.targets or "default", "runs": rows}, indent=1))
 
