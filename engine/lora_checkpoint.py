@@ -46,7 +46,16 @@ def base_identity(folder: Path) -> dict:
 
 
 def is_adapter_folder(folder: Path) -> bool:
-    return adapter_info(ckpt.read_checkpoint_config(folder)) is not None
+    """Whether config.json has a lora section; a folder without a readable config.json is left to the caller's
+    own checks (and their messages)."""
+    if not (folder / ckpt.CONFIG).is_file():
+        return False
+    try:
+        return adapter_info(ckpt.read_checkpoint_config(folder)) is not None
+    except UserError as e:
+        if "lora section" in e.message:
+            raise  # a damaged lora section: say so rather than read adapters as full weights
+        return False
 
 
 def adapter_info(meta: dict) -> dict | None:
