@@ -22,6 +22,7 @@ from engine import __version__, diskio
 from engine.config import ConfigError, ModelConfig, build_section
 from engine.diskio import human_bytes, resolve_path, writing
 from engine.errors import UserError
+from engine.model.lora import adapter_state_dict, has_lora, lora_meta
 from engine.run_folder import (  # noqa: F401 - the layout's names are part of this module's API too
     CONFIG,
     STATE,
@@ -60,6 +61,8 @@ def save_checkpoint(ckpt_root: Path, step: int, model: torch.nn.Module, model_cf
     weights = model.state_dict() if weights is None else weights
     state = {k: v.detach().to("cpu").contiguous() for k, v in weights.items()
              if not (model_cfg.tie_embeddings and k == "lm_head.weight")}
+    if has_lora(model):  # a LoRA run saves only its adapters, and config.json names the base they belong to
+        state, meta = adapter_state_dict(model), {**meta, "lora": lora_meta(model)}
     size = sum(t.numel() * t.element_size() for t in state.values())
     what = f"checkpoint {final.name} ({human_bytes(size)} of weights{' + optimizer state' if trainer_state else ''})"
     with writing(what, ckpt_root):
@@ -155,8 +158,16 @@ def model_config_of(folder: Path) -> ModelConfig:
 
 
 def read_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """model.safetensors as tensors, refusing a damaged file and weights that are not finite (NaN or inf)."""
-    file = folder / WEIGHTS
+    """model.safetensors as tensors, refusing a damaged file and weights that are not finite (NaN or inf).
+    A LoRA adapter checkpoint gives its base's weights with the adapters merged in (engine/lora_checkpoint.py)."""
+    from engine import lora_checkpoint
+    if lora_checkpoint.is_adapter_folder(folder):
+        return lora_checkpoint.merged_weights(folder)
+    return read_tensors(folder / WEIGHTS)
+
+
+def read_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """One safetensors file of a checkpoint, refusing a damaged file and tensors that are not finite."""
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:

@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from engine.cli_inference import add_inference_parsers  # generate, eval, export, serve --http
     add_inference_parsers(sub)
+    from engine.cli_lora import add_lora_parser  # lora merge
+    add_lora_parser(sub)
 
     ctl = sub.add_parser("control", help="pause, resume, save or stop a running training run through its folder")
     ctl.add_argument("run_dir", help="the run folder (workspace/runs/<run-id>)")

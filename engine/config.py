@@ -1,6 +1,6 @@
 """The run config: one small dataclass per part, YAML load / merge / validate. No torch.
 
-A run is one YAML document with the sections model, tokenizer, data, stage, optim, hardware, run.
+A run is one YAML document with the sections model, tokenizer, data, stage, optim, hardware, run, lora.
 Presets (presets/models/*.yaml, presets/stages/*.yaml) are partial documents merged under the user's values:
 dataclass defaults < model preset < stage preset < the user's document < --set overrides.
 Every field carries a one-line help text (`help_for`) that the studio shows as a tooltip.
@@ -20,6 +20,7 @@ import yaml
 
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
+from engine.config_lora import LORA_TARGETS, LoraConfig  # noqa: F401 - re-exported
 from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
 from engine.config_train import COMPILE_MODES, LEGACY_VALUES, HardwareConfig, OptimConfig, RunConfig  # noqa: F401
@@ -28,13 +29,13 @@ from engine.stages import STAGES as STAGE_INFO
 from engine.stages import stage_help, stage_knobs  # noqa: F401 - stage_knobs: for the studio
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
-SECTIONS = ("model", "tokenizer", "data", "stage", "optim", "hardware", "run")
+SECTIONS = ("model", "tokenizer", "data", "stage", "optim", "hardware", "run", "lora")
 STAGES = tuple(STAGE_INFO)  # names, from the one stage registry (engine/stages.py)
 
 
 SECTION_TYPES: dict[str, type] = {
     "model": ModelConfig, "tokenizer": TokenizerConfig, "data": DataConfig, "stage": StageConfig,
-    "optim": OptimConfig, "hardware": HardwareConfig, "run": RunConfig,
+    "optim": OptimConfig, "hardware": HardwareConfig, "run": RunConfig, "lora": LoraConfig,
 }
 
 
@@ -47,9 +48,12 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
     def __post_init__(self) -> None:
         self._check_global_batch()
+        _require(not self.lora.rank or bool(self.stage.init), "lora.rank", "LoRA trains adapters on a base "
+                 "checkpoint, and stage.init is not set", "set stage.init (--init) to the checkpoint to adapt")
         if self.stage.init:  # the model's shape will come from the checkpoint; set-up checks seq_len against it
             return
         _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",

@@ -39,6 +39,19 @@ def param_count(m: ModelConfig, vocab_size: int | None = None) -> dict[str, int]
             "per_layer": per_layer, "active": active, "active_non_embedding": active - embedding - head}
 
 
+def lora_param_count(m: ModelConfig, rank: int, targets: list[str] | tuple[str, ...]) -> int:
+    """Exactly the adapters engine/model/lora.py adds: rank x (in + out) per targeted Linear of every block
+    (gate_proj exists only in gated MLPs)."""
+    if rank <= 0:
+        return 0
+    d, q, kv, f = m.d_model, m.n_head * m.head_dim, m.n_kv_head * m.head_dim, m.ffn_dim
+    shapes = {"q_proj": (d, q), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (q, d),
+              "up_proj": (d, f), "down_proj": (f, d)}
+    if m.activation in ("swiglu", "geglu"):
+        shapes["gate_proj"] = (d, f)
+    return m.n_layer * sum(rank * sum(shapes[t]) for t in targets if t in shapes)
+
+
 def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None) -> int:
     """Training FLOPs per token (forward + backward = 3x forward): 6 N plus attention's 12 L T d, where N counts the
     parameters a token passes through (an MoE model's active ones)."""
@@ -48,12 +61,15 @@ def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None)
 
 
 def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "fp32") -> dict[str, int]:
-    """Rough training memory: weights + grads + AdamW moments (fp32) + activations of one micro-batch."""
+    """Rough training memory: weights + grads + AdamW moments (fp32) + activations of one micro-batch.
+    With LoRA only the adapters have gradients and optimizer moments; the frozen base is weights alone."""
     m = cfg.model
     n = param_count(m, vocab_size)["total"]
-    weights = 4 * n
-    grads = 4 * n
-    optimizer = 8 * n
+    adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets)
+    trained = adapters if adapters else n
+    weights = 4 * (n + adapters)
+    grads = 4 * trained
+    optimizer = 8 * trained
     b, t, d = 1 if cfg.run.auto_batch else cfg.run.micro_batch, cfg.data.seq_len, m.d_model  # auto: the least
     act_bytes = BYTES.get(precision, 4)
     per_layer = b * t * (14 * d + 2 * m.ffn_dim * 2) * act_bytes            # inputs, norms, q/k/v, attn out, MLP
@@ -78,6 +94,7 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
     tokens_per_step = cfg.tokens_per_step
     return {
         "params": params["total"], "params_non_embedding": params["non_embedding"], "params_active": params["active"],
+        "params_trainable": lora_param_count(cfg.model, cfg.lora.rank, cfg.lora.targets) or params["total"],
         "tokens_per_step": tokens_per_step, "total_tokens": tokens_per_step * cfg.run.max_steps,
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],

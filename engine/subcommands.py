@@ -25,8 +25,9 @@ def make_sink(events: str | None) -> EventSink:
 
 def dispatch(args) -> int:
     from engine.cli_inference import INFERENCE_HANDLERS
+    from engine.cli_lora import cmd_lora
     handlers = {"train": cmd_train, "tokenizer": cmd_tokenizer, "data": cmd_data, "chat": cmd_chat,
-                "serve": cmd_serve, "doctor": cmd_doctor, **INFERENCE_HANDLERS}
+                "serve": cmd_serve, "doctor": cmd_doctor, "lora": cmd_lora, **INFERENCE_HANDLERS}
     handler = handlers[args.command]
     if args.command == "train" and args.nproc is not None and "LOCAL_RANK" not in os.environ:
         from engine.train.distributed import launch  # before stdout is taken: the ranks inherit it

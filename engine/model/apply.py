@@ -1,6 +1,7 @@
 """Things applied to a built model from outside: gradient checkpointing, torch.compile, DDP and FSDP2.
 
 Each `apply_*` takes the model and changes it in place, keeping parameter names (and so checkpoints) unchanged.
+LoRA adapters are applied the same way, from engine/model/lora.py (`apply_lora`).
 DDP and FSDP2 wrappers (apply_ddp, apply_fsdp) go last, after checkpointing and compile.
 """
 

@@ -22,6 +22,7 @@ from engine import checkpoint as ckpt
 from engine.errors import UserError
 from engine.evaluate import task_accuracy
 from engine.model.gpt import GPT
+from engine.model.lora import BaseModelView
 from engine.train.losses import dpo_loss, target_counts
 from engine.train.pairs import PairStage, reply_targets
 from engine.train.stage import StageContext, add_router_loss
@@ -32,7 +33,7 @@ class DPOStage(PairStage):
 
     def __init__(self) -> None:
         super().__init__()
-        self.reference: GPT | None = None
+        self.reference: GPT | BaseModelView | None = None
         self.beta, self.loss_type, self.label_smoothing, self.rpo_alpha = 0.1, "sigmoid", 0.0, 0.0
 
     def setup(self, ctx: StageContext) -> None:
@@ -48,6 +49,10 @@ class DPOStage(PairStage):
                             "stage.init is not set or no longer readable",
                             "set stage.init (or --init) to the SFT checkpoint the run started from, or use "
                             "stage.loss_type=simpo (no reference)", kind="config")
+        if ctx.cfg.lora.rank:  # the policy's own frozen base, adapters bypassed: no second copy of the weights
+            self.reference = BaseModelView(ctx.model)
+            ctx.sink.log(f"dpo: the reference is the LoRA base (adapters off); loss {self.loss_type}, beta {self.beta}")
+            return
         # The ORIGINAL init, also on resume: the reference never moves, so it is rebuilt, not saved.
         reference = GPT(ctx.model.cfg)
         ckpt.load_weights(reference, ctx.init_dir)

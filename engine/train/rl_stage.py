@@ -17,6 +17,7 @@ from engine.errors import UserError
 from engine.evaluate import task_accuracy
 from engine.generate import Generator
 from engine.model.gpt import GPT
+from engine.model.lora import BaseModelView
 from engine.train import rollout as ro
 from engine.train.reward_source import build_reward_source, check_answers
 from engine.train.stage import Stage, StageContext
@@ -45,7 +46,10 @@ class RLStage(Stage):
 
     @staticmethod
     def build_reference(ctx: StageContext) -> GPT:
-        """A frozen copy of the ORIGINAL init weights (also on resume, when the policy comes from the run)."""
+        """A frozen copy of the ORIGINAL init weights (also on resume, when the policy comes from the run); with
+        LoRA the policy's own base with its adapters bypassed, so no second copy is held."""
+        if ctx.cfg.lora.rank:
+            return BaseModelView(ctx.model)
         if ctx.init_dir is None:
             raise UserError(f"the {ctx.cfg.stage.name} stage needs stage.init for its frozen reference",
                             "set stage.init to an SFT checkpoint", kind="config")

@@ -28,6 +28,7 @@ from engine.errors import UserError
 from engine.estimate import memory_bytes, memory_refusal
 from engine.events import EventSink
 from engine.hardware import Runtime, free_memory
+from engine.lora_checkpoint import prepare_lora_model
 from engine.model.apply import apply_grad_checkpointing
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer, train_tokenizer, vocab_shortfall
@@ -178,7 +179,9 @@ def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt
 
     torch.manual_seed(cfg.run.seed)
     model = GPT(cfg.model)
-    if init_dir is not None:
+    if cfg.lora.rank:  # a frozen base from stage.init, trainable adapters (restored on resume)
+        prepare_lora_model(model, cfg, origin, resume_dir, sink)
+    elif init_dir is not None:
         ckpt.load_weights(model, init_dir)
     model.to(rt.device)
     if cfg.hardware.grad_checkpointing:

@@ -27,6 +27,7 @@ def warnings_html(cost: Cost) -> str:
 class EstimateBox(QGroupBox):
     ROWS = (("params", "Parameters"), ("params_non_embedding", "  without embeddings"),
             ("params_active", "  active per token"),
+            ("params_trainable", "  trained (fewer with LoRA)"),
             ("tokens_per_step", "Tokens per step"), ("total_tokens", "Tokens in the run"),
             ("flops_per_step", "FLOPs per step"), ("memory_bytes", "Training memory (rough)"))
 

@@ -45,6 +45,7 @@ HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "s
           "model.moe"}      # a nested section, not one field: it comes with the moe-* presets
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
 STAGE_OWN = ("stage.name", "stage.init", "stage.reward")  # on the Stage box itself, not among the stage's settings
+LORA_KEYS = ("lora.rank", "lora.alpha", "lora.targets")  # shown where a checkpoint is fine-tuned (not pretrain)
 
 
 class StagePage(WizardPage):
@@ -104,6 +105,12 @@ class StagePage(WizardPage):
             box.setLayout(group.form)
             bv.addWidget(box)
             self.groups[section] = group
+            if section == "optim":  # LoRA sits beside the optimizer: it decides which weights it updates
+                self.lora_box = QGroupBox("LoRA adapters (rank 0 = train every weight)")
+                self.groups["lora"] = FieldGroup(knobs, list(LORA_KEYS), parent=self)
+                self.lora_box.setLayout(self.groups["lora"].form)
+                self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(430)  # seven names, readable
+                bv.addWidget(self.lora_box)
         bv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -240,6 +247,7 @@ class StagePage(WizardPage):
             f.set_visible(key in own)
         self.stage_box.setVisible(bool(own & set(self.stage_knobs.fields)))
         self.top.form.setRowVisible(self.reward, needs_reward(stage))
+        self.lora_box.setVisible(stage != "pretrain")
         self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
 
     def _on_browse_clicked(self) -> None:

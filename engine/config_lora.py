@@ -1,0 +1,40 @@
+"""The `lora:` section: low-rank adapters trained on a frozen base checkpoint (rank 0 = off, full fine-tuning).
+
+Only the names and bounds live here; which layers exist is the model's, checked when the adapters are applied
+(engine/model/lora.py). No torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from engine.config_base import _require, knob
+
+# The Linear layers of a block (engine/model/gpt.py) an adapter can sit on.
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(kw_only=True)
+class LoraConfig:
+    rank: int = knob(0, "LoRA rank r: train r x (in + out) adapter weights per targeted layer, base frozen (0 = off).")
+    alpha: float = knob(16.0, "LoRA alpha: the adapter's output is scaled by alpha / rank.")
+    dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
+    targets: list[str] = knob(list(LORA_TARGETS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
+                              "(attention) and gate_proj, up_proj, down_proj (MLP).")
+
+    def __post_init__(self) -> None:
+        _require(self.rank >= 0, "lora.rank", f"must be >= 0 (0 = off), got {self.rank}", "typical values: 4 .. 64")
+        _require(0 < self.alpha < float("inf"), "lora.alpha", f"must be positive, got {self.alpha}",
+                 "alpha = 2 x rank is a common choice")
+        _require(0.0 <= self.dropout < 1.0, "lora.dropout", "must be in [0, 1)")
+        _require(bool(self.targets), "lora.targets", "names no layer", f"use some of: {', '.join(LORA_TARGETS)}")
+        for name in self.targets:
+            close = difflib.get_close_matches(name, LORA_TARGETS, n=1)
+            _require(name in LORA_TARGETS, "lora.targets", f"{name!r} is not a projection of the model",
+                     f"did you mean {close[0]}?" if close else f"use some of: {', '.join(LORA_TARGETS)}")
+        _require(len(set(self.targets)) == len(self.targets), "lora.targets", "names a layer twice")
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.rank if self.rank else 0.0

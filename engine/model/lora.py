@@ -1,0 +1,159 @@
+"""LoRA (Hu et al., 2021): low-rank adapters applied to a built model from outside, base weights frozen.
+
+A targeted Linear y = W x becomes y = W x + (alpha / r) B A dropout(x), with A (r, in) random and B (out, r) zero,
+so the adapted model starts out equal to the base and only A and B (r x (in + out) numbers per layer) are trained.
+Parameter names of the base stay as they were (`blocks.0.attn.q_proj.weight`), the adapters sit beside them
+(`...q_proj.lora_A`, `...q_proj.lora_B`). This module knows nothing about checkpoints (engine/lora_checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from engine.config import ConfigError, LoraConfig
+
+
+class LoRALinear(nn.Linear):
+    """An nn.Linear that takes over a base layer's weight (same tensor, same name) and adds a low-rank update."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float):
+        nn.Module.__init__(self)
+        self.in_features, self.out_features = base.in_features, base.out_features
+        self.weight = base.weight
+        self.bias = base.bias
+        w = base.weight
+        self.lora_A = nn.Parameter(torch.empty(rank, self.in_features, device=w.device, dtype=w.dtype))
+        self.lora_B = nn.Parameter(torch.zeros(self.out_features, rank, device=w.device, dtype=w.dtype))
+        # A as nn.Linear initialises its weight (uniform in +-1/sqrt(in)); B = 0 makes the update start at zero.
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = alpha / rank
+        self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.adapter_enabled = True
+        self.train(base.training)  # a new module starts in training mode; the layer it replaces may be in eval
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x, self.weight, self.bias)                                # (B, T, out)
+        if not self.adapter_enabled:
+            return y
+        h = F.linear(self.lora_dropout(x), self.lora_A)                        # (B, T, r)
+        return y + F.linear(h, self.lora_B) * self.scaling                     # (B, T, out)
+
+    def delta_weight(self) -> torch.Tensor:
+        """The update the adapter adds to W: (alpha / r) B A, shape (out, in), in fp32."""
+        return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, rank={self.lora_A.shape[0]}, scaling={self.scaling:g}"
+
+
+def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> list[str]:
+    """Freeze every parameter of `model` and put an adapter on each Linear named in cfg.targets, in place.
+    `base` (where the frozen weights came from) is kept with the settings for the checkpoints (`lora_meta`).
+
+    Returns the adapted layers' names. A target that matches no Linear of this model (e.g. gate_proj in a gelu
+    model, which has none) is a ConfigError naming lora.targets."""
+    if cfg.rank <= 0:
+        raise ValueError("apply_lora needs lora.rank > 0")
+    model.requires_grad_(False)
+    sites = [(parent, child_name, f"{parent_name}.{child_name}" if parent_name else child_name)
+             for parent_name, parent in model.named_modules() for child_name, child in parent.named_children()
+             if child_name in cfg.targets and type(child) is nn.Linear]
+    missing = [t for t in cfg.targets if not any(name == t for _, name, _ in sites)]
+    if missing:
+        present = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+                         - {"lm_head"})
+        raise ConfigError("lora.targets", f"{', '.join(missing)} match no layer of this model",
+                          f"this model's projections are: {', '.join(present)}")
+    for parent, child_name, _ in sites:
+        setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
+    model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
+                       "base": base}
+    return [full for _, _, full in sites]
+
+
+def lora_layers(model: nn.Module) -> Iterator[tuple[str, LoRALinear]]:
+    for name, m in model.named_modules():
+        if isinstance(m, LoRALinear):
+            yield name, m
+
+
+def has_lora(model: nn.Module) -> bool:
+    return next(lora_layers(model), None) is not None
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Only the adapters' tensors, on the CPU, under their names in the model (`blocks.0.attn.q_proj.lora_A`)."""
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
+            if k.endswith((".lora_A", ".lora_B"))}
+
+
+def lora_meta(model: nn.Module) -> dict:
+    """The settings and base of the model's adapters, as apply_lora recorded them (for config.json)."""
+    return dict(model.lora_info)
+
+
+def trainable_count(model: nn.Module) -> tuple[int, int]:
+    """(parameters that train, all unique parameters)."""
+    params = {id(p): p for p in model.parameters()}.values()
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Tensor],
+               scaling: float) -> dict[str, torch.Tensor]:
+    """A full state dict: W + scaling * B A for every adapted `<layer>.weight`, computed in fp32 and stored in
+    W's dtype. Every key of `adapters` must pair with a weight of `base_state` (KeyError names the first that
+    does not)."""
+    out = dict(base_state)
+    layers = sorted({k.rsplit(".", 1)[0] for k in adapters})
+    for layer in layers:
+        w = base_state[f"{layer}.weight"]
+        delta = adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()   # (out, in)
+        out[f"{layer}.weight"] = (w.float() + scaling * delta).to(w.dtype)
+    return out
+
+
+@contextlib.contextmanager
+def adapters_disabled(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the block the model computes as its frozen base: every adapter is bypassed (restored after)."""
+    layers = [m for _, m in lora_layers(model)]
+    before = [m.adapter_enabled for m in layers]
+    for m in layers:
+        m.adapter_enabled = False
+    try:
+        yield model
+    finally:
+        for m, on in zip(layers, before, strict=True):
+            m.adapter_enabled = on
+
+
+class BaseModelView:
+    """The frozen base of a LoRA policy, callable like the model: its forward runs the SAME modules with the
+    adapters bypassed, in eval mode and without gradients. An alignment stage uses it as its reference, so no
+    second copy of the weights is held."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.cfg = model.cfg
+
+    @torch.no_grad()
+    def __call__(self, *args, **kwargs):
+        was_training = self.model.training
+        self.model.eval()  # the reference never drops out
+        try:
+            with adapters_disabled(self.model):
+                return self.model(*args, **kwargs)
+        finally:
+            self.model.train(was_training)
+
+    def eval(self) -> BaseModelView:
+        return self
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        """None of its own: every weight it uses is the policy's."""
+        return iter(())

@@ -1,0 +1,138 @@
+"""LoRA on a toy model: what trains (only the adapters), that fresh adapters change nothing, that merging gives the
+same logits as base + adapters, that the exact parameter count reaches engine.estimate, and that bad targets are
+refused by key."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from engine.config import Config, ConfigError, LoraConfig, OptimConfig, StageConfig
+from engine.estimate import lora_param_count, memory_bytes
+from engine.model.gpt import GPT
+from engine.model.lora import (
+    BaseModelView,
+    LoRALinear,
+    adapter_state_dict,
+    adapters_disabled,
+    apply_lora,
+    merge_into,
+    trainable_count,
+)
+from engine.optim import build_optimizer
+
+
+def toy(model_cfg, seed: int = 0, **kw) -> GPT:
+    torch.manual_seed(seed)
+    return GPT(model_cfg(**kw)).eval()
+
+
+def perturb(model: GPT, seed: int = 1) -> None:
+    """Non-zero B everywhere, so the adapters really change the model (fresh ones start at B = 0)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("lora_B"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+def test_only_the_adapters_train_and_the_optimizer_holds_only_them(model_cfg):
+    model = toy(model_cfg)
+    layers = apply_lora(model, LoraConfig(rank=4))
+    assert len(layers) == 2 * 7 and all(isinstance(model.get_submodule(n), LoRALinear) for n in layers)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.endswith(("lora_A", "lora_B")) for n in trainable)
+    opt = build_optimizer(model, OptimConfig(), torch.device("cpu"))
+    in_opt = {id(p) for g in opt.param_groups for p in g["params"]}
+    assert in_opt == {id(p) for p in model.parameters() if p.requires_grad}
+    # base names are kept, so a base checkpoint still loads into the adapted model's base weights
+    assert "blocks.0.attn.q_proj.weight" in model.state_dict()
+    assert set(adapter_state_dict(model)) == {n for n in trainable}
+
+
+def test_lora_trains_under_5_percent_of_the_tiny_preset_and_estimate_counts_it_exactly(model_cfg):
+    from engine.config import load_preset
+    tiny = {k: v for k, v in load_preset("models", "tiny")["model"].items() if k != "preset"}
+    for activation, targets in (("swiglu", ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                            "down_proj"]), ("gelu", ["q_proj", "v_proj", "up_proj", "down_proj"])):
+        model = toy(model_cfg, **{**tiny, "vocab_size": 2048, "activation": activation})
+        apply_lora(model, LoraConfig(rank=4, targets=targets))
+        trainable, total = trainable_count(model)
+        assert trainable == lora_param_count(model.cfg, 4, targets)
+        assert trainable / (total - trainable) < 0.05, (activation, trainable, total)
+
+
+def test_memory_estimate_counts_gradients_and_moments_of_the_adapters_only(model_cfg):
+    cfg = Config(model=model_cfg(), stage=StageConfig(name="sft", init="/x"))
+    lora = dataclasses.replace(cfg, lora=LoraConfig(rank=4))
+    full, adapted = memory_bytes(cfg), memory_bytes(lora)
+    n_adapters = lora_param_count(cfg.model, 4, LoraConfig().targets)
+    assert adapted["optimizer"] == 8 * n_adapters and adapted["grads"] == 4 * n_adapters
+    assert adapted["weights"] == full["weights"] + 4 * n_adapters
+    assert adapted["total"] < full["total"]
+
+
+def test_fresh_adapters_leave_the_model_as_it_was_and_disabling_them_gives_the_base(model_cfg):
+    model = toy(model_cfg)
+    x = torch.randint(0, 512, (2, 16))
+    base_logits, _ = model(x)
+    apply_lora(model, LoraConfig(rank=4, dropout=0.1))
+    assert torch.equal(model(x)[0], base_logits)  # B = 0 (and eval mode: no dropout)
+    perturb(model)
+    adapted, _ = model(x)
+    assert not torch.allclose(adapted, base_logits, atol=1e-4)
+    with adapters_disabled(model):
+        assert torch.equal(model(x)[0], base_logits)
+    assert torch.equal(model(x)[0], adapted)  # switched back on after the block
+
+
+def test_merged_weights_give_the_same_logits_as_base_plus_adapters(model_cfg):
+    model = toy(model_cfg)
+    base_state = {k: v.clone() for k, v in model.state_dict().items()}
+    apply_lora(model, LoraConfig(rank=4, alpha=8.0))
+    perturb(model)
+    x = torch.randint(0, 512, (2, 16))
+    adapted, _ = model(x)
+    merged = GPT(model.cfg).eval()
+    merged.load_state_dict(merge_into(base_state, adapter_state_dict(model), 8.0 / 4))
+    assert torch.allclose(merged(x)[0], adapted, atol=1e-5)
+
+
+def test_base_view_uses_the_policys_own_weights_in_eval_mode_without_grad(model_cfg):
+    model = toy(model_cfg, dropout=0.2)
+    x = torch.randint(0, 512, (2, 16))
+    base_logits, _ = model(x)
+    apply_lora(model, LoraConfig(rank=4))
+    perturb(model)
+    model.train()
+    view = BaseModelView(model)
+    logits, _ = view(x)
+    assert torch.equal(logits, base_logits) and not logits.requires_grad
+    assert model.training and list(view.parameters()) == []
+
+
+@pytest.mark.parametrize("kw, key", [
+    ({"rank": -1}, "lora.rank"), ({"rank": 4, "alpha": 0.0}, "lora.alpha"), ({"rank": 4, "dropout": 1.0},
+                                                                              "lora.dropout"),
+    ({"rank": 4, "targets": ["q_prj"]}, "lora.targets"), ({"rank": 4, "targets": []}, "lora.targets"),
+])
+def test_bad_lora_settings_are_named_by_key(kw, key):
+    with pytest.raises(ConfigError) as e:
+        LoraConfig(**kw)
+    assert e.value.key == key
+
+
+def test_a_target_the_model_lacks_is_refused_naming_lora_targets(model_cfg):
+    model = toy(model_cfg, activation="gelu")  # a gelu MLP has no gate_proj
+    with pytest.raises(ConfigError) as e:
+        apply_lora(model, LoraConfig(rank=4, targets=["q_proj", "gate_proj"]))
+    assert e.value.key == "lora.targets" and "gate_proj" in e.value.message and "up_proj" in e.value.hint
+    assert not any(isinstance(m, LoRALinear) for m in model.modules())  # refused before anything was changed
+
+
+def test_lora_without_a_base_checkpoint_is_refused():
+    with pytest.raises(ConfigError) as e:
+        Config(lora=LoraConfig(rank=4))
+    assert e.value.key == "lora.rank" and "stage.init" in e.value.message
