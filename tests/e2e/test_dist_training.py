@@ -119,7 +119,7 @@ def test_commands_reach_every_rank_and_a_killed_rank_fails_the_run_cleanly(works
                              "--events", "jsonl", *STEPS, "--checkpoint-every", "5", *FAST,
                              "--set", "run.batch_size=2", "--set", "hardware.parallel=fsdp", "--nproc", "2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
-    killed, seen = None, []
+    killed, last, seen = None, None, []
     for line in proc.stdout:
         ev = json.loads(line)
         seen.append(ev["event"])
@@ -137,7 +137,7 @@ def test_commands_reach_every_rank_and_a_killed_rank_fails_the_run_cleanly(works
             os.kill(killed, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     print(f"killed rank 1 at step {last}; the run ended in {time.monotonic() - t0:.1f} s")
-    assert killed is not None
+    assert killed is not None, f"no periodic checkpoint after the resume; events: {seen}, stderr: {err[-1500:]}"
     assert seen.index("paused") < seen.index("resumed")
     assert proc.returncode not in (0, None)
     events = read_events_file(out / "events.jsonl")
