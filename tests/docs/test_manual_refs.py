@@ -100,9 +100,15 @@ def test_the_two_editions_cite_the_same_code():
         zh = next(p for p in chapters("zh") if p.name[:2] == en.name[:2])
         en_refs = set(REF.findall(en.read_text(encoding="utf-8")))
         zh_refs = set(REF.findall(zh.read_text(encoding="utf-8")))
-        assert en_refs == zh_refs, f"chapter {en.name[:2]}: only in en {en_refs - zh_refs}, only in zh {zh_refs - en_refs}"
+        assert en_refs == zh_refs, (f"chapter {en.name[:2]}: only in en {en_refs - zh_refs}, "
+                                    f"only in zh {zh_refs - en_refs}")
 
 
 def test_the_manual_cites_at_least_forty_definitions():
     refs = {ref for p in all_chapters() for ref in REF.findall(p.read_text(encoding="utf-8"))}
     assert len(refs) >= 40, f"only {len(refs)} distinct code references"
+
+
+@pytest.mark.parametrize("chapter", all_chapters(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_no_chapter_is_left_with_a_placeholder(chapter: Path):
+    assert "RESULTS_" not in chapter.read_text(encoding="utf-8"), f"{chapter}: an experiment's figures are missing"
