@@ -44,11 +44,12 @@ def tokens_html(tokens: list[dict]) -> str:
         label = html.escape(visible(str(t.get("text", ""))))
         if t.get("reply") and "prob" in t:
             colour = probability_colour(float(t["prob"]))
-            parts.append(f'<a href="tok:{i}" style="background:{colour};color:#111;text-decoration:none;white-space:nowrap">'
-                         f'&nbsp;{label}&nbsp;</a>')
+            parts.append(f'<a href="tok:{i}" style="background:{colour};color:#111;text-decoration:none;'
+                         f'white-space:nowrap">&nbsp;{label}&nbsp;</a>')
         else:
             shade = PROMPT_SHADES[i % 2]
-            parts.append(f'<span style="background:{shade};color:#374151;white-space:nowrap">&nbsp;{label}&nbsp;</span>')
+            parts.append(f'<span style="background:{shade};color:#374151;white-space:nowrap">'
+                         f'&nbsp;{label}&nbsp;</span>')
         parts.append(" ")
         if str(t.get("text", "")).endswith("\n"):
             parts.append("<br>")
