@@ -22,9 +22,9 @@ EVENTS = (
     "hello", "config", "progress", "step", "eval", "sample", "checkpoint", "log",
     "paused", "resumed", "error", "done", "batch",
     # chat server
-    "ready", "token",
+    "ready", "token", "inspect",
 )
-COMMANDS = ("pause", "resume", "stop", "save", "generate", "cancel")
+COMMANDS = ("pause", "resume", "stop", "save", "generate", "cancel", "inspect")
 RUN_COMMANDS = ("pause", "resume", "save", "stop")     # what a training run accepts (stdin or its control folder)
 CONTROL_DIR = "control"                                # <run>/control/: one JSON file per command
 DONE_STATUSES = ("completed", "stopped", "failed")
@@ -240,11 +240,29 @@ class TokenEvent:
     text: str = ""
 
 
+@dataclass(frozen=True)
+class InspectEvent:
+    """A finished reply looked at (`inspect`): every token {"id", "text", "reply"}, reply tokens with "prob" and
+    "top" ([{"id", "text", "prob"}] of the model's likeliest alternatives, temperature 1); and `attention`: for
+    each reply token, the chosen layer's weights (head `head`, or the heads' mean when null) from the position that
+    chose it over every token before."""
+    REQUIRED: ClassVar[tuple[str, ...]] = ("id", "tokens", "attention")
+    id: int | str | None = None
+    tokens: list = field(default_factory=list)
+    reply_start: int = 0
+    layer: int = 0
+    head: int | None = None
+    attention: list = field(default_factory=list)
+    n_layer: int = 0
+    n_head: int = 0
+
+
 EVENT_TYPES: dict[str, type] = {
     "hello": HelloEvent, "config": ConfigEvent, "progress": ProgressEvent, "step": StepEvent, "eval": EvalEvent,
     "sample": SampleEvent, "checkpoint": CheckpointEvent, "log": LogEvent, "paused": PausedEvent,
     "resumed": ResumedEvent, "error": ErrorEvent, "done": DoneEvent, "ready": ReadyEvent, "token": TokenEvent,
     "batch": BatchEvent,
+    "inspect": InspectEvent,
 }
 _JSON_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,), "dict": (dict,),
                "list": (list,), "None": (type(None),)}

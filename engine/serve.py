@@ -1,26 +1,31 @@
 """`minigpt serve CKPT --stdio`: the chat server the studio talks to, one JSON object per line.
 
 {"cmd": "generate", "id", "messages", "params"} -> `token` events (id, text) -> `done` (id, status, stats);
-{"cmd": "cancel", "id"} ends that reply (running or waiting) at its next token; `stop` or the end of stdin cancels
-every reply and exits. Replies are decoded together by the batch scheduler. Owns validating stdio requests: every
-refusal is an `error` event naming the field, never a Python message.
+{"cmd": "cancel", "id"} ends that reply (running or waiting) at its next token; {"cmd": "inspect", "id", "reply_id"
+(or "messages" ending in the assistant's reply), "layer", "head"} answers one `inspect` event with the reply's token
+probabilities and attention (engine/introspect.py); `stop` or the end of stdin cancels every reply and exits.
+Replies are decoded together by the batch scheduler. Owns validating stdio requests: every refusal is an `error`
+event naming the field, never a Python message.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 
 from engine.batching import Busy, Job, Scheduler
 from engine.commands import CommandQueue
 from engine.events import EventSink
 from engine.generate import SamplingError, SamplingParams
 from engine.inference import LoadedModel, TextStream
+from engine.introspect import inspect_reply
 from engine.protocol import SAMPLING_DEFAULTS
 
 PARAM_KEYS = {"max_new_tokens": int, "temperature": float, "top_k": int, "top_p": float, "min_p": float,
               "repetition_penalty": float, "seed": int}
 ROLES = ("system", "user", "assistant")
+REMEMBERED_REPLIES = 64  # finished replies whose exact token ids `inspect` can still look at
 EXAMPLE = ('{"cmd": "generate", "id": 1, "messages": [{"role": "user", "content": "hi"}], '
            '"params": {"temperature": 0.7}}')
 
@@ -104,8 +109,10 @@ def chat_prompt_ids(lm: LoadedModel, messages: list[dict],
     return fit_chat(lm, messages, max_new_tokens)[0]
 
 
-def start_reply(lm: LoadedModel, sink: EventSink, sched: Scheduler, req_id, messages, params) -> Job:
-    """Validate a generate command and queue its reply; token and done events come from the scheduler thread."""
+def start_reply(lm: LoadedModel, sink: EventSink, sched: Scheduler, req_id, messages, params,
+                history: OrderedDict | None = None) -> Job:
+    """Validate a generate command and queue its reply; token and done events come from the scheduler thread.
+    A finished reply's prompt and token ids are kept in `history` (the newest REMEMBERED_REPLIES) for `inspect`."""
     sampling = sampling_from(params)
     prompt, dropped = fit_chat(lm, check_messages(messages), sampling.max_new_tokens)
     if dropped:
@@ -125,6 +132,10 @@ def start_reply(lm: LoadedModel, sink: EventSink, sched: Scheduler, req_id, mess
             sink.emit("error", kind="request", id=req_id, message=f"generation failed: {type(job.error).__name__}: "
                       f"{job.error}", hint="the server keeps running; try again", traceback=None)
             return
+        if history is not None:
+            history[req_id] = (prompt, list(job.out))
+            while len(history) > REMEMBERED_REPLIES:
+                history.popitem(last=False)
         end = time.perf_counter()
         n, first = len(job.out), job.first_token_at
         decode_time = end - first if first is not None else 0.0
@@ -133,6 +144,33 @@ def start_reply(lm: LoadedModel, sink: EventSink, sched: Scheduler, req_id, mess
             "tokens_per_s": round((n - 1) / decode_time, 1) if n > 1 and decode_time > 0 else None,
             "time_to_first_token": round(first - job.submitted, 4) if first is not None else None})
     return sched.submit(prompt, sampling, on_token=on_token, on_done=on_done)
+
+
+def inspect_request(lm: LoadedModel, cmd: dict, history: OrderedDict) -> dict:
+    """The `inspect` event's data for a finished reply: by its request id (exact token ids), or by `messages` whose
+    last turn is the assistant's reply (re-encoded, e.g. for a chat reopened from disk)."""
+    reply_id, n_layer, n_head = cmd.get("reply_id"), lm.model.cfg.n_layer, lm.model.cfg.n_head
+    if reply_id is not None:
+        if isinstance(reply_id, bool) or not isinstance(reply_id, (str, int)) or reply_id not in history:
+            raise BadRequest(f"inspect: reply_id {reply_id!r} is not one of the last {REMEMBERED_REPLIES} finished "
+                             "replies", "send the chat as 'messages' instead")
+        prompt, reply = history[reply_id]
+    else:
+        messages = check_messages(cmd.get("messages"))
+        if messages[-1]["role"] != "assistant":
+            raise BadRequest("inspect: the last message must be the assistant's reply to look at")
+        prompt = fit_chat(lm, messages[:-1], max_new_tokens=0)[0]
+        reply = lm.tok.encode(messages[-1]["content"])
+    layer, head = cmd.get("layer", n_layer - 1), cmd.get("head")
+    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layer:
+        raise BadRequest(f"inspect: 'layer' must be a whole number from 0 to {n_layer - 1}")
+    if head is not None and (isinstance(head, bool) or not isinstance(head, int) or not 0 <= head < n_head):
+        raise BadRequest(f"inspect: 'head' must be a whole number from 0 to {n_head - 1}, or null for the mean")
+    if not reply:
+        raise BadRequest("inspect: the reply is empty; there is nothing to look at")
+    with lm.rt.autocast():
+        found = inspect_reply(lm.model, lm.tok, prompt, reply, layer, head)
+    return {**found.to_event(), "n_layer": n_layer, "n_head": n_head}
 
 
 def _id_problem(req_id, running: dict) -> str | None:
@@ -149,6 +187,7 @@ def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue, max_ba
               stage=lm.meta.get("stage"), params=lm.model.num_params(), max_seq_len=lm.model.cfg.max_seq_len)
     sched = Scheduler(lm.generator, max_batch=max_batch)
     jobs: dict = {}
+    history: OrderedDict = OrderedDict()
     try:
         while True:
             cmd = commands.wait(timeout=0.5)
@@ -162,9 +201,16 @@ def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue, max_ba
                 if isinstance(req_id, (str, int)) and req_id in jobs:
                     jobs[req_id].cancel()
                 continue  # a reply that already finished needs no cancelling
+            if name == "inspect":
+                try:
+                    sink.emit("inspect", id=req_id, **inspect_request(lm, cmd, history))
+                except BadRequest as e:
+                    sink.emit("error", kind="request", id=req_id, message=e.message, hint=e.hint, traceback=None)
+                continue
             if name != "generate":
                 sink.emit("error", kind="request", id=req_id, message=f"'{name}' is not supported by the chat "
-                          "server", hint="the chat server understands generate, cancel and stop", traceback=None)
+                          "server", hint="the chat server understands generate, inspect, cancel and stop",
+                          traceback=None)
                 continue
             problem = _id_problem(req_id, jobs)
             if problem:
@@ -172,7 +218,7 @@ def serve_stdio(lm: LoadedModel, sink: EventSink, commands: CommandQueue, max_ba
                           hint=f"send {EXAMPLE}", traceback=None)
                 continue
             try:
-                jobs[req_id] = start_reply(lm, sink, sched, req_id, cmd.get("messages"), cmd.get("params"))
+                jobs[req_id] = start_reply(lm, sink, sched, req_id, cmd.get("messages"), cmd.get("params"), history)
             except BadRequest as e:
                 sink.emit("error", kind="request", id=req_id, message=f"bad generate request: {e.message}",
                           hint=e.hint, traceback=None)

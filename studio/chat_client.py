@@ -24,6 +24,7 @@ class ChatClient(QObject):
     token_received = Signal(object, str)      # request id, text piece
     reply_finished = Signal(object, str, dict)  # request id, status (completed | cancelled | failed), stats
     request_failed = Signal(object, str, str)   # request id, message, hint
+    inspected = Signal(object, dict)          # request id, the inspect event (tokens, probabilities, attention)
     failed = Signal(str, str)                 # the server itself failed: message, stderr tail
     stopped = Signal()
 
@@ -59,6 +60,19 @@ class ChatClient(QObject):
         self._proc.write(make_command("generate", id=req, messages=messages, params=params))
         return req
 
+    def inspect(self, reply_id=None, messages: list[dict] | None = None, layer: int | None = None,
+                head: int | None = None) -> int | None:
+        """Ask for a finished reply's token probabilities and one layer's attention (one extra forward pass on the
+        server, only now). `reply_id` names a reply of this server; `messages` (ending with the reply) any other."""
+        if not self.is_ready or self._proc is None:
+            return None
+        req = f"inspect-{next(self._ids)}"
+        data = {"reply_id": reply_id} if reply_id is not None else {"messages": messages}
+        if layer is not None:
+            data["layer"] = layer
+        self._proc.write(make_command("inspect", id=req, head=head, **data))
+        return req
+
     def cancel(self) -> None:
         if self.current_id is not None and self._proc is not None:
             self._proc.write(make_command("cancel", id=self.current_id))
@@ -92,6 +106,8 @@ class ChatClient(QObject):
         elif ev.event == "token":
             tok: TokenEvent = typed(ev)
             self.token_received.emit(tok.id, tok.text)
+        elif ev.event == "inspect":
+            self.inspected.emit(ev.data.get("id"), dict(ev.data))
         elif ev.event == "done":
             done: DoneEvent = typed(ev)
             if done.id == self.current_id:
@@ -99,7 +115,9 @@ class ChatClient(QObject):
             self.reply_finished.emit(done.id, done.status or "completed", dict(done.stats))
         elif ev.event == "error":
             err: ErrorEvent = typed(ev)
-            if err.id is not None:
+            if isinstance(err.id, str) and err.id.startswith("inspect-"):
+                self.request_failed.emit(err.id, err.message or "error", err.hint or "")
+            elif err.id is not None:
                 if err.id == self.current_id:
                     self.current_id = None
                 self.request_failed.emit(err.id, err.message or "error", err.hint or "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -30,6 +32,7 @@ from studio.views.chat_bubbles import TranscriptPane
 from studio.views.chat_input import ChatInput
 from studio.views.chat_sampling import SamplingBox
 from studio.views.chat_saved import SavedChats
+from studio.views.inside_panel import InsidePanel
 
 
 class ChatView(QWidget):
@@ -82,8 +85,24 @@ class ChatView(QWidget):
         bottom = QHBoxLayout()
         bottom.addWidget(self.input, 1)
         bottom.addLayout(send_col)
+        self.inside = InsidePanel(client, self.transcript, self.system_text)
+        self.inside.setObjectName("insidePanel")
+        self.inside.hide()
+        self.look_inside = QPushButton("Look inside")
+        self.look_inside.setObjectName("lookInside")
+        self.look_inside.setCheckable(True)
+        self.look_inside.setToolTip("Show the last reply's tokens with the model's probabilities and alternatives, "
+                                    "and its attention heatmap (one extra pass over the reply, only while open)")
+        self.look_inside.toggled.connect(self._on_look_inside_toggled)
+        send_col.addWidget(self.look_inside)
+        self.split = split = QSplitter(Qt.Orientation.Vertical)
+        split.setChildrenCollapsible(False)
+        split.addWidget(self.pane)
+        split.addWidget(self.inside)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
         left = QVBoxLayout()
-        left.addWidget(self.pane, 1)
+        left.addWidget(split, 1)
         left.addLayout(bottom)
 
         self.system = QPlainTextEdit()
@@ -170,6 +189,9 @@ class ChatView(QWidget):
     def params(self) -> dict:
         return self.sampling.params()
 
+    def system_text(self) -> str:
+        return self.system.toPlainText()
+
     def save_settings(self) -> None:
         settings.set_value("chat/system", self.system.toPlainText())
         self.sampling.save_settings()
@@ -229,6 +251,7 @@ class ChatView(QWidget):
         bits = [str(info.get("checkpoint") or ""), f"step {info.get('step', '?')}", str(info.get("stage") or ""),
                 f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or "")]
         self.server_state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
+        self.inside.forget()  # a new server knows none of the earlier replies' token ids
         self._update_buttons()
 
     def _on_server_failed(self, message: str, tail: str) -> None:
@@ -245,9 +268,12 @@ class ChatView(QWidget):
         messages = self.transcript.request_messages(self.system.toPlainText())
         self._reply_index = self.transcript.add("assistant", "")
         self.input.clear()
-        if self.client.generate(messages, self.params()) is None:
+        req = self.client.generate(messages, self.params())
+        if req is None:
             self.transcript.finish(self._reply_index, "failed", {})
             self._reply_index = None
+        else:
+            self.inside.remember(self._reply_index, req)
         self.save_settings()
         self._update_buttons()
 
@@ -259,7 +285,16 @@ class ChatView(QWidget):
         if self._reply_index is not None:
             self.transcript.finish(self._reply_index, status, stats)
             self._reply_index = None
+            if self.inside.isVisible():
+                self.inside.look()
         self._update_buttons()
+
+    def _on_look_inside_toggled(self, on: bool) -> None:
+        self.inside.setVisible(on)
+        if on:
+            height = sum(self.split.sizes()) or self.split.height()
+            self.split.setSizes([height * 45 // 100, height * 55 // 100])   # the chat stays readable above
+            self.inside.look()
 
     def _on_request_failed(self, _req, message: str, hint: str) -> None:
         self.server_state.setText(f"<span style='color:#d9534f'>{html.escape(message)}</span> {html.escape(hint)}")
@@ -271,6 +306,7 @@ class ChatView(QWidget):
 
     def _on_cleared(self) -> None:
         self._reply_index = None
+        self.inside.forget()
         self._update_buttons()
 
     def _update_buttons(self, *_args) -> None:

@@ -31,6 +31,7 @@ from studio.models.runs_table import RunsTableModel
 from studio.run_manager import RunManager
 from studio.views.chat_view import ChatView
 from studio.views.close_dialog import CANCEL, KEEP, STOP, ask_close
+from studio.views.manual_view import ManualDialog, chapter_for
 from studio.views.monitor_tabs import MonitorTabs
 from studio.views.runs_view import RunsView
 from studio.views.wizard import TrainWizard
@@ -84,6 +85,7 @@ class MainWindow(QMainWindow):
         for w in (self.device_label, self.workspace_label):
             self.statusBar().addWidget(w)
         self.statusBar().addPermanentWidget(self.jobs_label)
+        self.manual: ManualDialog | None = None
         self._build_menus()
 
         self.wizard.launch_requested.connect(self._on_launch_requested)
@@ -118,7 +120,8 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(PAGES):
             self._action(view, name, f"Ctrl+{i + 1}", lambda _c=False, i=i: self.show_page(i))
         help_ = self.menuBar().addMenu("&Help")
-        self._action(help_, "Open &docs", QKeySequence.StandardKey.HelpContents, self._on_open_docs)
+        self._action(help_, "&Manual (this page's chapter)", QKeySequence.StandardKey.HelpContents, self._on_manual)
+        self._action(help_, "Open &docs", None, self._on_open_docs)
         self._action(help_, "&About", None, self._on_about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -232,6 +235,16 @@ class MainWindow(QMainWindow):
 
     def _show_workspace(self) -> None:
         self.workspace_label.setText(f"workspace: {self.command.workspace}")
+
+    def _on_manual(self) -> None:
+        """Open the manual at the chapter that explains the page on screen (on the Stage page: the chosen stage's)."""
+        page = PAGES[self.stack.currentIndex()]
+        stage = self.wizard.stage.top.values()[0].get("stage", {}).get("name", "")
+        if self.manual is None:
+            self.manual = ManualDialog(self)
+        self.manual.open_chapter(chapter_for(page, self.wizard.index, stage))
+        self.manual.show()
+        self.manual.raise_()
 
     def _on_open_docs(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(DOCS)))
