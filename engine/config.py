@@ -21,7 +21,7 @@ from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-ex
 from engine.config_data import DataConfig, TokenizerConfig
 from engine.config_model import ModelConfig
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
-from engine.config_train import HardwareConfig, OptimConfig, RunConfig
+from engine.config_train import OPTIMIZERS, SCHEDULES, HardwareConfig, OptimConfig, RunConfig  # noqa: F401
 from engine.errors import UserError
 from engine.stages import STAGES as STAGE_INFO
 from engine.stages import stage_help, stage_knobs  # noqa: F401 - stage_knobs: for the studio
@@ -48,6 +48,9 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:
+        _require(not (self.optim.name == "sophia" and self.hardware.compile), "optim.name",
+                 "sophia differentiates the gradient (a Hessian estimate), which torch.compile does not support",
+                 "set hardware.compile=false, or choose another optimizer")
         if self.stage.init:  # the model's shape will come from the checkpoint; set-up checks seq_len against it
             return
         _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",
