@@ -127,6 +127,29 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device,
     return optimizer
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, model: nn.Module) -> None:
+    """Load a saved optimizer state; one saved before groups had kinds (AdamW in two groups, decay and
+    no-decay, by name) is mapped onto the kind groups parameter by parameter, so those runs still resume."""
+    groups = state.get("param_groups", [])
+    if not groups or "kind" in groups[0] or not isinstance(optimizer, torch.optim.AdamW):
+        optimizer.load_state_dict(state)
+        return
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    old_decay = [p for n, p in trainable if p.dim() >= 2 and "embed" not in n and "lm_head" not in n]
+    old_rest = [p for n, p in trainable if not any(p is q for q in old_decay)]
+    new_params = [p for g in optimizer.param_groups for p in g["params"]]
+    old_params = old_decay + old_rest + new_params[len(old_decay) + len(old_rest):]  # + a stage's own groups
+    if len(old_params) != sum(len(g["params"]) for g in groups):
+        optimizer.load_state_dict(state)  # not the old layout either: let torch name the mismatch
+        return
+    index = {id(p): i for i, p in enumerate(new_params)}
+    old_index = [i for g in groups for i in g["params"]]
+    upgraded = optimizer.state_dict()
+    upgraded["state"] = {index[id(old_params[pos])]: st for pos, i in enumerate(old_index)
+                         for st in [state["state"].get(i)] if st is not None}
+    optimizer.load_state_dict(upgraded)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """The schedule's lr on every group, times the group's own scale (groups without one, e.g. old ones: 1)."""
     for g in optimizer.param_groups:

@@ -25,7 +25,8 @@ from engine.evaluate import perplexity
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
-from engine.optim import build_optimizer, eval_weights, lr_at, second_order, set_lr, train_mode, wants_hessian
+from engine.optim import (build_optimizer, eval_weights, load_optimizer_state, lr_at, second_order, set_lr, train_mode,
+                          wants_hessian)
 from engine.train.setup import RunParts
 
 
@@ -93,7 +94,7 @@ class Trainer:
         for name, module in self.extra_modules.items():
             module.load_state_dict(saved["modules"][name])
         self.stage.load_state_dict(saved["state"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"], self.model)
         self.train_batches.load_state_dict(state["data"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
