@@ -38,7 +38,7 @@ def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None)
 
 
 def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "fp32") -> dict[str, int]:
-    """Rough training memory: weights + grads + AdamW moments (fp32) + activations of one micro-batch."""
+    """Rough training memory: weights + grads + optimizer state (fp32) + activations of one micro-batch."""
     m = cfg.model
     n = param_count(m, vocab_size)["total"]
     weights = 4 * n
@@ -199,8 +199,8 @@ def memory_refusal(cfg: Config, free_bytes: int, vocab_size: int | None = None, 
     state = parts["weights"] + parts["grads"] + parts["optimizer"]
     message = (f"needs ~{parts['total'] / GIB:.1f} GiB, {where} has {free_bytes / GIB:.1f} GiB free; "
                f"lower {key}")
-    hint = (f"weights, gradients and {cfg.optim.name} state take ~{state / GIB:.1f} GiB, activations of one micro-batch "
-            f"~{parts['activations'] / GIB:.1f} GiB")
+    hint = (f"weights, gradients and {cfg.optim.name} state take ~{state / GIB:.1f} GiB, activations of one "
+            f"micro-batch ~{parts['activations'] / GIB:.1f} GiB")
     if key == "run.batch_size":
         hint += "; raise run.grad_accum to keep the tokens per step, or set hardware.grad_checkpointing=true"
     return message, hint

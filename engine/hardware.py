@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-from engine.config import HardwareConfig
+from engine.config import OPTIMIZERS, SCHEDULES, HardwareConfig
 from engine.errors import UserError
 
 
@@ -203,7 +203,8 @@ def doctor_report() -> dict:
             "auto_batch_size": False,
             "multi_gpu": len(gpus) > 1,
             "activations": ["swiglu", "geglu", "gelu"],
-            "schedules": ["cosine", "wsd", "constant"],
+            "schedules": list(SCHEDULES),
+            "optimizers": list(OPTIMIZERS),
         },
         "knobs": help_for(),
     }

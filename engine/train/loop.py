@@ -25,8 +25,16 @@ from engine.evaluate import perplexity
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
-from engine.optim import (build_optimizer, eval_weights, load_optimizer_state, lr_at, second_order, set_lr, train_mode,
-                          wants_hessian)
+from engine.optim import (
+    build_optimizer,
+    eval_weights,
+    load_optimizer_state,
+    lr_at,
+    second_order,
+    set_lr,
+    train_mode,
+    wants_hessian,
+)
 from engine.train.setup import RunParts
 
 
