@@ -14,6 +14,8 @@ from engine.errors import UserError
 from engine.model.gpt import GPT
 from engine.optim import (
     LION_LR_SCALE,
+    MUON_LR_SCALE,
+    SOPHIA_LR_SCALE,
     SOPHIA_RHO,
     build_optimizer,
     eval_weights,
@@ -84,9 +86,10 @@ def test_each_optimizer_scales_the_schedule_by_its_groups_lr_scale(model_cfg):
         optimizer = build_optimizer(model(model_cfg), OptimConfig(name=name, lr=1e-3), CPU)
         set_lr(optimizer, 2e-3)
         lrs[name] = {g["lr"] for g in optimizer.param_groups}
-    assert lrs["adamw"] == lrs["schedulefree_adamw"] == lrs["muon"] == {2e-3}
+    assert lrs["adamw"] == lrs["schedulefree_adamw"] == {2e-3}
+    assert lrs["muon"] == {2e-3 * MUON_LR_SCALE, 2e-3}           # Muon's matrices, AdamW's rest
     assert lrs["lion"] == {2e-3 * LION_LR_SCALE}
-    assert lrs["sophia"] == {2e-3 / SOPHIA_RHO}
+    assert lrs["sophia"] == {2e-3 * (SOPHIA_LR_SCALE / SOPHIA_RHO)}
 
 
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest(model_cfg):
