@@ -14,8 +14,8 @@ SCHEDULES = ("cosine", "linear", "wsd", "constant")
 class OptimConfig:
     name: str = knob("adamw", "Optimizer: adamw, lion, schedulefree_adamw, muon (AdamW on embeddings, head and "
                      "norms) or sophia (SophiaH, a Hessian estimate every optim.hessian_every steps).")
-    lr: float = knob(3e-3, "Peak learning rate (AdamW's; muon takes the same, lion and sophia a third of it, "
-                     "see docs/ENGINE.md).")
+    lr: float = knob(3e-3, "Peak learning rate (AdamW's; muon's matrices take 3x it, lion and sophia a third of "
+                     "it, see docs/ENGINE.md).")
     min_lr_ratio: float = knob(0.1, "Final learning rate as a share of lr.")
     weight_decay: float = knob(0.1, "AdamW weight decay (not applied to norms and embeddings).")
     beta1: float = knob(0.9, "AdamW beta1 (momentum).")
