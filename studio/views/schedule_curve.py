@@ -15,6 +15,7 @@ COLOUR = "#3b82f6"
 # Optimizers whose param groups scale the drawn lr (engine/optim.py): said under the curve so the number is not
 # mistaken for the step size they take.
 SCALED = {"lion": "Lion steps at a third of this lr (its sign updates are larger than Adam's)",
+          "muon": "Muon's matrices take three times this lr; embeddings, head and norms (AdamW) this one",
           "sophia": "Sophia clips each weight's step to a third of this lr"}
 
 
