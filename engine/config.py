@@ -23,7 +23,15 @@ from engine.config_data import DataConfig, TokenizerConfig
 from engine.config_lora import LORA_TARGETS, LoraConfig  # noqa: F401 - re-exported
 from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
-from engine.config_train import COMPILE_MODES, LEGACY_VALUES, HardwareConfig, OptimConfig, RunConfig  # noqa: F401
+from engine.config_train import (  # noqa: F401 - re-exported
+    COMPILE_MODES,
+    LEGACY_VALUES,
+    OPTIMIZERS,
+    SCHEDULES,
+    HardwareConfig,
+    OptimConfig,
+    RunConfig,
+)
 from engine.errors import UserError
 from engine.stages import STAGES as STAGE_INFO
 from engine.stages import stage_help, stage_knobs  # noqa: F401 - stage_knobs: for the studio
@@ -54,6 +62,9 @@ class Config:
         self._check_global_batch()
         _require(not self.lora.rank or bool(self.stage.init), "lora.rank", "LoRA trains adapters on a base "
                  "checkpoint, and stage.init is not set", "set stage.init (--init) to the checkpoint to adapt")
+        _require(not (self.optim.name == "sophia" and self.hardware.compile == "on"), "optim.name",
+                 "sophia differentiates the gradient (a Hessian estimate), which torch.compile does not support",
+                 "set hardware.compile=off (auto leaves sophia runs uncompiled), or choose another optimizer")
         if self.stage.init:  # the model's shape will come from the checkpoint; set-up checks seq_len against it
             return
         _require(self.data.seq_len <= self.model.max_seq_len, "data.seq_len",

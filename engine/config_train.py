@@ -6,21 +6,31 @@ from dataclasses import dataclass
 
 from engine.config_base import _require, knob
 
+OPTIMIZERS = ("adamw", "lion", "schedulefree_adamw", "muon", "sophia")
+SCHEDULES = ("cosine", "linear", "wsd", "constant")
+
 
 @dataclass(kw_only=True)
 class OptimConfig:
-    lr: float = knob(3e-3, "Peak learning rate of AdamW.")
+    name: str = knob("adamw", "Optimizer: adamw, lion, schedulefree_adamw, muon (AdamW on embeddings, head and "
+                     "norms) or sophia (SophiaH, a Hessian estimate every optim.hessian_every steps).")
+    lr: float = knob(3e-3, "Peak learning rate (AdamW's; muon's matrices take 3x it, lion and sophia a third of "
+                     "it, see docs/ENGINE.md).")
     min_lr_ratio: float = knob(0.1, "Final learning rate as a share of lr.")
     weight_decay: float = knob(0.1, "AdamW weight decay (not applied to norms and embeddings).")
     beta1: float = knob(0.9, "AdamW beta1 (momentum).")
     beta2: float = knob(0.95, "AdamW beta2 (second-moment decay).")
     eps: float = knob(1e-8, "AdamW epsilon.")
     warmup_steps: int = knob(50, "Steps of linear warm-up from 0 to lr.")
-    schedule: str = knob("cosine", "Schedule after warm-up: cosine, wsd (warmup-stable-decay) or constant.")
+    schedule: str = knob("cosine", "Schedule after warm-up: cosine, linear, wsd (warmup-stable-decay) or constant.")
     decay_fraction: float = knob(0.2, "For wsd: the final share of steps over which lr decays.")
     grad_clip: float = knob(1.0, "Clip the global gradient norm to this (0 = off).")
+    hessian_every: int = knob(10, "For sophia: steps between Hessian-diagonal estimates (each costs about one "
+                              "more backward pass).")
 
     def __post_init__(self) -> None:
+        _require(self.name in OPTIMIZERS, "optim.name", f"unknown optimizer {self.name!r}",
+                 "use " + ", ".join(OPTIMIZERS))
         _require(0 < self.lr < float("inf"), "optim.lr", f"must be positive and finite, got {self.lr}",
                  "typical values: 1e-4 .. 3e-3")
         _require(0.0 <= self.min_lr_ratio <= 1.0, "optim.min_lr_ratio", "must be in [0, 1]")
@@ -29,10 +39,11 @@ class OptimConfig:
         _require(0.0 <= self.beta2 < 1.0, "optim.beta2", "must be in [0, 1)")
         _require(self.eps > 0, "optim.eps", "must be positive")
         _require(self.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0")
-        _require(self.schedule in ("cosine", "wsd", "constant"), "optim.schedule",
-                 f"unknown schedule {self.schedule!r}", "use cosine, wsd or constant")
+        _require(self.schedule in SCHEDULES, "optim.schedule", f"unknown schedule {self.schedule!r}",
+                 "use " + ", ".join(SCHEDULES))
         _require(0.0 < self.decay_fraction <= 1.0, "optim.decay_fraction", "must be in (0, 1]")
         _require(self.grad_clip >= 0, "optim.grad_clip", "must be >= 0")
+        _require(self.hessian_every > 0, "optim.hessian_every", "must be positive")
 
 
 COMPILE_MODES = ("auto", "on", "off")

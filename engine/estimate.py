@@ -1,13 +1,15 @@
 """Cost estimates before launch: parameters (exactly the model's count), FLOPs per token, tokens per step,
-a rough memory figure, and the refusal when that figure exceeds the free memory (which the caller measures).
+a rough memory figure (with each optimizer's state), the refusal when that figure exceeds the free memory
+(which the caller measures), and the learning-rate schedule `lr_at` that the trainer follows and the studio draws.
 Pure arithmetic on the config: no torch, so the studio can import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
-from engine.config import GATED, Config, DataConfig, ModelConfig, RunConfig
+from engine.config import GATED, Config, DataConfig, ModelConfig, OptimConfig, RunConfig
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 GIB = 2**30
@@ -61,15 +63,16 @@ def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None)
 
 
 def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "fp32") -> dict[str, int]:
-    """Rough training memory: weights + grads + AdamW moments (fp32) + activations of one micro-batch.
-    With LoRA only the adapters have gradients and optimizer moments; the frozen base is weights alone."""
+    """Rough training memory: weights + grads + optimizer state (fp32) + activations of one micro-batch.
+    With LoRA only the adapters have gradients and optimizer state; the frozen base is weights alone."""
     m = cfg.model
     n = param_count(m, vocab_size)["total"]
     adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets)
     trained = adapters if adapters else n
     weights = 4 * (n + adapters)
     grads = 4 * trained
-    optimizer = 8 * trained
+    optimizer = (optimizer_state_bytes(cfg.optim.name, adapters, adapters) if adapters  # adapters are matrices
+                 else optimizer_state_bytes(cfg.optim.name, n, matrix_params(m, vocab_size)))
     b, t, d = 1 if cfg.run.auto_batch else cfg.run.micro_batch, cfg.data.seq_len, m.d_model  # auto: the least
     act_bytes = BYTES.get(precision, 4)
     per_layer = b * t * (14 * d + 2 * m.ffn_dim * 2) * act_bytes            # inputs, norms, q/k/v, attn out, MLP
@@ -83,8 +86,70 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
         per_layer = moe_layer = b * t * d * act_bytes
     logits = b * t * (vocab_size or m.vocab_size) * 4 * 3          # fp32 logits, their log-softmax and grad
     activations = (m.n_layer - n_moe) * per_layer + n_moe * moe_layer + logits
+    if cfg.optim.name == "sophia":  # a Hessian step keeps the backward's graph for a second backward
+        activations *= 2
     return {"weights": weights, "grads": grads, "optimizer": optimizer, "activations": activations,
             "total": weights + grads + optimizer + activations}
+
+
+def matrix_params(m: ModelConfig, vocab_size: int | None = None) -> int:
+    """Parameters in the blocks' 2-D weight matrices (what Muon updates): all but embeddings, head and norms."""
+    n = param_count(m, vocab_size)
+    norms = m.n_layer * (2 * m.d_model + (2 * m.head_dim if m.qk_norm else 0)) + m.d_model
+    return n["non_embedding"] - norms
+
+
+# fp32 tensors of optimizer state per parameter: AdamW's two moments; Lion's one momentum; schedule-free
+# AdamW's z sequence and second moment; Sophia's momentum, Hessian moment and the latest Hessian estimate.
+STATE_TENSORS = {"adamw": 2, "lion": 1, "schedulefree_adamw": 2, "sophia": 3}
+
+
+def optimizer_state_bytes(name: str, n_params: int, n_matrix: int = 0) -> int:
+    """Bytes of optimizer state. Muon keeps one momentum buffer per matrix and AdamW's two moments for the rest."""
+    if name == "muon":
+        return 4 * n_matrix + 8 * (n_params - n_matrix)
+    return 4 * STATE_TENSORS.get(name, 2) * n_params
+
+
+def lr_at(step: int, total_steps: int, cfg: OptimConfig) -> float:
+    """Learning rate of optimizer step `step` (0-based) out of `total_steps`: optim.lr scaled by the schedule.
+
+    Warm-up is linear, lr * (step + 1) / warmup, so the first step already moves. After it, with progress
+    f in [0, 1] over the remaining steps and floor = lr * min_lr_ratio:
+      cosine:   floor + (lr - floor) * (1 + cos(pi f)) / 2
+      linear:   lr + (floor - lr) * f
+      wsd:      lr until the last decay_fraction of the run, then linear from lr to floor over it
+      constant: lr
+    Each optimizer param group multiplies this by its own `lr_scale` (engine/optim.py)."""
+    peak, floor = cfg.lr, cfg.lr * cfg.min_lr_ratio
+    warmup = min(cfg.warmup_steps, max(total_steps - 1, 0))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    if cfg.schedule == "constant":
+        return peak
+    if cfg.schedule == "wsd":
+        decay_steps = max(1, int(total_steps * cfg.decay_fraction))
+        decay_start = total_steps - decay_steps
+        if step < decay_start:
+            return peak
+        frac = (step - decay_start) / decay_steps
+        return peak + (floor - peak) * min(frac, 1.0)
+    span = max(1, total_steps - warmup)
+    frac = min((step - warmup) / span, 1.0)
+    if cfg.schedule == "linear":
+        return peak + (floor - peak) * frac
+    return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * frac))
+
+
+def lr_curve(cfg: OptimConfig, total_steps: int, points: int = 200) -> tuple[list[int], list[float]]:
+    """(steps, lrs) at up to `points` evenly spread steps, always with the first and the last: what the studio draws."""
+    if total_steps <= 0:
+        return [], []
+    stride = max(1, total_steps // points)
+    decay_start = total_steps - max(1, int(total_steps * cfg.decay_fraction))
+    corners = {0, cfg.warmup_steps - 1, cfg.warmup_steps, decay_start - 1, decay_start, total_steps - 1}
+    steps = sorted({s for s in set(range(0, total_steps, stride)) | corners if 0 <= s < total_steps})
+    return steps, [lr_at(s, total_steps, cfg) for s in steps]
 
 
 def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "fp32") -> dict[str, float]:
@@ -170,8 +235,8 @@ def memory_refusal(cfg: Config, free_bytes: int, vocab_size: int | None = None, 
     state = parts["weights"] + parts["grads"] + parts["optimizer"]
     message = (f"needs ~{parts['total'] / GIB:.1f} GiB, {where} has {free_bytes / GIB:.1f} GiB free; "
                f"lower {key}")
-    hint = (f"weights, gradients and AdamW state take ~{state / GIB:.1f} GiB, activations of one micro-batch "
-            f"~{parts['activations'] / GIB:.1f} GiB")
+    hint = (f"weights, gradients and {cfg.optim.name} state take ~{state / GIB:.1f} GiB, activations of one "
+            f"micro-batch ~{parts['activations'] / GIB:.1f} GiB")
     if key == "run.batch_size":
         hint += "; raise run.grad_accum to keep the tokens per step, or set hardware.grad_checkpointing=true"
     return message, hint

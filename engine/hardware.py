@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import psutil
 import torch
 
-from engine.config import HardwareConfig
+from engine.config import OPTIMIZERS, SCHEDULES, HardwareConfig
 from engine.errors import UserError
 
 
@@ -222,7 +222,8 @@ def doctor_report() -> dict:
             "multi_gpu": len(gpus) > 1,
             "parallels": ["none", "ddp", "fsdp"] if len(gpus) > 1 else False,  # hardware.parallel, --nproc N
             "activations": list(ACTIVATIONS),
-            "schedules": ["cosine", "wsd", "constant"],
+            "schedules": list(SCHEDULES),
+            "optimizers": list(OPTIMIZERS),
         },
         "knobs": help_for(),
     }

@@ -22,6 +22,9 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     mode = parts.cfg.hardware.compile
     if not compile_enabled(mode, rt.device):
         return False
+    if parts.cfg.optim.name == "sophia":  # its Hessian steps differentiate the gradient; compiled graphs cannot
+        sink.log("torch.compile is skipped: optim.name sophia needs a second derivative that compile lacks")
+        return False
     model = parts.model
     apply_compile(model, backend=backend)
     try:

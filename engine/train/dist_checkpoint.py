@@ -22,6 +22,7 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from engine import checkpoint as ckpt
+from engine.optim import load_optimizer_state
 from engine.train import distributed
 
 OPTIMIZER_DIR = "optimizer"
@@ -72,7 +73,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, sta
     """Put the saved optimizer state back, whichever way the run was trained and is trained now: a plain state dict
     (one process or DDP) into a plain or sharded optimizer, or torch.distributed.checkpoint shards into either."""
     if "optimizer" in state and not is_sharded(model):
-        optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(optimizer, state["optimizer"], model)  # also maps the pre-kind-groups AdamW layout
         return
     if "optimizer" in state:  # a plain state dict, by position, into FSDP2: name each entry, then let torch shard it
         set_optimizer_state_dict(model, optimizer, by_name(state["optimizer"], optimizer, model),

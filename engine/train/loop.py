@@ -25,7 +25,15 @@ from engine.evaluate import perplexity
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
 from engine.hardware import Runtime, memory_stats
-from engine.optim import build_optimizer, lr_at, set_lr
+from engine.optim import (
+    build_optimizer,
+    eval_weights,
+    lr_at,
+    second_order,
+    set_lr,
+    train_mode,
+    wants_hessian,
+)
 from engine.train import dist_checkpoint, distributed
 from engine.train.backoff import Backoff
 from engine.train.setup import RunParts
@@ -40,7 +48,7 @@ class Trainer:
         distributed.seed_rank(self.cfg.run.seed, 0, rt)
         self.stage = parts.stage
         self.extra_modules = self.stage.trainable()   # e.g. a value head: trained, saved and resumed with the run
-        self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device)
+        self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device, grad_scaler=rt.use_grad_scaler)
         for name, module in self.extra_modules.items():
             add_module_groups(self.optimizer, module, f"stage:{name}", self.cfg.optim.weight_decay)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -117,6 +125,7 @@ class Trainer:
         """Train to max_steps. Returns the done status: completed or stopped."""
         cfg, total = self.cfg, self.cfg.run.max_steps
         self.model.train()
+        train_mode(self.optimizer)  # schedule-free: from the saved average x back to the training point y
         for m in self.extra_modules.values():
             m.train()
         step_times: list[float] = []
@@ -207,12 +216,13 @@ class Trainer:
         tokens = 0
         loss_sum = torch.zeros((), device=device)
         extras_sum: dict[str, torch.Tensor] = {}
+        hessian = wants_hessian(self.optimizer)  # Sophia's Hessian steps differentiate the gradient once more
         for i, batch in enumerate(batches):
-            with distributed.grad_sync(self.model, sync=i == len(batches) - 1):  # only the last micro-batch syncs
+            with distributed.grad_sync(self.model, sync=i == len(batches) - 1), second_order(hessian):
                 with self.rt.autocast():
                     loss, extras = stage.loss(self.model, batch)
                 scaled = loss / denom
-                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward(create_graph=hessian)
             loss_sum += loss.detach().float()
             for k, v in extras.items():
                 v = torch.as_tensor(v, device=device).detach().float()
@@ -281,6 +291,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ eval, samples, checkpoints
     def evaluate(self) -> None:
+        with eval_weights(self.optimizer):  # schedule-free evaluates (and samples) its average weights
+            self._evaluate()
+
+    def _evaluate(self) -> None:
         val_loss, metrics = self.stage.evaluate(self)
         self.last_eval = (self.step, val_loss)
         if self.step > 0 and val_loss < self.best_val:  # NaN (no val data) never counts as best
@@ -316,7 +330,8 @@ class Trainer:
         stage_meta, stage_files = self.stage.checkpoint_extras()
         meta = {"stage": self.cfg.stage.name, "tokens_seen": self.tokens_seen, "precision": self.rt.precision,
                 "val_loss": val_loss, **stage_meta}
-        folder = dist_checkpoint.save(self, root, meta, stage_files)  # one process, or all ranks together
+        with eval_weights(self.optimizer):  # schedule-free saves its average weights, resumed by train_mode
+            folder = dist_checkpoint.save(self, root, meta, stage_files)  # one process, or all ranks together
         if self.rt.rank > 0:
             return folder
         if is_best:

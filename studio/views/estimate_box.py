@@ -50,7 +50,7 @@ class EstimateBox(QGroupBox):
         self.warnings.setWordWrap(True)
         self.warnings.hide()
         form.addRow(self.warnings)
-        self.note = QLabel("Memory: weights, gradients, AdamW state and one micro-batch of activations.")
+        self.note = QLabel("Memory: weights, gradients, the optimizer's state and one micro-batch of activations.")
         self.note.setWordWrap(True)
         self.note.setObjectName("hintLabel")
         form.addRow(self.note)

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
 from engine.config import (
     ACTIVATIONS,
     DPO_LOSS_TYPES,
+    OPTIMIZERS,
+    SCHEDULES,
     STAGE_INFO,
     UserError,
     list_presets,
@@ -37,6 +39,7 @@ from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
 from studio.views.fields import FieldGroup
+from studio.views.schedule_curve import ScheduleCurve
 from studio.views.stage_needs import RewardSource, needs_reward, stage_needs
 from studio.views.wizard_page import WizardPage
 
@@ -56,7 +59,8 @@ class StagePage(WizardPage):
         super().__init__(doc, parent)
         self._checkpoints = checkpoints           # callable -> [(label, path)] from past runs
         self.options = {"stages": list(STAGE_INFO), "model_presets": list_presets("models"),
-                        "activations": list(ACTIVATIONS), "schedules": ["cosine", "wsd", "constant"]}
+                        "activations": list(ACTIVATIONS), "schedules": list(SCHEDULES),
+                        "optimizers": list(OPTIMIZERS)}
         knobs = doc.knobs
         self.top = FieldGroup(knobs, ["stage.name", "model.preset"], self._option_map(), parent=self)
         self.init = QComboBox()
@@ -111,6 +115,8 @@ class StagePage(WizardPage):
                 self.lora_box.setLayout(self.groups["lora"].form)
                 self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(430)  # seven names, readable
                 bv.addWidget(self.lora_box)
+        self.schedule = ScheduleCurve()           # the lr over the run, drawn under the optimizer's knobs
+        self.groups["optim"].form.addRow(self.schedule)
         bv.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -140,12 +146,14 @@ class StagePage(WizardPage):
     def _option_map(self) -> dict[str, list[str]]:
         o = self.options
         return {"stage.name": o["stages"], "model.preset": o["model_presets"], "stage.loss_type": list(DPO_LOSS_TYPES),
-                "model.activation": o.get("activations"), "optim.schedule": o.get("schedules")}
+                "model.activation": o.get("activations"), "optim.schedule": o.get("schedules"),
+                "optim.name": o.get("optimizers")}
 
     def set_engine_options(self, options: dict) -> None:
         """Adopt the doctor report's lists (stages and presets the engine offers)."""
         for key, name in (("stage.name", "stages"), ("model.preset", "model_presets"),
-                          ("model.activation", "activations"), ("optim.schedule", "schedules")):
+                          ("model.activation", "activations"), ("optim.schedule", "schedules"),
+                          ("optim.name", "optimizers")):
             items = options.get(name)
             f = self.top.fields.get(key) or self.groups[key.split(".")[0]].fields.get(key)
             if not items or f is None or f.kind != "choice":
@@ -317,6 +325,11 @@ class StagePage(WizardPage):
         self.init_error.setText(init_reason or "")
         self.init_error.setVisible(bool(init_reason))
         self.estimate.show_estimate(self.doc.estimate())
+        cfg = check.config
+        self.schedule.show_schedule(cfg.optim if cfg else None, cfg.run.max_steps if cfg else 0)
+        hessian = self.groups["optim"].fields.get("optim.hessian_every")
+        if hessian is not None:  # Sophia's knob, shown only for Sophia
+            hessian.set_visible(self.groups["optim"].fields["optim.name"].value() == "sophia")
         self.refresh_cost()
         self.validity_changed.emit()
 

@@ -60,7 +60,7 @@ def test_load_config_without_file_applies_the_pretrain_stage_preset():
         ({"model": {"activation": "relu"}}, "model.activation"),
         ({"optim": {"lr": -1e-3}}, "optim.lr"),
         ({"optim": {"lr": 0}}, "optim.lr"),
-        ({"optim": {"schedule": "linear"}}, "optim.schedule"),
+        ({"optim": {"schedule": "step"}}, "optim.schedule"),
         ({"data": {"seq_len": 512}, "model": {"max_seq_len": 256}}, "data.seq_len"),
         ({"hardware": {"precision": "fp8"}}, "hardware.precision"),
         ({"hardware": {"device": "gpu"}}, "hardware.device"),
