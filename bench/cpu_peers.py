@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from engine.config import load_config
+from engine.model.apply import apply_compile
 from engine.model.gpt import GPT
 from engine.optim import build_optimizer
 
@@ -55,11 +56,13 @@ def shape(preset: str):
     return cfg, dataclasses.replace(cfg.model, vocab_size=cfg.tokenizer.vocab_size)
 
 
-def ours(preset: str, gpt_module=None, optim_module=None, bf16: bool = False):
+def ours(preset: str, gpt_module=None, optim_module=None, bf16: bool = False, compiled: bool = False):
     """(model, optimizer, step fn over (B, T+1) ids) for our GPT, now or at an older revision."""
     cfg, mc = shape(preset)
     torch.manual_seed(0)
     model = (gpt_module.GPT if gpt_module else GPT)(mc)
+    if compiled:
+        apply_compile(model)
     opt = (optim_module.build_optimizer if optim_module else build_optimizer)(model, cfg.optim, torch.device("cpu"))
 
     def forward(x):
@@ -148,6 +151,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--ref", nargs="*", default=[], help="also race our engine as it was at these git revisions")
     ap.add_argument("--bf16", action="store_true", help="also race our model under bf16 autocast")
+    ap.add_argument("--compile", action="store_true", help="also race our model with torch.compile (per block)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: this process's CPU seconds (robust on a loaded machine, exact with 1 thread; run "
                          "with OMP_WAIT_POLICY=PASSIVE for more so idle threads do not spin); wall: elapsed seconds")
@@ -170,6 +174,8 @@ def main() -> None:
         contenders["minigpt"] = lambda p=preset: ours(p)
         if args.bf16:
             contenders["minigpt_bf16"] = lambda p=preset: ours(p, bf16=True)
+        if args.compile:
+            contenders["minigpt_compiled"] = lambda p=preset: ours(p, compiled=True)
         batch = args.batch[i] if args.batch else shape(preset)[0].run.batch_size
         report["presets"][preset] = race(preset, contenders, batch, args.rounds, clock)
         print(json.dumps({preset: report["presets"][preset]}), file=sys.stderr)
