@@ -1,12 +1,18 @@
 """Decode speed: our Generator vs transformers' `generate` on the exported copy of the same random-init weights, per
-model preset: greedy tokens/s at batch 1 and 8 and time to first token, fp32, best of N runs taken in turns; one JSON.
+model preset: greedy tokens/s at batch 1 and 8 and time to first token, best of N runs taken in turns; one JSON.
 
-    .venv/bin/python bench/decode.py [--presets tiny,small] [--threads N] [--device cuda] [--repeats 5]
+    .venv/bin/python bench/decode.py [--presets tiny,small] [--threads N] [--device cuda] [--repeats 5] [--int8]
+                                     [--clock cpu]
+
+Rows: `ours` and `transformers` are fp32; `ours_int8` (with --int8, CPU only) is QUANTIZED: our model after
+engine.model.quantize.apply_int8 (`--quantize int8`), its speedups over transformers' fp32 in `speedup_int8_*`.
+--clock cpu times this process's CPU seconds instead of elapsed ones: steadier on a loaded machine (use --threads 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -22,6 +28,7 @@ from engine.config import PRESETS_DIR, ModelConfig
 from engine.export import hf_config, hf_state_dict
 from engine.generate import Generator, SamplingParams
 from engine.model.gpt import GPT
+from engine.model.quantize import apply_int8
 
 
 def preset_model(name: str) -> GPT:
@@ -40,7 +47,7 @@ def export_copy(model: GPT, folder: Path):
     return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
 
 
-def race(fns: dict, repeats: int) -> dict[str, float]:
+def race(fns: dict, repeats: int, clock=time.perf_counter) -> dict[str, float]:
     """Best-of-`repeats` seconds of each zero-arg fn, run in turns so that load from other processes hits all alike."""
     for fn in fns.values():
         fn()  # warm-up
@@ -49,23 +56,25 @@ def race(fns: dict, repeats: int) -> dict[str, float]:
     for _ in range(repeats):
         for name, fn in fns.items():
             sync()
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
+            best[name] = min(best[name], clock() - t0)
     return best
 
 
-def contenders(model: GPT, hf, prompts: torch.Tensor, new: int) -> dict:
+def contenders(model: GPT, hf, prompts: torch.Tensor, new: int, int8: GPT | None = None) -> dict:
     """Zero-arg callables: (who, what) -> run. Greedy, no stop tokens, exactly `new` tokens per row."""
-    gen = Generator(model, stop_ids=[], pad_id=0)
+    gens = {"ours": Generator(model, stop_ids=[], pad_id=0)}
+    if int8 is not None:
+        gens["ours_int8"] = Generator(int8, stop_ids=[], pad_id=0)
     kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0, temperature=None, top_p=None, top_k=None)
 
-    def ours(b: int, n: int):
-        return gen.generate(prompts[:b].tolist(), SamplingParams.greedy(n))
+    def ours(b: int, n: int, who: str = "ours"):
+        return gens[who].generate(prompts[:b].tolist(), SamplingParams.greedy(n))
 
-    def ours_first():
-        for _ in gen.stream(prompts[:1].tolist(), SamplingParams.greedy(new)):
+    def ours_first(who: str = "ours"):
+        for _ in gens[who].stream(prompts[:1].tolist(), SamplingParams.greedy(new)):
             break
 
     def theirs(b: int, n: int):
@@ -75,11 +84,18 @@ def contenders(model: GPT, hf, prompts: torch.Tensor, new: int) -> dict:
         return out[:, ids.shape[1]:].tolist()
     runs = {}
     for b in (1, 8):
-        runs[("ours", f"b{b}")] = lambda b=b: ours(b, new)
+        for who in gens:
+            runs[(who, f"b{b}")] = lambda b=b, who=who: ours(b, new, who)
         runs[("transformers", f"b{b}")] = lambda b=b: theirs(b, new)
-    runs[("ours", "ttft")] = ours_first
+    for who in gens:
+        runs[(who, "ttft")] = lambda who=who: ours_first(who)
     runs[("transformers", "ttft")] = lambda: theirs(1, 1)
-    return runs, ours(8, new) == theirs(8, new)
+    same = {"same_greedy_tokens": ours(8, new) == theirs(8, new)}
+    if int8 is not None:  # how many of the quantized model's greedy tokens match the fp32 model's, per position
+        a, q = ours(8, new), ours(8, new, "ours_int8")
+        same["int8_greedy_token_match"] = sum(x == y for r, s in zip(a, q, strict=True)
+                                              for x, y in zip(r, s, strict=True)) / (8 * new)
+    return runs, same
 
 
 def main() -> None:
@@ -90,6 +106,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--int8", action="store_true", help="also race our model with int8 Linear weights (CPU only)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -97,7 +115,8 @@ def main() -> None:
     report: dict = {"device": str(dev), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "load_avg_1m": os.getloadavg()[0],
                     "torch": torch.__version__, "new_tokens": args.new_tokens, "prompt_len": args.prompt_len,
-                    "dtype": "float32", "presets": {}}
+                    "dtype": "float32", "clock": args.clock,
+                    "quantized_rows": ["ours_int8"] if args.int8 else [], "presets": {}}
     import transformers
     report["transformers"] = transformers.__version__
     for name in args.presets.split(","):
@@ -107,15 +126,19 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             hf = export_copy(model, Path(tmp)).to(dev)
             model.to(dev)
-            runs, same = contenders(model, hf, prompts, args.new_tokens)
-            best = race(runs, args.repeats)
-        result: dict = {"params": model.num_params(), "same_greedy_tokens": same}
-        for who in ("ours", "transformers"):
+            int8 = apply_int8(copy.deepcopy(model)) if args.int8 else None
+            runs, same = contenders(model, hf, prompts, args.new_tokens, int8)
+            best = race(runs, args.repeats, time.process_time if args.clock == "cpu" else time.perf_counter)
+        result: dict = {"params": model.num_params(), **same}
+        for who in ("ours", "transformers") + (("ours_int8",) if int8 is not None else ()):
             result[who] = {"tokens_per_s_b1": args.new_tokens / best[(who, "b1")],
                            "tokens_per_s_b8": 8 * args.new_tokens / best[(who, "b8")],
                            "ttft_s": best[(who, "ttft")]}
         for b in ("b1", "b8"):
             result[f"speedup_{b}"] = result["ours"][f"tokens_per_s_{b}"] / result["transformers"][f"tokens_per_s_{b}"]
+            if int8 is not None:
+                result[f"speedup_int8_{b}"] = (result["ours_int8"][f"tokens_per_s_{b}"]
+                                               / result["transformers"][f"tokens_per_s_{b}"])
         report["presets"][name] = result
     report["load_avg_1m_after"] = os.getloadavg()[0]
     print(json.dumps(report, indent=1, default=lambda x: round(x, 4) if isinstance(x, float) else str(x)))

@@ -1,8 +1,13 @@
 """Training throughput of the presets: tokens/s, achieved FLOP/s and MFU for one optimizer step
-(forward + backward + AdamW), fp32 and bf16 (and compiled) side by side in one run. Prints JSON.
+(forward + backward + AdamW), per preset, precision and compile mode (eager, and compiled with --compile) side by
+side in one run. Prints JSON, with `mfu_table[preset][precision][eager|compiled]`.
 
     python bench/train_throughput.py [--presets tiny small] [--precisions fp32 bf16] [--steps 8] [--device cpu]
-                                     [--compile] [--batch-size N]
+                                     [--compile] [--batch-size N] [--peak-tflops T]
+
+MFU is achieved FLOP/s over the chip's dense bf16 peak (the table below, by the GPU's name, or --peak-tflops), for
+every precision alike, so fp32 rows show how far they are from what bf16 could reach. CPUs report none unless
+--peak-tflops is given.
 
 The model, optimizer and autocast are the engine's own; batches are random token ids (data loading is not timed).
 """
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 
 import torch
@@ -32,7 +38,7 @@ def peak_tflops(name: str) -> float | None:
 
 
 def measure(preset: str, precision: str, steps: int, device: str, batch_size: int | None,
-            compiled: bool = False) -> dict:
+            compiled: bool = False, peak_override: float | None = None) -> dict:
     cfg = load_config(overrides=[f"model.preset={preset}"])
     model_cfg = dataclasses.replace(cfg.model, vocab_size=cfg.tokenizer.vocab_size)
     rt = init_runtime(HardwareConfig(device=device, precision=precision), seed=0)
@@ -67,8 +73,8 @@ def measure(preset: str, precision: str, steps: int, device: str, batch_size: in
     flops = flops_per_token(model_cfg, t) * tokens
     name = device_name(rt.device)
     tflops = flops / elapsed / 1e12
-    peak = peak_tflops(name) if rt.device.type == "cuda" else None
-    return {"preset": preset, "precision": rt.precision, "compiled": compiled, "device": name,
+    peak = peak_override or (peak_tflops(name) if rt.device.type == "cuda" else None)
+    return {"preset": preset, "precision": rt.precision, "compiled": compiled, "device": name, "peak_tflops": peak,
             "params": model.num_params(), "batch": b, "seq_len": t, "steps": steps, "step_s": round(elapsed / steps, 4),
             "tokens_per_s": round(tokens / elapsed, 1), "tflops": round(tflops, 4),
             "mfu": round(tflops / peak, 4) if peak else None}
@@ -82,14 +88,29 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--compile", action="store_true", help="also measure each case with torch.compile")
+    ap.add_argument("--peak-tflops", type=float, help="the chip's dense bf16 peak, for MFU where the table lacks it")
     args = ap.parse_args()
-    results = [measure(p, prec, args.steps, args.device, args.batch_size, c)
-               for p in args.presets for prec in args.precisions for c in ([False, True] if args.compile else [False])]
-    by = {(r["preset"], r["precision"]): r["tokens_per_s"] for r in results if not r["compiled"]}
+    results = []
+    for p in args.presets:
+        for prec in args.precisions:
+            for c in ([False, True] if args.compile else [False]):
+                try:
+                    results.append(measure(p, prec, args.steps, args.device, args.batch_size, c, args.peak_tflops))
+                except Exception as e:  # e.g. out of memory or a compile failure: the other rows still count
+                    results.append({"preset": p, "precision": prec, "compiled": c, "error": f"{type(e).__name__}: "
+                                    f"{str(e).splitlines()[0][:300] if str(e) else ''}"})
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+                if c:
+                    torch._dynamo.reset()  # each compiled model starts from an empty cache, as in a new run
+    mfu_table: dict = {}
+    for r in results:
+        cell = mfu_table.setdefault(r["preset"], {}).setdefault(r["precision"], {})
+        cell["compiled" if r["compiled"] else "eager"] = r.get("mfu", r.get("error"))
+    by = {(r["preset"], r["precision"]): r["tokens_per_s"] for r in results if not r["compiled"] and "error" not in r}
     ratios = {p: round(by[(p, "bf16")] / by[(p, "fp32")], 2) for p in args.presets
               if (p, "bf16") in by and (p, "fp32") in by}
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results,
-                      "bf16_over_fp32": ratios}, indent=1))
+                      "mfu_table": mfu_table, "bf16_over_fp32": ratios}, indent=1))
 
 
 if __name__ == "__main__":

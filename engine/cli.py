@@ -11,6 +11,7 @@ import json
 import sys
 import traceback
 
+from engine.cli_inference import add_quantize_flag
 from engine.errors import UserError
 from engine.protocol import SAMPLING_DEFAULTS
 from engine.stages import STAGES, stage_help
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-p", type=float, default=SAMPLING_DEFAULTS.top_p)
     c.add_argument("--max-new-tokens", type=int, default=SAMPLING_DEFAULTS.max_new_tokens)
     c.add_argument("--device", default="auto")
+    add_quantize_flag(c)
 
     s = sub.add_parser("serve", help="serve a checkpoint: the studio's chat protocol (--stdio) or an "
                        "OpenAI-compatible HTTP API (--http)")
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--api-key", help="with --http: require 'Authorization: Bearer KEY' (set one beyond 127.0.0.1)")
     s.add_argument("--device", default="auto")
     s.add_argument("--max-batch", type=int, default=16, help="replies decoded together (1 = one at a time)")
+    add_quantize_flag(s)
 
     from engine.cli_inference import add_inference_parsers  # generate, eval, export, serve --http
     add_inference_parsers(sub)

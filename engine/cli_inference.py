@@ -39,6 +39,7 @@ def add_inference_parsers(sub) -> None:
     g.add_argument("--batch-size", type=int, default=8, help="batch mode: prompts decoded together")
     g.add_argument("--json", action="store_true", help="single mode: print one JSON result instead of streaming")
     g.add_argument("--device", default="auto")
+    add_quantize_flag(g)
 
     e = sub.add_parser("eval", help="measure a checkpoint: perplexity, task accuracy, BLEU, ROUGE")
     e.add_argument("checkpoint")
@@ -54,12 +55,20 @@ def add_inference_parsers(sub) -> None:
     e.add_argument("--batch-size", type=int, default=16)
     e.add_argument("--reward", help="reward-model checkpoint to score generations with (not available yet)")
     e.add_argument("--device", default="auto")
+    add_quantize_flag(e)
 
     x = sub.add_parser("export", help="export a checkpoint for other tools (Hugging Face Llama format)")
     x.add_argument("checkpoint")
     x.add_argument("--format", choices=["hf"], default="hf", help="hf: a transformers LlamaForCausalLM folder")
     x.add_argument("--out", required=True, help="folder to create (must be new or empty)")
     x.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32")
+
+
+def add_quantize_flag(p) -> None:
+    """--quantize for every command that loads a model to generate (chat, generate, serve, eval)."""
+    p.add_argument("--quantize", choices=["none", "int8"], default="none",
+                   help="int8: int8 Linear weights on the CPU, ~4x fewer bytes read per token (faster decoding, "
+                        "slightly different logits)")
 
 
 def add_sampling_flags(p) -> None:
@@ -103,7 +112,7 @@ def load(args):
     """The checkpoint, ready to generate. On the CPU decoding runs in fp32: bf16 autocast there re-casts every
     weight at every op, which measured 2-3x slower per token than fp32 for the tiny and small presets."""
     from engine.inference import load_for_inference
-    lm = load_for_inference(args.checkpoint, args.device)
+    lm = load_for_inference(args.checkpoint, args.device, getattr(args, "quantize", "none"))
     if lm.rt.device.type == "cpu":
         lm.generator.autocast = contextlib.nullcontext
     return lm

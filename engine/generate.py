@@ -17,6 +17,7 @@ from torch import nn
 from engine.errors import UserError
 from engine.model.gpt import GPT, MLP, Attention, Block, KVCache, RMSNorm
 from engine.model.moe import MoE, activate
+from engine.model.quantize import is_int8_linear
 
 
 class SamplingError(UserError, ValueError):
@@ -353,8 +354,8 @@ class FastStep:
     which is most of a token's time at these sizes on a CPU (tiny preset: ~2x faster than model(...)).
 
     Only for the exact classes of engine/model/gpt.py (and moe.py's MoE, run as its own module) with unwrapped
-    nn.Linear and no hooks; anything else (LoRA, bf16 weights) goes through model(...). test_generate checks both
-    paths give the same logits.
+    nn.Linear and no hooks; anything else (LoRA, bf16 weights) goes through model(...); int8 layers (--quantize) are
+    called as they are. test_generate checks both paths give the same logits.
     """
 
     @classmethod
@@ -375,6 +376,8 @@ class FastStep:
             if m._forward_hooks or m._forward_pre_hooks or (isinstance(m, nn.Linear) and
                                                             (type(m) is not nn.Linear or m.bias is not None)):
                 return False
+            if is_int8_linear(m) and m.bias() is not None:
+                return False
         return all(type(b) is Block and type(b.attn) is Attention and type(b.mlp) in (MLP, MoE) for b in model.blocks)
 
     def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int | list[int], mask: torch.Tensor | None):
@@ -393,9 +396,9 @@ class FastStep:
         for block, cache in zip(model.blocks, caches, strict=True):
             a = block.attn
             h = rms(x, block.attn_norm)
-            q = F.linear(h, a.q_proj.weight).view(B, H, D)
-            k = F.linear(h, a.k_proj.weight).view(B, Hkv, D)
-            v = F.linear(h, a.v_proj.weight).view(B, Hkv, 1, D)
+            q = linear(h, a.q_proj).view(B, H, D)
+            k = linear(h, a.k_proj).view(B, Hkv, D)
+            v = linear(h, a.v_proj).view(B, Hkv, 1, D)
             if isinstance(a.q_norm, RMSNorm):
                 q, k = rms(q, a.q_norm), rms(k, a.k_norm)
             q = (q.view(B, H, 2, -1) * cos + q.view(B, H, 2, -1).flip(-2) * sin).view(B, H, 1, D)
@@ -409,9 +412,9 @@ class FastStep:
                 k, v = k.repeat_interleave(H // Hkv, dim=1), v.repeat_interleave(H // Hkv, dim=1)
             gqa = {"enable_gqa": True} if Hkv != H and _SDPA_GQA else {}
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **gqa)     # (B, H, 1, D)
-            x = x + F.linear(y.view(B, H * D), a.o_proj.weight)
+            x = x + linear(y.view(B, H * D), a.o_proj)
             x = x + mlp(rms(x, block.mlp_norm), block.mlp)
-        return F.linear(rms(x, model.norm), model.lm_head.weight)                  # (B, V)
+        return linear(rms(x, model.norm), model.lm_head)                  # (B, V)
 
 
 _SDPA_GQA = tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 5)
@@ -421,11 +424,16 @@ def rms(x: torch.Tensor, norm: RMSNorm) -> torch.Tensor:
     return F.rms_norm(x, (x.shape[-1],), norm.weight, norm.eps)
 
 
+def linear(h: torch.Tensor, m: nn.Module) -> torch.Tensor:
+    """h @ W^T of a bias-free projection: its weight read directly, or an int8 layer (--quantize) called."""
+    return F.linear(h, m.weight) if type(m) is nn.Linear else m(h)
+
+
 def mlp(h: torch.Tensor, m: MLP | MoE) -> torch.Tensor:
     if type(m) is MoE:  # routing is per token, so each row's new token is routed on its own
         return m(h)[0]
-    gate = F.linear(h, m.gate_proj.weight) if m.gate_proj is not None else None
-    return F.linear(activate(m.activation, gate, F.linear(h, m.up_proj.weight)), m.down_proj.weight)
+    gate = linear(h, m.gate_proj) if m.gate_proj is not None else None
+    return linear(activate(m.activation, gate, linear(h, m.up_proj)), m.down_proj)
 
 
 def trim_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:

@@ -13,6 +13,7 @@ from engine.config import HardwareConfig
 from engine.generate import Generator
 from engine.hardware import Runtime, init_runtime, pick_device
 from engine.model.gpt import GPT
+from engine.model.quantize import apply_int8, check_quantize
 from engine.tokenizer import Tokenizer
 
 
@@ -26,7 +27,10 @@ class LoadedModel:
     meta: dict
 
 
-def load_for_inference(path: str | Path, device: str = "auto") -> LoadedModel:
+def load_for_inference(path: str | Path, device: str = "auto", quantize: str = "none") -> LoadedModel:
+    """quantize: "none", or "int8" for int8 Linear weights on the CPU (engine/model/quantize.py)."""
+    if quantize != "none":
+        check_quantize(quantize, pick_device(device))  # before any loading: a clear refusal, not a late failure
     folder = ckpt.resolve_checkpoint(path)
     meta = ckpt.read_checkpoint_config(folder)
     tok = Tokenizer.load(folder / ckpt.TOKENIZER)
@@ -37,6 +41,8 @@ def load_for_inference(path: str | Path, device: str = "auto") -> LoadedModel:
     model = GPT(ckpt.model_config_of(folder))
     ckpt.load_weights(model, folder)
     model.to(rt.device).eval()
+    if quantize == "int8":
+        apply_int8(model)
     # A reply ends at <|im_end|>; a weak model may instead open the next turn or end the document.
     stops = [tok.im_end_id, tok.eot_id, tok.im_start_id]
     gen = Generator(model, stops, tok.pad_id, decode=tok.decode, autocast=rt.autocast)

@@ -263,7 +263,7 @@ def cmd_chat(args, sink) -> int:
     from engine.inference import TextStream, load_for_inference
     from engine.serve import chat_prompt_ids, sampling_from
 
-    lm = load_for_inference(args.checkpoint, args.device)
+    lm = load_for_inference(args.checkpoint, args.device, args.quantize)
     print(f"chatting with {lm.folder} ({lm.model.num_params():,} params, {lm.rt.describe()}); "
           "empty line or Ctrl-D quits, /reset starts over", file=sys.stderr)
     history = [{"role": "system", "content": args.system}] if args.system else []
@@ -296,11 +296,11 @@ def cmd_serve(args, sink: EventSink) -> int:
     if args.http:
         from engine.serve_http import parse_address, serve_http
         host, port = parse_address(args.http)
-        return serve_http(load_for_inference(args.checkpoint, args.device), host, port, api_key=args.api_key,
-                          max_batch=args.max_batch)
+        lm = load_for_inference(args.checkpoint, args.device, args.quantize)
+        return serve_http(lm, host, port, api_key=args.api_key, max_batch=args.max_batch)
     from engine.serve import serve_stdio
     commands = CommandQueue(
         on_bad_line=lambda m: sink.emit("error", kind="request", message=m, hint="", traceback=None))
     commands.read_stream(sys.stdin, stop_at_eof=True)
-    lm = load_for_inference(args.checkpoint, args.device)
+    lm = load_for_inference(args.checkpoint, args.device, args.quantize)
     return serve_stdio(lm, sink, commands, max_batch=args.max_batch)

@@ -36,15 +36,18 @@ class ChatClient(QObject):
         self._ids = itertools.count(1)
         self.current_id: int | None = None
         self.checkpoint: str | None = None
+        self.int8 = False                     # the running server decodes with int8 weights (--quantize int8)
         self.is_ready = False
 
     # ------------------------------------------------------------------ control
-    def load(self, checkpoint: str) -> None:
+    def load(self, checkpoint: str, int8: bool = False) -> None:
+        """Start a server for `checkpoint` (replacing any running one); int8: with int8 weights on the CPU."""
         self.close()
         self.checkpoint = str(checkpoint)
+        self.int8 = int8
         self.is_ready = False
         self._notes = []
-        proc = ProcessClient(self._command.serve(checkpoint), tail_lines=STDERR_TAIL_LINES, parent=self)
+        proc = ProcessClient(self._command.serve(checkpoint, int8), tail_lines=STDERR_TAIL_LINES, parent=self)
         proc.event_received.connect(self._on_event)
         proc.bad_line.connect(self._on_bad_line)
         proc.finished.connect(self._on_finished)

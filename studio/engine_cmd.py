@@ -44,8 +44,10 @@ class EngineCommand:
         return self.argv("tokenizer", "train", "--data", *data, "--vocab-size", str(vocab_size), "--out", str(out),
                          "--sample-bytes", str(sample_bytes), "--events", "jsonl")
 
-    def serve(self, checkpoint: str | Path) -> list[str]:
-        return self.argv("serve", str(checkpoint), "--stdio")
+    def serve(self, checkpoint: str | Path, int8: bool = False) -> list[str]:
+        """The chat server; int8: int8 Linear weights, which run on the CPU only (faster decoding there)."""
+        extra = ["--quantize", "int8", "--device", "cpu"] if int8 else []
+        return self.argv("serve", str(checkpoint), "--stdio", *extra)
 
     def doctor(self) -> list[str]:
         return self.argv("doctor", "--json")

@@ -80,16 +80,15 @@ class Attention(nn.Module):
         q, k = apply_rope(self.q_norm(q), cos, sin), apply_rope(self.k_norm(k), cos, sin)
         if cache is not None:
             k, v = cache.write(pos, k, v)                                               # (B, Hkv, pos+T, D)
-        if self.n_kv_head != self.n_head:  # grouped-query: each kv head serves n_head / n_kv_head query heads
-            rep = self.n_head // self.n_kv_head
-            k = k.repeat_interleave(rep, dim=1)                                         # (B, H, S, D)
-            v = v.repeat_interleave(rep, dim=1)
+        # Grouped-query: each kv head serves n_head / n_kv_head query heads. SDPA reads the shared heads in place
+        # (enable_gqa) rather than from repeat_interleave'd copies: no (B, H, S, D) copy per layer and step.
+        gqa = self.n_kv_head != self.n_head
         drop = self.dropout if self.training else 0.0
         if mask is None:
             # Plain causal training/prefill, or one new token that may see every cached key.
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1)
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1, enable_gqa=gqa)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, enable_gqa=gqa)
         y = y.transpose(1, 2).contiguous().view(B, T, -1)                               # (B, T, C)
         return self.o_proj(y)
 

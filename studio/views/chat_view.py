@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QGroupBox,
@@ -55,6 +56,11 @@ class ChatView(QWidget):
         browse.clicked.connect(self._on_browse_clicked)
         self.load_button = QPushButton("Load")
         self.load_button.clicked.connect(self._on_load_clicked)
+        self.int8 = QCheckBox("Int8 (CPU)")
+        self.int8.setObjectName("chatInt8")
+        self.int8.setToolTip("Decode with int8 weights on the CPU (--quantize int8): a quarter of the bytes read per "
+                             "token, so faster replies on a CPU, with slightly different logits. Applies on Load.")
+        self.int8.setChecked(settings.value("chat/int8", False, bool))
         self.server_state = QLabel("No checkpoint loaded.")
         self.server_state.setObjectName("serverState")
         self.server_state.setWordWrap(True)
@@ -62,6 +68,7 @@ class ChatView(QWidget):
         top.addWidget(QLabel("Checkpoint"))
         top.addWidget(self.picker, 1)
         top.addWidget(browse)
+        top.addWidget(self.int8)
         top.addWidget(self.load_button)
 
         self.pane = TranscriptPane(self.transcript)
@@ -184,7 +191,7 @@ class ChatView(QWidget):
             self.picker.addItem(f"{Path(path).parent.parent.name} · {Path(path).name}", path)
             i = self.picker.count() - 1
         self.picker.setCurrentIndex(i)
-        self.client.load(path)
+        self.client.load(path, self.int8.isChecked())
 
     def params(self) -> dict:
         return self.sampling.params()
@@ -194,6 +201,7 @@ class ChatView(QWidget):
 
     def save_settings(self) -> None:
         settings.set_value("chat/system", self.system.toPlainText())
+        settings.set_value("chat/int8", self.int8.isChecked())
         self.sampling.save_settings()
         if self.ab is not None:
             self.ab.save_settings()
@@ -240,7 +248,7 @@ class ChatView(QWidget):
     def _on_load_clicked(self) -> None:
         path = self.picker.currentData()
         if path:
-            self.client.load(path)
+            self.client.load(path, self.int8.isChecked())
 
     def _on_loading(self, path: str) -> None:
         self.server_state.setText(f"Loading {html.escape(path)}…")
@@ -249,7 +257,8 @@ class ChatView(QWidget):
     def _on_ready(self, info: dict) -> None:
         params = info.get("params")
         bits = [str(info.get("checkpoint") or ""), f"step {info.get('step', '?')}", str(info.get("stage") or ""),
-                f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or "")]
+                f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or ""),
+                "int8 weights" if self.client.int8 else ""]
         self.server_state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
         self.inside.forget()  # a new server knows none of the earlier replies' token ids
         self._update_buttons()
