@@ -36,7 +36,8 @@ from studio.views.wizard_page import WizardPage
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
-STAGE_OWN = ("stage.name", "stage.init", "stage.reward", "stage.teacher")  # on the Stage box itself, not among the stage's settings
+# on the Stage box itself, not among the stage's settings
+STAGE_OWN = ("stage.name", "stage.init", "stage.reward", "stage.teacher")
 
 
 class StagePage(WizardPage):
