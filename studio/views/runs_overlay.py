@@ -135,5 +135,8 @@ class LossOverlay(QWidget):
         self.legend.setText(" &nbsp;&nbsp; ".join(parts))
         self.legend.setToolTip("\n".join(tips))
         n = self.pending()
-        self.status.setText(f"reading {n} run{'s' if n != 1 else ''}…" if n else
-                            "solid: training loss · dashed with dots: val loss at each eval")
+        note = "solid: training loss · dashed with dots: val loss at each eval"
+        mixed = [r.name for r in self.runs if r.path in self.loaded and self.loaded[r.path].state.stage == "distill"]
+        if mixed:  # its training loss holds the KL term too; its val loss is plain cross-entropy like SFT's
+            note += f" · {', '.join(mixed)}: training loss includes the KL to the teacher"
+        self.status.setText(f"reading {n} run{'s' if n != 1 else ''}…" if n else note)
