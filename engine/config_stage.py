@@ -46,6 +46,12 @@ class StageConfig:
     tasks: list[str] = knob([], "PPO/GRPO: train only on prompts of these task families (the records' \"task\" "
                             "field), e.g. the ones the start model partly solves; empty = every prompt. Ignored, "
                             "with a warning, for prompts that name no family.")
+    # ---- distillation: a student learns from a frozen teacher's softened next-token distribution
+    teacher: str = knob("", "Distill: the teacher's checkpoint (or run) folder; it must use the student's tokenizer.")
+    alpha: float = knob(0.5, "Distill: weight of the KL to the teacher; 1 - alpha weighs the hard-label "
+                        "cross-entropy (0 = plain SFT, 1 = teacher only).")
+    temperature: float = knob(2.0, "Distill: softens both distributions before the KL (logits / T); the KL is "
+                              "scaled by T^2 so its gradients keep their size.")
 
     def __post_init__(self) -> None:
         _require(self.name in STAGE_INFO, "stage.name", f"unknown stage {self.name!r}",
@@ -64,6 +70,7 @@ class StageConfig:
         _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
                  "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
         self._check_rl()
+        self._check_distill()
 
     def _check_rl(self) -> None:
         if self.name in ("ppo", "grpo"):
@@ -84,6 +91,17 @@ class StageConfig:
                  f"must be a list of task family names, got {self.tasks!r}", "e.g. [count_letter, unit]")
         _require(self.rollout_temperature > 0, "stage.rollout_temperature",
                  f"must be > 0, got {self.rollout_temperature}", "rollouts must sample; typical: 1.0")
+
+
+    def _check_distill(self) -> None:
+        _require(bool(self.teacher.strip()) or self.name != "distill", "stage.teacher",
+                 "the distill stage learns from a teacher checkpoint, and none is set",
+                 "set stage.teacher to the folder of a trained run (or checkpoints/step-NNNNNN) that uses the same "
+                 "tokenizer")
+        _require(0.0 <= self.alpha <= 1.0, "stage.alpha", f"must be in [0, 1], got {self.alpha}",
+                 "0.5 mixes the teacher's KL and the hard labels equally")
+        _require(0.0 < self.temperature < float("inf"), "stage.temperature", f"must be > 0, got {self.temperature}",
+                 "typical: 1 .. 4")
 
 
 def is_reward_path(value: str) -> bool:

@@ -50,6 +50,10 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
               module="engine.train.grpo:GRPOStage",
               knobs=("group_size", "ppo_epochs", "kl_target", "beta", "clip_range", "rollout_tokens",
                      "rollout_temperature", "tasks")),
+    StageInfo(name="distill", kind="sft", builtin=("sft_train", "sft_val"), preset="distill", needs_init=False,
+              help="knowledge distillation: a student learns chat replies from a frozen teacher checkpoint's "
+              "softened predictions (stage.teacher) mixed with the hard labels",
+              module="engine.train.distill:DistillStage", knobs=("teacher", "alpha", "temperature")),
 )}
 
 

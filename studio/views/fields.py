@@ -151,6 +151,8 @@ class Field(QObject):
     def set_visible(self, visible: bool) -> None:
         for w in (self.label, self.widget, self.error):
             w.setVisible(visible and (w is not self.error or bool(self.error.text())))
+        if getattr(self, "_row", None) is not None:  # a hidden row's box would keep the form's spacing
+            self._row.setVisible(visible)
 
     def row(self) -> QWidget:
         """The widget and its reason label stacked, for a form layout's field column."""
@@ -163,6 +165,7 @@ class Field(QObject):
         line.addStretch(1)
         lay.addLayout(line)
         lay.addWidget(self.error)
+        self._row = box
         return box
 
 

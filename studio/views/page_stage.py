@@ -40,14 +40,16 @@ from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
 from studio.views.fields import FieldGroup
 from studio.views.schedule_curve import ScheduleCurve
-from studio.views.stage_needs import RewardSource, needs_reward, stage_needs
+from studio.views.stage_needs import RewardSource, needs_reward, needs_teacher, stage_needs
+from studio.views.teacher_picker import TeacherPicker
 from studio.views.wizard_page import WizardPage
 
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding",  # data.encoding: chosen on the Data page, where the files are scanned with it
           "model.moe"}      # a nested section, not one field: it comes with the moe-* presets
 GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
-STAGE_OWN = ("stage.name", "stage.init", "stage.reward")  # on the Stage box itself, not among the stage's settings
+# on the Stage box itself, not among the stage's settings
+STAGE_OWN = ("stage.name", "stage.init", "stage.reward", "stage.teacher")
 LORA_KEYS = ("lora.rank", "lora.alpha", "lora.targets")  # shown where a checkpoint is fine-tuned (not pretrain)
 
 
@@ -89,6 +91,9 @@ class StagePage(WizardPage):
         self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
         self.reward.changed.connect(self._on_reward_changed)
         self.top.form.addRow("Reward from", self.reward)
+        self.teacher = TeacherPicker(knobs.get("stage", {}).get("teacher", {}).get("help", ""))
+        self.teacher.changed.connect(self._on_teacher_changed)
+        self.top.form.addRow("Teacher", self.teacher)
         # the stage's own settings (DPO's beta, PPO's epochs...): every stage.* knob, each shown for its stage
         stage_keys = [f"stage.{k}" for k in knobs.get("stage", {}) if f"stage.{k}" not in STAGE_OWN]
         self.stage_knobs = FieldGroup(knobs, stage_keys, self._option_map(), parent=self)
@@ -184,6 +189,8 @@ class StagePage(WizardPage):
         self.init.blockSignals(False)
         self.reward.set_sources(self.options.get("rule_rewards", []), self._checkpoints())
         self._show_reward()
+        self.teacher.set_checkpoints(self._checkpoints())
+        self.teacher.set_value(self.doc.get("stage.teacher", ""))
         for g in (self.stage_knobs, *self.groups.values()):
             g.set_values(self.doc.resolved())
 
@@ -204,6 +211,8 @@ class StagePage(WizardPage):
         stage = self.doc.get("stage.name", "pretrain")
         if needs_reward(stage) and not self.reward.value():
             return f"stage.reward: the {stage} stage needs a reward source (a rule or a reward-model checkpoint)"
+        if needs_teacher(stage) and not self.teacher.value():
+            return f"stage.teacher: the {stage} stage needs a teacher checkpoint (a finished run)"
         for g in (self.top, self.stage_knobs, *self.groups.values()):
             _, bad = g.values()
             if bad:
@@ -247,6 +256,14 @@ class StagePage(WizardPage):
             (self.doc.doc.get("stage") or {}).pop("reward", None)
         self._on_fields_changed()
 
+    def _on_teacher_changed(self) -> None:
+        value = self.teacher.value()
+        if value and needs_teacher(self.top.fields["stage.name"].value()):
+            self.doc.set("stage.teacher", value)
+        else:  # a stage without a teacher has no stage.teacher key at all
+            (self.doc.doc.get("stage") or {}).pop("teacher", None)
+        self._on_fields_changed()
+
     def _show_stage_parts(self) -> None:
         """Show what the chosen stage takes: its settings, the reward source if it samples, and what it needs."""
         stage = self.top.fields["stage.name"].value()
@@ -256,6 +273,7 @@ class StagePage(WizardPage):
         self.stage_box.setVisible(bool(own & set(self.stage_knobs.fields)))
         self.top.form.setRowVisible(self.reward, needs_reward(stage))
         self.lora_box.setVisible(stage != "pretrain")
+        self.top.form.setRowVisible(self.teacher, needs_teacher(stage))
         self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
 
     def _on_browse_clicked(self) -> None:
@@ -286,7 +304,7 @@ class StagePage(WizardPage):
         self._forget_preset_keys("stages", name)
         self.doc.doc.setdefault("stage", {})["name"] = name
         own = set(stage_knobs(name)) | ({"reward"} if needs_reward(name) else set())
-        for key in [*self.stage_knobs.fields, "stage.reward"]:  # the last stage's settings go with it
+        for key in [*self.stage_knobs.fields, "stage.reward", "stage.teacher"]:  # the last stage's settings go with it
             if key.split(".", 1)[1] not in own:
                 self.doc.doc["stage"].pop(key.split(".", 1)[1], None)
         self._show_stage_parts()

@@ -1,5 +1,6 @@
 """The Runs page: a sortable table of every run in the workspace and what can be done with one: open (re-plot
-from events.jsonl), resume, open its folder, chat with its best or latest checkpoint, delete (after asking).
+from events.jsonl), resume, open its folder, chat with its best or latest checkpoint, delete (after asking); and with
+several selected, compare their loss curves in one plot (studio/views/runs_overlay.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 from studio.models.run_scan import RunInfo, delete_run
 from studio.models.runs_table import RUN_ROLE, RunsTableModel
 from studio.views.elided_label import ElidedLabel
+from studio.views.runs_overlay import LossOverlay
 
 AUTO_REFRESH_MS = 5000
 
@@ -42,7 +44,8 @@ class RunsView(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(6, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows (Ctrl/Shift-click) for Compare; the other actions take exactly one
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.verticalHeader().hide()
         self.table.setAlternatingRowColors(True)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a narrow window keeps date and name ends
@@ -65,6 +68,10 @@ class RunsView(QWidget):
         self.chat_latest = QPushButton("Chat with latest")
         self.delete = QPushButton("Delete…")
         self.delete.setShortcut(QKeySequence.StandardKey.Delete)
+        self.compare = QPushButton("Compare loss")
+        self.compare.setToolTip("Select several runs (Ctrl- or Shift-click) to overlay their loss curves")
+        self.compare.clicked.connect(self._on_compare_clicked)
+        self.overlay: LossOverlay | None = None
         self.refresh = QPushButton("Refresh")
         self.refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         self.open.clicked.connect(self._on_open_clicked)
@@ -75,7 +82,7 @@ class RunsView(QWidget):
         self.delete.clicked.connect(self._on_delete_clicked)
         self.refresh.clicked.connect(model.refresh)
         buttons = QHBoxLayout()
-        for b in (self.open, self.resume, self.folder, self.chat_best, self.chat_latest, self.delete):
+        for b in (self.open, self.resume, self.folder, self.chat_best, self.chat_latest, self.delete, self.compare):
             buttons.addWidget(b)
         buttons.addStretch(1)
         buttons.addWidget(self.refresh)
@@ -93,10 +100,16 @@ class RunsView(QWidget):
         self._on_refreshed()
 
     def selected(self) -> RunInfo | None:
+        """The run the single-run actions apply to: the selection when it is exactly one row."""
         rows = self.table.selectionModel().selectedRows()
-        if not rows:
+        if len(rows) != 1:
             return None
         return self.proxy.data(rows[0], RUN_ROLE)
+
+    def selected_runs(self) -> list[RunInfo]:
+        """Every selected run, in the table's order."""
+        rows = sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        return [r for r in (self.proxy.data(i, RUN_ROLE) for i in rows) if r is not None]
 
     def select_path(self, path: str) -> bool:
         row = self.model.find(path)
@@ -135,11 +148,22 @@ class RunsView(QWidget):
         failed_start = run is not None and status == "failed" and run.failed_before_training
         self.delete.setText("Delete failed start" if failed_start else "Delete…")
         self.delete.setToolTip("It never trained: only its log goes" if failed_start else "")
+        self.compare.setEnabled(len(self.table.selectionModel().selectedRows()) >= 2)
 
     def _on_open_clicked(self) -> None:
         run = self.selected()
         if run:
             self.open_requested.emit(run.path)
+
+    def _on_compare_clicked(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) < 2:
+            return
+        if self.overlay is None:
+            self.overlay = LossOverlay(self)
+        self.overlay.set_runs(runs)
+        self.overlay.show()
+        self.overlay.raise_()
 
     def _on_resume_clicked(self) -> None:
         run = self.selected()

@@ -31,6 +31,11 @@ def needs_reward(stage: str) -> bool:
     return "reward" in stage_knobs(stage) or (info is not None and info.kind == "rl_prompt")
 
 
+def needs_teacher(stage: str) -> bool:
+    """Whether the stage learns from a teacher checkpoint (stage.teacher: distillation)."""
+    return "teacher" in stage_knobs(stage)
+
+
 def stage_needs(stage: str) -> str:
     """One line: what the stage trains on and what it must be given, e.g. for dpo: preference pairs · an SFT
     checkpoint to start from."""
@@ -44,6 +49,8 @@ def stage_needs(stage: str) -> str:
         parts.append("start from: usually a pretrain run")
     if needs_reward(stage):
         parts.append("reward: a rule or a reward-model checkpoint")
+    if needs_teacher(stage):
+        parts.append("teacher: a trained checkpoint with the same tokenizer")
     return " · ".join(parts)
 
 

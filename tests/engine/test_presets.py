@@ -14,8 +14,10 @@ STAGE_FILES = sorted((PRESETS_DIR / "stages").glob("*.yaml"))
 
 
 def init_for(stage: str) -> dict:
-    """A stage that must start from a checkpoint gets one named (the config does not open it; set-up does)."""
-    return {"init": "runs/sft"} if STAGES[stage].needs_init else {}
+    """A stage that must start from a checkpoint gets one named, and distill a teacher (the config does not open
+    them; set-up does)."""
+    return {**({"init": "runs/sft"} if STAGES[stage].needs_init else {}),
+            **({"teacher": "runs/teacher"} if stage == "distill" else {})}
 
 # Parameter ranges stated in the engine issue (with the preset's own tokenizer vocabulary).
 PARAM_RANGES = {
