@@ -1,0 +1,112 @@
+"""The studio's interface language: which one (View → Language, QSettings "ui/language", else the system locale)
+and the Qt translator that puts it on screen, loaded from studio/i18n/minigpt_zh_CN.qm.
+
+Workflow for a new or changed string (after a merge, say):
+    make i18n-update          # = .venv/bin/pyside6-lupdate studio -ts studio/i18n/minigpt_zh_CN.ts (new strings)
+    .venv/bin/python -m studio.i18n_missing   # lists what still needs a Chinese text; fill them in the .ts
+    make i18n                 # = pyside6-lrelease: the .ts → .qm (also run by `make studio` and `make test`)
+The .qm is never checked in: when it is missing or older than the .ts, startup runs pyside6-lrelease itself, and
+if that tool is missing too, reads the .ts directly (TsTranslator), so `pip install -e .` alone also works.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+
+from studio import settings
+
+I18N_DIR = Path(__file__).resolve().parent / "i18n"
+LANGUAGES = {"en": "English", "zh": "简体中文"}
+TS_FILES = {"zh": I18N_DIR / "minigpt_zh_CN.ts"}
+SETTINGS_KEY = "ui/language"
+
+
+def interface_language() -> str:
+    """en or zh: the language chosen in View → Language, else the system locale's."""
+    chosen = settings.value(SETTINGS_KEY, "", str)
+    if chosen in LANGUAGES:
+        return chosen
+    return "zh" if QLocale.system().name().lower().startswith("zh") else "en"
+
+
+def set_language(language: str) -> None:
+    """Remember the choice (the running app applies it with install_translator)."""
+    settings.settings().setValue(SETTINGS_KEY, language)
+
+
+def qm_path(language: str) -> Path:
+    return TS_FILES[language].with_suffix(".qm")
+
+
+def lrelease() -> str | None:
+    """The pyside6-lrelease next to this interpreter (the PySide6 wheel ships it), else one on PATH."""
+    beside = Path(sys.executable).parent / "pyside6-lrelease"
+    return str(beside) if beside.exists() else shutil.which("pyside6-lrelease")
+
+
+def build_qm(language: str) -> Path | None:
+    """Compile the .ts when its .qm is missing or older; the .qm path, or None when it could not be built."""
+    ts, qm = TS_FILES[language], qm_path(language)
+    if qm.exists() and qm.stat().st_mtime >= ts.stat().st_mtime:
+        return qm
+    tool = lrelease()
+    if tool is None:
+        return None
+    try:
+        subprocess.run([tool, "-silent", str(ts), "-qm", str(qm)], check=True, timeout=60,
+                       capture_output=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return qm if qm.exists() else None
+
+
+class TsTranslator(QTranslator):
+    """Translations read straight from the .ts XML: the fallback when no .qm can be built."""
+
+    def __init__(self, ts: Path, parent=None) -> None:
+        super().__init__(parent)
+        self._table: dict[tuple[str, str], str] = {}
+        for context in ET.parse(ts).getroot().iter("context"):
+            name = context.findtext("name", "")
+            for message in context.iter("message"):
+                text = message.find("translation")
+                if text is None or text.get("type") in ("unfinished", "vanished", "obsolete") or not text.text:
+                    continue
+                self._table[(name, message.findtext("source", ""))] = text.text
+
+    def translate(self, context, source, disambiguation=None, n=-1):  # noqa: ARG002 (Qt's signature)
+        return self._table.get((context, source))   # None: no translation, Qt shows the source
+
+    def isEmpty(self) -> bool:  # noqa: N802 (Qt's name)
+        return not self._table
+
+
+_installed: list[QTranslator] = []
+
+
+def install_translator(language: str | None = None) -> str:
+    """Install the translator for `language` (default: interface_language()) on the running app, replacing any
+    earlier one; returns the language now in effect ("en" when no translation could be loaded)."""
+    app = QCoreApplication.instance()
+    language = language or interface_language()
+    while _installed:
+        app.removeTranslator(_installed.pop())
+    if language not in TS_FILES or not TS_FILES[language].exists():
+        return "en"
+    translator = QTranslator(app)
+    qm = build_qm(language)
+    if qm is None or not translator.load(str(qm)):
+        translator = TsTranslator(TS_FILES[language], app)
+    app.installTranslator(translator)
+    _installed.append(translator)
+    return language
+
+
+def translate(context: str, text: str) -> str:
+    return QCoreApplication.translate(context, text)
