@@ -38,7 +38,7 @@ studio/i18n/%.qm: studio/i18n/%.ts $(STAMP)
 
 # Add new source strings of the studio to the .ts files (then: python -m studio.i18n_missing lists what to translate).
 i18n-update: $(STAMP)
-	$(BIN)/pyside6-lupdate -extensions py -no-obsolete studio -ts $(TS)
+	$(BIN)/pyside6-lupdate -extensions py -no-obsolete -locations none -target-language zh_CN studio -ts $(TS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_throughput.py

@@ -2,7 +2,7 @@
 and the Qt translator that puts it on screen, loaded from studio/i18n/minigpt_zh_CN.qm.
 
 Workflow for a new or changed string (after a merge, say):
-    make i18n-update          # = .venv/bin/pyside6-lupdate studio -ts studio/i18n/minigpt_zh_CN.ts (new strings)
+    make i18n-update          # = .venv/bin/pyside6-lupdate -extensions py -no-obsolete -locations none studio -ts the .ts
     .venv/bin/python -m studio.i18n_missing   # lists what still needs a Chinese text; fill them in the .ts
     make i18n                 # = pyside6-lrelease: the .ts → .qm (also run by `make studio` and `make test`)
 The .qm is never checked in: when it is missing or older than the .ts, startup runs pyside6-lrelease itself, and

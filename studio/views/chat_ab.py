@@ -35,7 +35,7 @@ class ABChatView(QWidget):
 
         self.system = QLineEdit(settings.value("chat_ab/system", "", str))
         self.system.setObjectName("abSystemPrompt")
-        self.system.setPlaceholderText("Optional system prompt, sent to both sides")
+        self.system.setPlaceholderText(self.tr("Optional system prompt, sent to both sides"))
         split = QSplitter()
         split.addWidget(self.a)
         split.addWidget(self.b)
@@ -43,15 +43,15 @@ class ABChatView(QWidget):
 
         self.input = ChatInput()
         self.input.setObjectName("chatInput")
-        self.input.setPlaceholderText("One prompt for both sides — Enter sends, Shift+Enter adds a line")
+        self.input.setPlaceholderText(self.tr("One prompt for both sides — Enter sends, Shift+Enter adds a line"))
         self.input.setMaximumHeight(70)
         self.input.submitted.connect(self._on_send_clicked)
-        self.send = QPushButton("Send to both")
+        self.send = QPushButton(self.tr("Send to both"))
         self.send.setObjectName("primaryButton")
         self.send.clicked.connect(self._on_send_clicked)
-        self.stop = QPushButton("Stop")
+        self.stop = QPushButton(self.tr("Stop"))
         self.stop.clicked.connect(self._on_stop_clicked)
-        self.new_chat = QPushButton("New comparison")
+        self.new_chat = QPushButton(self.tr("New comparison"))
         self.new_chat.clicked.connect(self._on_new_chat_clicked)
         buttons = QVBoxLayout()
         for w in (self.send, self.stop, self.new_chat):
@@ -60,13 +60,14 @@ class ABChatView(QWidget):
         entry.addWidget(self.input, 1)
         entry.addLayout(buttons)
 
-        self.pick_a = QPushButton("◀ &A is better")      # Alt+A, Alt+T, Alt+B
-        self.pick_tie = QPushButton("&Tie")
-        self.pick_b = QPushButton("&B is better ▶")
+        self.pick_a = QPushButton(self.tr("◀ &A is better"))      # Alt+A, Alt+T, Alt+B
+        self.pick_tie = QPushButton(self.tr("&Tie"))
+        self.pick_b = QPushButton(self.tr("&B is better ▶"))
         for w, winner in ((self.pick_a, "a"), (self.pick_tie, "tie"), (self.pick_b, "b")):
             w.setObjectName("abChoice")
             w.clicked.connect(lambda _c=False, winner=winner: self.choose(winner))
-        self.verdict = QLabel("Load a checkpoint on each side (the same one twice compares two sampling settings).")
+        self.verdict = QLabel(self.tr("Load a checkpoint on each side (the same one twice compares two sampling "
+                                      "settings)."))
         self.verdict.setObjectName("abVerdict")
         self.verdict.setWordWrap(True)
         choice = QHBoxLayout()
@@ -154,9 +155,9 @@ class ABChatView(QWidget):
         sent = [side.ask(text, messages) for side in (self.a, self.b)]
         self.input.clear()
         if not all(sent):
-            self.verdict.setText("A server was not ready; the turn cannot be compared.")
+            self.verdict.setText(self.tr("A server was not ready; the turn cannot be compared."))
         else:
-            self.verdict.setText("Both sides are answering…")
+            self.verdict.setText(self.tr("Both sides are answering…"))
         self.save_settings()
         self._update_buttons()
 
@@ -167,11 +168,11 @@ class ABChatView(QWidget):
         if not all(r["content"].strip() for r in replies):
             # an empty reply is no preference pair (the DPO reader would reject the line): skip this turn
             self._pending = None
-            self.verdict.setText("A side gave no reply, so there is nothing to compare; send another prompt.")
+            self.verdict.setText(self.tr("A side gave no reply, so there is nothing to compare; send another prompt."))
         elif {r.get("status") for r in replies} <= {"completed"}:
-            self.verdict.setText("Which reply is better?")
+            self.verdict.setText(self.tr("Which reply is better?"))
         else:
-            self.verdict.setText("A reply was cut short; pick anyway, or send another prompt.")
+            self.verdict.setText(self.tr("A reply was cut short; pick anyway, or send another prompt."))
         self._update_buttons()
 
     def _on_stop_clicked(self) -> None:
@@ -186,7 +187,7 @@ class ABChatView(QWidget):
         for side in (self.a, self.b):
             side.reply_index = None
             side.transcript.clear()
-        self.verdict.setText("New comparison.")
+        self.verdict.setText(self.tr("New comparison."))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -33,9 +33,9 @@ class ABSide(QWidget):
         self.picker.setMinimumContentsLength(18)
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.currentIndexChanged.connect(self._on_picked)
-        self.load_button = QPushButton("Load")
+        self.load_button = QPushButton(self.tr("Load"))
         self.load_button.clicked.connect(self._on_load_clicked)
-        self.state = QLabel("No checkpoint loaded.")
+        self.state = QLabel(self.tr("No checkpoint loaded."))
         self.state.setObjectName("serverState")
         self.state.setWordWrap(True)
         self.pane = TranscriptPane(self.transcript, assistant_name=f"Model {name}")
@@ -117,7 +117,7 @@ class ABSide(QWidget):
 
     def _on_ready(self, info: dict) -> None:
         bits = [f"step {info.get('step', '?')}", str(info.get("stage") or ""), str(info.get("device") or "")]
-        self.state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
+        self.state.setText(" · ".join([self.tr("<b>Ready</b>"), *(html.escape(b) for b in bits if b)]))
         self.state.setToolTip(str(info.get("checkpoint", "")))
         self.state_changed.emit()
 

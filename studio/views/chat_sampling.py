@@ -55,8 +55,8 @@ class SamplingBox(QGroupBox):
                 grid.addWidget(lab, row, 2 * col)
                 grid.addWidget(w, row, 2 * col + 1)
             self.controls[key] = w
-        self.reset = QPushButton("Defaults")
-        self.reset.setToolTip("Back to the engine's defaults")
+        self.reset = QPushButton(self.tr("Defaults"))
+        self.reset.setToolTip(self.tr("Back to the engine's defaults"))
         self.reset.clicked.connect(self._on_reset_clicked)
         grid.addWidget(self.reset, grid.rowCount(), columns - 1 if labels_above else 2 * columns - 1)
 

@@ -26,10 +26,10 @@ class SavedChats(QGroupBox):
         self.workspace = workspace
         self.transcript = transcript
         self._meta = meta
-        self.save_button = QPushButton("Save chat")
-        self.save_button.setToolTip("Save this conversation to the workspace's chats folder")
+        self.save_button = QPushButton(self.tr("Save chat"))
+        self.save_button.setToolTip(self.tr("Save this conversation to the workspace's chats folder"))
         self.save_button.clicked.connect(self._on_save_clicked)
-        self.open_button = QPushButton("Open chat…")
+        self.open_button = QPushButton(self.tr("Open chat…"))
         self.open_button.clicked.connect(self._on_open_clicked)
         self.state = QLabel()
         self.state.setObjectName("chatFileState")

@@ -86,7 +86,7 @@ class Field(QObject):
             w = QLineEdit()
             w.textChanged.connect(self.changed)
             if self.kind == "list":
-                w.setPlaceholderText("comma-separated")
+                w.setPlaceholderText(self.tr("comma-separated"))
         return w
 
     def value(self) -> Any:

@@ -15,7 +15,7 @@ class MonitorTabs(QStackedWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        empty = QLabel("No run is being monitored.\nLaunch one from Train, or open a past run from Runs.")
+        empty = QLabel(self.tr("No run is being monitored.\nLaunch one from Train, or open a past run from Runs."))
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setObjectName("hintLabel")
         self.tabs = QTabWidget()

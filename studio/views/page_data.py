@@ -95,7 +95,7 @@ class DataPage(WizardPage):
         self._builtin_pending: set[str] = set()
         self.setAcceptDrops(True)
 
-        self.builtin = QCheckBox("Use the built-in dataset")
+        self.builtin = QCheckBox(self.tr("Use the built-in dataset"))
         self.builtin.setChecked(True)
         self.builtin.setToolTip(BUILTIN_TEXT)
         self.builtin.toggled.connect(self._on_sources_changed)
@@ -104,14 +104,14 @@ class DataPage(WizardPage):
         self.files.setWordWrap(True)      # the status line ("· 2 bad") stays readable in a narrow list
         self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files.currentRowChanged.connect(self._on_selected)
-        add = QPushButton("Add files…")
+        add = QPushButton(self.tr("Add files…"))
         add.clicked.connect(self._on_add_clicked)
-        self.remove = QPushButton("Remove")
+        self.remove = QPushButton(self.tr("Remove"))
         self.remove.clicked.connect(self._on_remove_clicked)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.cancel = QPushButton("Cancel scan")
+        self.cancel = QPushButton(self.tr("Cancel scan"))
         self.cancel.clicked.connect(self._on_cancel_clicked)
         self.cancel.hide()
         self.encoding = QComboBox()
@@ -132,7 +132,7 @@ class DataPage(WizardPage):
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.builtin)
-        hint = QLabel("Your files (drop them here):")
+        hint = QLabel(self.tr("Your files (drop them here):"))
         lv.addWidget(hint)
         lv.addWidget(self.files, 1)
         row = QHBoxLayout()
@@ -141,7 +141,7 @@ class DataPage(WizardPage):
         row.addStretch(1)
         lv.addLayout(row)
         enc_row = QHBoxLayout()
-        enc_row.addWidget(QLabel("Text encoding:"))
+        enc_row.addWidget(QLabel(self.tr("Text encoding:")))
         enc_row.addWidget(self.encoding, 1)
         lv.addLayout(enc_row)
         lv.addWidget(self.progress)
@@ -389,7 +389,7 @@ class DataPage(WizardPage):
         w.start()
 
     def _on_preference_preview(self, text: str) -> None:
-        self.summary.setText("<b>Preference data</b> (from A/B chat)")
+        self.summary.setText(self.tr("<b>Preference data</b> (from A/B chat)"))
         self.preview.setHtml(text)
 
     def _on_builtin_preview(self, previews: dict) -> None:

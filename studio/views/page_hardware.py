@@ -40,13 +40,13 @@ class HardwarePage(WizardPage):
         super().__init__(doc, parent)
         self.report: dict | None = None
         self.error = ""
-        self.machine = QLabel("Detecting hardware (minigpt doctor)…")
+        self.machine = QLabel(self.tr("Detecting hardware (minigpt doctor)…"))
         self.machine.setObjectName("machineInfo")
         self.machine.setWordWrap(True)
-        box = QGroupBox("This machine")
+        box = QGroupBox(self.tr("This machine"))
         QVBoxLayout(box).addWidget(self.machine)
         self.outer.addWidget(box)
-        self.knob_box = QGroupBox("Settings")
+        self.knob_box = QGroupBox(self.tr("Settings"))
         self.knob_layout = QVBoxLayout(self.knob_box)
         self.outer.addWidget(self.knob_box)
         self.cost = QLabel()

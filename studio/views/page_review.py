@@ -42,11 +42,11 @@ class ReviewPage(WizardPage):
         self.state = QLabel()
         self.state.setObjectName("reviewState")
         self.state.setWordWrap(True)
-        self.copy = QPushButton("Copy CLI command")
+        self.copy = QPushButton(self.tr("Copy CLI command"))
         self.copy.clicked.connect(self._on_copy_clicked)
-        self.save = QPushButton("Save config…")
+        self.save = QPushButton(self.tr("Save config…"))
         self.save.clicked.connect(self._on_save_clicked)
-        self.launch = QPushButton("Launch")
+        self.launch = QPushButton(self.tr("Launch"))
         self.launch.setObjectName("primaryButton")
         self.launch.clicked.connect(self._on_launch_clicked)
         row = QHBoxLayout()
@@ -94,7 +94,7 @@ class ReviewPage(WizardPage):
         if why:
             self.state.setText(f"<span style='color:#d9534f'>✗ {html.escape(why)}</span>")
         else:
-            self.state.setText("<span style='color:#16a34a'>✓ Valid run configuration</span>")
+            self.state.setText(self.tr("<span style='color:#16a34a'>✓ Valid run configuration</span>"))
         for b in (self.copy, self.save, self.launch):
             b.setEnabled(not why)
         self.validity_changed.emit()

@@ -57,7 +57,7 @@ class StagePage(WizardPage):
         self.init_error = QLabel()
         self.init_error.setObjectName("fieldError")
         self.init_error.hide()
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         init_row = QHBoxLayout()
         init_row.addWidget(self.init, 1)
@@ -67,14 +67,14 @@ class StagePage(WizardPage):
         iv.setContentsMargins(0, 0, 0, 0)
         iv.addLayout(init_row)
         iv.addWidget(self.init_error)
-        self.top.form.addRow("Start from", init_box)
+        self.top.form.addRow(self.tr("Start from"), init_box)
         self.needs = QLabel()
         self.needs.setObjectName("stageNeeds")
         self.needs.setTextFormat(Qt.TextFormat.RichText)  # one need per line: a wrapped label is clipped in a form
-        self.top.form.addRow("Needs", self.needs)
+        self.top.form.addRow(self.tr("Needs"), self.needs)
         self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
         self.reward.changed.connect(self._on_reward_changed)
-        self.top.form.addRow("Reward from", self.reward)
+        self.top.form.addRow(self.tr("Reward from"), self.reward)
         # the stage's own settings (DPO's beta, PPO's epochs...): every stage.* knob, each shown for its stage
         stage_keys = [f"stage.{k}" for k in knobs.get("stage", {}) if f"stage.{k}" not in STAGE_OWN]
         self.stage_knobs = FieldGroup(knobs, stage_keys, self._option_map(), parent=self)
@@ -82,10 +82,10 @@ class StagePage(WizardPage):
         self.groups: dict[str, FieldGroup] = {}
         body = QWidget()
         bv = QVBoxLayout(body)
-        top_box = QGroupBox("Stage")
+        top_box = QGroupBox(self.tr("Stage"))
         top_box.setLayout(self.top.form)
         bv.addWidget(top_box)
-        self.stage_box = QGroupBox("Stage settings")
+        self.stage_box = QGroupBox(self.tr("Stage settings"))
         self.stage_box.setLayout(self.stage_knobs.form)
         bv.addWidget(self.stage_box)
         for title, section in GROUPS:

@@ -47,8 +47,8 @@ class PreferenceFiles(QGroupBox):
         self.info = QLabel(f"Choices made in Chat → Compare A/B are saved under {PREFERENCES_DIR}/ for DPO.")
         self.info.setObjectName("preferenceInfo")
         self.info.setWordWrap(True)
-        self.use = QPushButton("Use for training")
-        self.use.setToolTip("Add this file to the data files (for the DPO stage)")
+        self.use = QPushButton(self.tr("Use for training"))
+        self.use.setToolTip(self.tr("Add this file to the data files (for the DPO stage)"))
         self.use.setEnabled(False)
         self.use.clicked.connect(self._on_use_clicked)
         self.preview_html = ""

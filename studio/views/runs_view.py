@@ -54,18 +54,18 @@ class RunsView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self._selected_path: str | None = None
 
-        title = QLabel("Runs")
+        title = QLabel(self.tr("Runs"))
         title.setObjectName("pageTitle")
         self.where = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)   # a long workspace path: full one as tooltip
         self.where.setObjectName("pageSubtitle")
-        self.open = QPushButton("Open")
-        self.resume = QPushButton("Resume")
-        self.folder = QPushButton("Open folder")
-        self.chat_best = QPushButton("Chat with best")
-        self.chat_latest = QPushButton("Chat with latest")
-        self.delete = QPushButton("Delete…")
+        self.open = QPushButton(self.tr("Open"))
+        self.resume = QPushButton(self.tr("Resume"))
+        self.folder = QPushButton(self.tr("Open folder"))
+        self.chat_best = QPushButton(self.tr("Chat with best"))
+        self.chat_latest = QPushButton(self.tr("Chat with latest"))
+        self.delete = QPushButton(self.tr("Delete…"))
         self.delete.setShortcut(QKeySequence.StandardKey.Delete)
-        self.refresh = QPushButton("Refresh")
+        self.refresh = QPushButton(self.tr("Refresh"))
         self.refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         self.open.clicked.connect(self._on_open_clicked)
         self.resume.clicked.connect(self._on_resume_clicked)
@@ -133,8 +133,8 @@ class RunsView(QWidget):
         self.chat_latest.setEnabled(run is not None and run.latest_ckpt is not None)
         self.delete.setEnabled(run is not None and status != "running")
         failed_start = run is not None and status == "failed" and run.failed_before_training
-        self.delete.setText("Delete failed start" if failed_start else "Delete…")
-        self.delete.setToolTip("It never trained: only its log goes" if failed_start else "")
+        self.delete.setText(self.tr("Delete failed start") if failed_start else self.tr("Delete…"))
+        self.delete.setToolTip(self.tr("It never trained: only its log goes") if failed_start else "")
 
     def _on_open_clicked(self) -> None:
         run = self.selected()

@@ -41,7 +41,7 @@ class SamplesView(QTextBrowser):
         self.setOpenLinks(False)
         self._samples: list[tuple[int, str, str]] = []
         self._dirty = True
-        self.setPlaceholderText("Samples appear at each evaluation.")
+        self.setPlaceholderText(self.tr("Samples appear at each evaluation."))
 
     def set_samples(self, samples: list[tuple[int, str, str]]) -> None:
         self._samples = list(samples)

@@ -68,7 +68,7 @@ class RewardSource(QWidget):
         self.combo.setObjectName("field:stage.reward")
         self.combo.setToolTip(f"<b>stage.reward</b><br>{help_text or 'A rule reward, or a reward-model checkpoint.'}")
         self.combo.currentTextChanged.connect(lambda _t: self.changed.emit())
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)

@@ -71,10 +71,10 @@ class TrainWizard(QWidget):
         for p in self.pages:
             self.stack.addWidget(p)
             p.validity_changed.connect(self._update_buttons)
-        self.back = QPushButton("Back")
+        self.back = QPushButton(self.tr("Back"))
         self.back.setShortcut("Alt+Left")
         self.back.clicked.connect(self._on_back_clicked)
-        self.next = QPushButton("Next")
+        self.next = QPushButton(self.tr("Next"))
         self.next.setObjectName("primaryButton")
         self.next.setShortcut("Alt+Right")
         self.next.clicked.connect(self._on_next_clicked)
