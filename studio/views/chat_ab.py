@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from studio import settings
@@ -18,7 +18,10 @@ from studio.models.preferences import Side, append_preference, preference_record
 from studio.views.chat_ab_side import ABSide
 from studio.views.chat_input import ChatInput
 
-VERDICTS = {"a": ("preferred", "not preferred"), "b": ("not preferred", "preferred"), "tie": ("tie", "tie")}
+PREFERRED = QT_TRANSLATE_NOOP("ABChatView", "preferred")          # ABChatView translates them when shown
+NOT_PREFERRED = QT_TRANSLATE_NOOP("ABChatView", "not preferred")
+TIE = QT_TRANSLATE_NOOP("ABChatView", "tie")
+VERDICTS = {"a": (PREFERRED, NOT_PREFERRED), "b": (NOT_PREFERRED, PREFERRED), "tie": (TIE, TIE)}
 
 
 class ABChatView(QWidget):
@@ -112,18 +115,20 @@ class ABChatView(QWidget):
         try:
             path = append_preference(self.workspace, record)
         except OSError as e:
-            self.verdict.setText(f"<span style='color:#d9534f'>Could not write the preference file: "
-                                 f"{html.escape(str(e))}</span> Check that the workspace is writable.")
+            self.verdict.setText(self.tr("<span style='color:#d9534f'>Could not write the preference file: {0}</span> "
+                                         "Check that the workspace is writable.").format(html.escape(str(e))))
             return None
         va, vb = VERDICTS[winner]
-        self.a.transcript.annotate(len(self.a.transcript.messages) - 1, va)
-        self.b.transcript.annotate(len(self.b.transcript.messages) - 1, vb)
+        self.a.transcript.annotate(len(self.a.transcript.messages) - 1, self.tr(va))
+        self.b.transcript.annotate(len(self.b.transcript.messages) - 1, self.tr(vb))
         self.history += [{"role": "user", "content": self._pending},
                          {"role": "assistant", "content": rb["content"] if winner == "b" else ra["content"]}]
         self._pending = None
-        what = {"a": "A preferred", "b": "B preferred", "tie": "Tie recorded (DPO skips ties)"}[winner]
-        self.verdict.setText(f"{what} · saved to <code>{html.escape(str(path.relative_to(self.workspace)))}</code>"
-                             " · the conversation continues from the preferred reply.")
+        what = {"a": self.tr("A preferred"), "b": self.tr("B preferred"),
+                "tie": self.tr("Tie recorded (DPO skips ties)")}[winner]
+        where = html.escape(str(path.relative_to(self.workspace)))
+        self.verdict.setText(self.tr("{0} · saved to <code>{1}</code> · the conversation continues from the "
+                                     "preferred reply.").format(what, where))
         self.preference_saved.emit(str(path), record)
         self._update_buttons()
         return path

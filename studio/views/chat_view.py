@@ -91,8 +91,9 @@ class ChatView(QWidget):
         self.look_inside = QPushButton(self.tr("Look inside"))
         self.look_inside.setObjectName("lookInside")
         self.look_inside.setCheckable(True)
-        self.look_inside.setToolTip("Show the last reply's tokens with the model's probabilities and alternatives, "
-                                    "and its attention heatmap (one extra pass over the reply, only while open)")
+        self.look_inside.setToolTip(self.tr("Show the last reply's tokens with the model's probabilities and "
+                                            "alternatives, and its attention heatmap (one extra pass over the reply, "
+                                            "only while open)"))
         self.look_inside.toggled.connect(self._on_look_inside_toggled)
         send_col.addWidget(self.look_inside)
         self.split = split = QSplitter(Qt.Orientation.Vertical)
@@ -229,11 +230,11 @@ class ChatView(QWidget):
         if ckpt:
             self.picker.setCurrentIndex(self.picker.findData(ckpt))
         if ckpt and self.client.checkpoint != ckpt:
-            self.saved.show_state(f"Opened {Path(path).name} · Load its checkpoint to continue it")
+            self.saved.show_state(self.tr("Opened {0} · Load its checkpoint to continue it").format(Path(path).name))
         self._update_buttons()
 
     def _on_browse_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Open a checkpoint folder"), str(Path.home()))
         if path:
             self.load_checkpoint(path)
 
@@ -243,13 +244,14 @@ class ChatView(QWidget):
             self.client.load(path)
 
     def _on_loading(self, path: str) -> None:
-        self.server_state.setText(f"Loading {html.escape(path)}…")
+        self.server_state.setText(self.tr("Loading {0}…").format(html.escape(path)))
         self._update_buttons()
 
     def _on_ready(self, info: dict) -> None:
         params = info.get("params")
-        bits = [str(info.get("checkpoint") or ""), f"step {info.get('step', '?')}", str(info.get("stage") or ""),
-                f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or "")]
+        bits = [str(info.get("checkpoint") or ""), self.tr("step {0}").format(info.get("step", "?")),
+                str(info.get("stage") or ""), self.tr("{0:,} params").format(params) if isinstance(params, int) else "",
+                str(info.get("device") or "")]
         self.server_state.setText(" · ".join([self.tr("<b>Ready</b>"), *(html.escape(b) for b in bits if b)]))
         self.inside.forget()  # a new server knows none of the earlier replies' token ids
         self._update_buttons()

@@ -124,7 +124,8 @@ class MainWindow(QMainWindow):
         view.addSeparator()
         add_language_menu(view, self)
         help_ = self.menuBar().addMenu(self.tr("&Help"))
-        self._action(help_, self.tr("&Manual (this page's chapter)"), QKeySequence.StandardKey.HelpContents, self._on_manual)
+        self._action(help_, self.tr("&Manual (this page's chapter)"), QKeySequence.StandardKey.HelpContents,
+                     self._on_manual)
         self._action(help_, self.tr("Open &docs"), None, self._on_open_docs)
         self._action(help_, self.tr("&About"), None, self._on_about)
 
