@@ -2,7 +2,7 @@
 and the Qt translator that puts it on screen, loaded from studio/i18n/minigpt_zh_CN.qm.
 
 Workflow for a new or changed string (after a merge, say):
-    make i18n-update          # = .venv/bin/pyside6-lupdate -extensions py -no-obsolete -locations none studio -ts the .ts
+    make i18n-update          # pyside6-lupdate over studio/: adds new source strings to the .ts
     .venv/bin/python -m studio.i18n_missing   # lists what still needs a Chinese text; fill them in the .ts
     make i18n                 # = pyside6-lrelease: the .ts → .qm (also run by `make studio` and `make test`)
 The .qm is never checked in: when it is missing or older than the .ts, startup runs pyside6-lrelease itself, and
@@ -17,7 +17,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QLocale, QTranslator
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QLocale, QTranslator
 
 from studio import settings
 
@@ -110,3 +110,16 @@ def install_translator(language: str | None = None) -> str:
 
 def translate(context: str, text: str) -> str:
     return QCoreApplication.translate(context, text)
+
+
+# A run's status as the engine writes it (protocol words), shown through status_text in the Monitor and Runs.
+STATUS_WORDS = (QT_TRANSLATE_NOOP("Status", "running"), QT_TRANSLATE_NOOP("Status", "paused"),
+                QT_TRANSLATE_NOOP("Status", "stopping"), QT_TRANSLATE_NOOP("Status", "completed"),
+                QT_TRANSLATE_NOOP("Status", "stopped"), QT_TRANSLATE_NOOP("Status", "failed"),
+                QT_TRANSLATE_NOOP("Status", "diverged"), QT_TRANSLATE_NOOP("Status", "interrupted"),
+                QT_TRANSLATE_NOOP("Status", "starting"), QT_TRANSLATE_NOOP("Status", "unknown"),
+                QT_TRANSLATE_NOOP("Status", "failed start"))
+
+
+def status_text(status: str) -> str:
+    return QCoreApplication.translate("Status", status)

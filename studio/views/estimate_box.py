@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
 
 from studio.models.cost import Cost, human_bytes
@@ -25,12 +26,13 @@ def warnings_html(cost: Cost) -> str:
 
 
 class EstimateBox(QGroupBox):
-    ROWS = (("params", "Parameters"), ("params_non_embedding", "  without embeddings"),
-            ("tokens_per_step", "Tokens per step"), ("total_tokens", "Tokens in the run"),
-            ("flops_per_step", "FLOPs per step"), ("memory_bytes", "Training memory (rough)"))
+    ROWS = (("params", QT_TR_NOOP("Parameters")), ("params_non_embedding", QT_TR_NOOP("  without embeddings")),
+            ("tokens_per_step", QT_TR_NOOP("Tokens per step")), ("total_tokens", QT_TR_NOOP("Tokens in the run")),
+            ("flops_per_step", QT_TR_NOOP("FLOPs per step")), ("memory_bytes", QT_TR_NOOP("Training memory (rough)")))
 
     def __init__(self, parent=None):
-        super().__init__("Estimate", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Estimate"))
         self.setObjectName("estimateBox")
         form = QFormLayout(self)
         self.labels: dict[str, QLabel] = {}
@@ -38,7 +40,7 @@ class EstimateBox(QGroupBox):
             value = QLabel("—")
             value.setObjectName(f"estimate:{key}")
             self.labels[key] = value
-            form.addRow(text, value)
+            form.addRow(self.tr(text), value)
         self.time = QLabel("—")
         self.time.setObjectName("estimate:time")
         self.time.setWordWrap(True)

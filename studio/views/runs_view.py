@@ -115,7 +115,7 @@ class RunsView(QWidget):
         if self._selected_path:
             self.select_path(self._selected_path)   # keep the selection across rescans
         n = self.model.rowCount()
-        self.where.setText(f"{n} run{'s' if n != 1 else ''} in {self.model.runs_dir}")
+        self.where.setText(self.tr("%n run(s) in {0}", "", n).format(self.model.runs_dir))
         self._update_buttons()
 
     def _on_auto_refresh(self) -> None:
@@ -164,8 +164,9 @@ class RunsView(QWidget):
         if run.failed_before_training:   # nothing but the log of a failed set-up: no question needed
             self._delete(run)
             return
-        answer = QMessageBox.question(self, "Delete run", f"Delete the run folder\n{run.path}\n"
-                                      "with its checkpoints and events? This cannot be undone.",
+        answer = QMessageBox.question(self, self.tr("Delete run"),
+                                      self.tr("Delete the run folder\n{0}\nwith its checkpoints and events? This "
+                                              "cannot be undone.").format(run.path),
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                                       QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
@@ -175,5 +176,5 @@ class RunsView(QWidget):
         try:
             delete_run(run.path, self.model.runs_dir)
         except (OSError, ValueError) as e:
-            QMessageBox.warning(self, "Delete run", f"Could not delete {run.path}:\n{e}")
+            QMessageBox.warning(self, self.tr("Delete run"), self.tr("Could not delete {0}:\n{1}").format(run.path, e))
         self.model.refresh()
