@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.config import Config
 from PySide6.QtCore import QCoreApplication
 
+from engine.config import Config
 from engine.estimate import ABSURD_SECONDS, eta_seconds, flops_per_token, human_duration
 
 

@@ -25,9 +25,9 @@ def samples_html(samples: list[tuple[int, str, str]], max_steps: int = MAX_STEPS
         if len(by_step) > max_steps else ""
     parts = [f"<p style='color:#64748b'>{html.escape(tr('Newest step first; within a step, in the order generated.'))}"
              + more + "</p>"]
-    empty = "<i>{0}</i>".format(tr("(empty)"))
+    empty = f"<i>{tr('(empty)')}</i>"
     for step, items in shown:
-        parts.append("<h4 style='margin-top:10px;margin-bottom:2px'>{0}</h4>".format(tr("Step {0:,}").format(step)))
+        parts.append(f"<h4 style='margin-top:10px;margin-bottom:2px'>{tr('Step {0:,}').format(step)}</h4>")
         for prompt, completion in items:
             parts.append("<div style='margin-bottom:6px'>"
                          f"<span style='color:#64748b'>{tr('Prompt:')}</span> "
