@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QT_TR_NOOP, QCoreApplication
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from studio.views.estimate_box import human_bytes, warnings_html
@@ -15,26 +16,32 @@ from studio.views.wizard_page import WizardPage
 
 
 def describe_machine(report: dict) -> str:
+    def tr(text: str) -> str:
+        return QCoreApplication.translate("HardwarePage", text)
+
     cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
-    rows = [f"<b>CPU</b>: {html.escape(str(cpu.get('name', '?')))}, {cpu.get('cores', '?')} cores"
+    auto = html.escape(str(cpu.get("auto_precision")))
+    rows = [tr("<b>CPU</b>: {0}, {1} cores").format(html.escape(str(cpu.get("name", "?"))), cpu.get("cores", "?"))
             + (f", bf16: {html.escape(str(cpu['bf16_kind']).upper())}" if cpu.get("bf16_kind") else "")
-            + (f" (auto trains in {html.escape(str(cpu['auto_precision']))} here)" if cpu.get("auto_precision") else "")
-            + f" · <b>RAM</b>: {human_bytes(mem.get('total', 0))} ({human_bytes(mem.get('available', 0))} free)"]
+            + (tr(" (auto trains in {0} here)").format(auto) if cpu.get("auto_precision") else "")
+            + tr(" · <b>RAM</b>: {0} ({1} free)").format(human_bytes(mem.get("total", 0)),
+                                                           human_bytes(mem.get("available", 0)))]
     for g in (report.get("cuda") or {}).get("gpus") or []:
         rows.append(f"<b>GPU cuda:{g.get('index', 0)}</b>: {html.escape(str(g.get('name')))}, "
                     f"{human_bytes(g.get('memory', 0))}" + (f", sm {g['capability']}" if g.get("capability") else ""))
     if not (report.get("cuda") or {}).get("gpus"):
-        rows.append("<b>CUDA</b>: no NVIDIA GPU found")
-    rows.append(f"<b>Apple MPS</b>: {'available' if (report.get('mps') or {}).get('available') else 'not available'}")
+        rows.append(tr("<b>CUDA</b>: no NVIDIA GPU found"))
+    mps = tr("available") if (report.get("mps") or {}).get("available") else tr("not available")
+    rows.append(f"<b>Apple MPS</b>: {mps}")
     esc = {k: html.escape(str(report.get(k, "?"))) for k in ("default_device", "engine_version", "torch")}
-    rows.append(f"<b>Default device</b>: {esc['default_device']} · engine {esc['engine_version']} · "
-                f"torch {esc['torch']}")
+    rows.append(tr("<b>Default device</b>: {0} · engine {1} · torch {2}").format(
+        esc["default_device"], esc["engine_version"], esc["torch"]))
     return "<br>".join(rows)
 
 
 class HardwarePage(WizardPage):
-    title = "4 · Hardware"
-    subtitle = "Where the run trains and at what precision. Detected by the engine on this machine."
+    title = QT_TR_NOOP("4 · Hardware")
+    subtitle = QT_TR_NOOP("Where the run trains and at what precision. Detected by the engine on this machine.")
 
     def __init__(self, doc, parent: QWidget | None = None):
         super().__init__(doc, parent)
@@ -89,7 +96,7 @@ class HardwarePage(WizardPage):
     def set_error(self, message: str) -> None:
         self.error = message
         self.machine.setText(f"<span style='color:#d9534f'>{html.escape(message)}</span><br>"
-                             "You can still launch with device 'auto'.")
+                             + self.tr("You can still launch with device 'auto'."))
 
     def entered(self) -> None:
         if self.fields is not None:
@@ -126,5 +133,5 @@ class HardwarePage(WizardPage):
             return
         cost = self.cost_source(cfg, est["memory_bytes"])
         warn = warnings_html(cost)
-        self.cost.setText(f"<b>Training time here</b>: {html.escape(cost.eta_text)} · memory "
-                          f"~{human_bytes(est['memory_bytes'])}" + (f"<br>{warn}" if warn else ""))
+        self.cost.setText(self.tr("<b>Training time here</b>: {0} · memory ~{1}").format(
+            html.escape(cost.eta_text), human_bytes(est["memory_bytes"])) + (f"<br>{warn}" if warn else ""))

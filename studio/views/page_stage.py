@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TR_NOOP, QT_TRANSLATE_NOOP, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -34,13 +34,16 @@ from studio.views.wizard_page import WizardPage
 
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding"}  # data.encoding: chosen on the Data page, where the files are scanned with it
-GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
+GROUPS = ((QT_TRANSLATE_NOOP("StagePage", "Model"), "model"), (QT_TRANSLATE_NOOP("StagePage", "Optimizer"), "optim"),
+          (QT_TRANSLATE_NOOP("StagePage", "Training run"), "run"),
+          (QT_TRANSLATE_NOOP("StagePage", "Data handling"), "data"))
 STAGE_OWN = ("stage.name", "stage.init", "stage.reward")  # on the Stage box itself, not among the stage's settings
 
 
 class StagePage(WizardPage):
-    title = "3 · Stage and model"
-    subtitle = "What kind of training, how big a model, and how it learns. Hover any field for what it does."
+    title = QT_TR_NOOP("3 · Stage and model")
+    subtitle = QT_TR_NOOP("What kind of training, how big a model, and how it learns. Hover any field for what it "
+                          "does.")
 
     def __init__(self, doc, checkpoints=lambda: [], parent: QWidget | None = None):
         super().__init__(doc, parent)
@@ -91,7 +94,7 @@ class StagePage(WizardPage):
         for title, section in GROUPS:
             keys = [f"{section}.{k}" for k in knobs.get(section, {}) if f"{section}.{k}" not in HIDDEN]
             group = FieldGroup(knobs, keys, self._option_map(), parent=self)
-            box = QGroupBox(title)
+            box = QGroupBox(self.tr(title))
             box.setLayout(group.form)
             bv.addWidget(box)
             self.groups[section] = group
@@ -174,7 +177,8 @@ class StagePage(WizardPage):
     def reason(self) -> str | None:
         stage = self.doc.get("stage.name", "pretrain")
         if needs_reward(stage) and not self.reward.value():
-            return f"stage.reward: the {stage} stage needs a reward source (a rule or a reward-model checkpoint)"
+            return self.tr("stage.reward: the {0} stage needs a reward source (a rule or a reward-model checkpoint)"
+                           ).format(stage)
         for g in (self.top, self.stage_knobs, *self.groups.values()):
             _, bad = g.values()
             if bad:
@@ -182,12 +186,13 @@ class StagePage(WizardPage):
                 return f"{key}: {why}"
         init = self._init_path()
         if init and not (Path(init).is_dir() and (is_checkpoint(init) or (Path(init) / "checkpoints").is_dir())):
-            return "stage.init: not a checkpoint folder (or a run folder with checkpoints)"
+            return self.tr("stage.init: not a checkpoint folder (or a run folder with checkpoints)")
         stage = self.doc.get("stage.name", "pretrain")
         want = STAGE_INFO[stage].kind if stage in STAGE_INFO else None  # a stage this engine lacks accepts any data
         kinds = set(self.doc.data_kinds.values())
         if want and kinds and kinds != {want}:
-            return f"the {stage} stage needs {want} data, but the data page holds {', '.join(sorted(kinds))}"
+            return self.tr("the {0} stage needs {1} data, but the data page holds {2}").format(
+                stage, want, ", ".join(sorted(kinds)))
         check = self.doc.check()
         if not check.ok:
             return check.message + (f" — {check.hint}" if check.hint else "")
@@ -224,7 +229,7 @@ class StagePage(WizardPage):
         self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
 
     def _on_browse_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Choose a checkpoint folder"), str(Path.home()))
         if path:
             self.init.setEditText(path)
 
@@ -285,7 +290,7 @@ class StagePage(WizardPage):
         init_reason = None
         init = self._init_path()
         if init and not Path(init).exists():
-            init_reason = "no such folder"
+            init_reason = self.tr("no such folder")
         self.init_error.setText(init_reason or "")
         self.init_error.setVisible(bool(init_reason))
         self.estimate.show_estimate(self.doc.estimate())

@@ -58,7 +58,7 @@ class TrainWizard(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(24, 12, 24, 0)
         for i, p in enumerate(self.pages):
-            label = QLabel(p.title.split("·", 1)[-1].strip())
+            label = QLabel(p.tr(p.title).split("·", 1)[-1].strip())
             label.setObjectName("wizardStep")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.steps.append(label)

@@ -22,9 +22,9 @@ class WizardPage(QWidget):
         self.doc = doc
         self.outer = QVBoxLayout(self)
         self.outer.setContentsMargins(24, 16, 24, 8)
-        heading = QLabel(self.title)
+        heading = QLabel(self.tr(self.title))
         heading.setObjectName("pageTitle")
-        sub = QLabel(self.subtitle)
+        sub = QLabel(self.tr(self.subtitle))
         sub.setObjectName("pageSubtitle")
         sub.setWordWrap(True)
         self.outer.addWidget(heading)
