@@ -123,3 +123,9 @@ STATUS_WORDS = (QT_TRANSLATE_NOOP("Status", "running"), QT_TRANSLATE_NOOP("Statu
 
 def status_text(status: str) -> str:
     return QCoreApplication.translate("Status", status)
+
+
+def tr(text: str, n: int = -1) -> str:
+    """Translate a text outside any QObject (module-level functions). pyside6-lupdate files a bare `tr("...")`
+    call under the empty context, so this looks it up there; inside a QObject subclass use self.tr."""
+    return QCoreApplication.translate("", text, None, n)

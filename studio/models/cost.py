@@ -8,14 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QCoreApplication
-
 from engine.config import Config
 from engine.estimate import ABSURD_SECONDS, eta_seconds, flops_per_token, human_duration
-
-
-def tr(text: str) -> str:
-    return QCoreApplication.translate("Cost", text)
+from studio.i18n import tr
 
 
 def duration_text(seconds: float) -> str:

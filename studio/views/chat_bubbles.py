@@ -6,9 +6,10 @@ servers, sampling or preferences.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from studio.i18n import tr
 from studio.models.chat_transcript import ChatTranscript
 
 ROLE_NAMES = {"user": QT_TRANSLATE_NOOP("Bubble", "You"), "assistant": QT_TRANSLATE_NOOP("Bubble", "Model"),
@@ -39,9 +40,6 @@ class Bubble(QFrame):
 def stats_text(m: dict) -> str:
     """The line under a finished reply: status when not completed, tokens, speed, time to first token."""
     s = m.get("stats") or {}
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("TranscriptPane", text)
-
     bits = [m["status"]] if m.get("status") not in (None, "completed") else []
     if s.get("completion_tokens") is not None:
         bits.append(tr("{0} tokens").format(s["completion_tokens"]))

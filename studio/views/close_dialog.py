@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QMessageBox, QWidget
+
+from studio.i18n import tr
 
 STOP, KEEP, CANCEL = "stop", "keep", "cancel"
 
 
 def ask_close(parent: QWidget, running: int) -> str:
-    def tr(text: str, n: int = -1) -> str:
-        return QCoreApplication.translate("CloseDialog", text, "", n)
-
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle(tr("Runs are still training"))

@@ -371,7 +371,7 @@ class DataPage(WizardPage):
         if rep.bad_lines:
             shown = "<br>".join(f"<code>{b}</code>" for b in rep.bad_lines[:8])
             more = rep.bad_count - min(8, len(rep.bad_lines))
-            lines.append(f"<span style='color:#d9534f'>{self.tr('Bad lines:')}</span><br>{shown}"
+            lines.append("<span style='color:#d9534f'>" + self.tr("Bad lines:") + f"</span><br>{shown}"
                          + (self.tr("<br>… and {0:,} more").format(more) if more > 0 else ""))
         self.summary.setText("<br>".join(lines))
         self.preview.setHtml(render_records(r["preview"], r["kind"]))
@@ -382,7 +382,7 @@ class DataPage(WizardPage):
         if ws in self._builtin_cache:  # one `minigpt data builtin` per workspace, not one per toggle
             self._on_builtin_preview(dict(self._builtin_cache[ws]))
             return
-        self.preview.setHtml(f"<i>{self.tr('Preparing the built-in dataset…')}</i>")
+        self.preview.setHtml("<i>" + self.tr("Preparing the built-in dataset…") + "</i>")
         if ws in self._builtin_pending:
             return
         self._builtin_pending.add(ws)

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QT_TR_NOOP, QCoreApplication
+from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
+from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
 
 def describe_machine(report: dict) -> str:
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("HardwarePage", text)
-
     cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
     auto = html.escape(str(cpu.get("auto_precision")))
     rows = [tr("<b>CPU</b>: {0}, {1} cores").format(html.escape(str(cpu.get("name", "?"))), cpu.get("cores", "?"))

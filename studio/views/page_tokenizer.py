@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from studio import workers
 from studio.engine_client import EngineClient
+from studio.i18n import tr
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
@@ -61,16 +62,14 @@ def split_samples(job: workers.Job, argv: list[str]) -> dict:
 
 def tokens_html(result: dict) -> str:
     """Each piece (one token, or the tokens that together make one character) on its own colour."""
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("TokenizerPage", text)
-
     rows = [tr("<p>Vocabulary: <b>{0:,}</b> tokens</p>").format(result["vocab_size"])]
     for name, s in result["samples"].items():
         spans = "".join(
             f"<span style='background:{TOKEN_COLOURS[i % len(TOKEN_COLOURS)]};color:#111'>"
             f"{html.escape(p['text']).replace(' ', '&nbsp;') or '·'}</span>"
             for i, p in enumerate(s["pieces"]))
-        rows.append(tr("<p><b>{0}</b> — {1:.2f} characters per token ({2} tokens)").format(tr(name), s["ratio"],
+        sample = QCoreApplication.translate("TokenizerPage", name)
+        rows.append(tr("<p><b>{0}</b> — {1:.2f} characters per token ({2} tokens)").format(sample, s["ratio"],
                                                                                             s["tokens"])
                     + f"<br><span style='font-size:15px'>{spans}</span></p>")
     return "".join(rows)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, 
 
 from engine.config import STAGE_INFO as STAGES
 from engine.config import stage_knobs
+from studio.i18n import tr
 
 DATA_NEEDS = {     # shown through translate("StageNeeds", ...)
     "pretrain": QT_TRANSLATE_NOOP("StageNeeds", "plain text"),
@@ -37,10 +38,7 @@ def stage_needs(stage: str) -> str:
     info = STAGES.get(stage)
     if info is None:
         return ""
-    def tr(text: str) -> str:
-        return QCoreApplication.translate("StageNeeds", text)
-
-    parts = [tr("data: {0}").format(tr(DATA_NEEDS.get(info.kind, info.kind)))]
+    parts = [tr("data: {0}").format(QCoreApplication.translate("StageNeeds", DATA_NEEDS.get(info.kind, info.kind)))]
     if info.needs_init:
         parts.append(tr("start from: a checkpoint (an SFT run)"))
     elif stage != "pretrain":
