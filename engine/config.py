@@ -19,6 +19,7 @@ import yaml
 
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
+from engine.config_help_zh import help_zh, label_zh
 from engine.config_model import ModelConfig
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
 from engine.config_train import HardwareConfig, OptimConfig, RunConfig
@@ -66,11 +67,14 @@ class Config:
 
 
 def help_for() -> dict[str, dict[str, dict[str, Any]]]:
-    """Every knob with its default and help text, per section (the studio's tooltips come from here)."""
+    """Every knob with its default and help text, per section, with its Chinese name and help ("label_zh",
+    "help_zh"); the studio's tooltips come from here."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for section, cls in SECTION_TYPES.items():
         inst = cls()
-        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", "")}
+        out[section] = {f.name: {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""),
+                                 "label_zh": label_zh(f"{section}.{f.name}"),     # engine/config_help_zh.py
+                                 "help_zh": help_zh(f"{section}.{f.name}")}
                         for f in fields(cls)}
     return out
 

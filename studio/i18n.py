@@ -88,6 +88,22 @@ class TsTranslator(QTranslator):
 
 
 _installed: list[QTranslator] = []
+_active = ["en"]          # the language of the installed translator
+
+
+def active_language() -> str:
+    """The language the running app shows ("en" until install_translator loaded another)."""
+    return _active[0]
+
+
+def knob_help(info: dict) -> str:
+    """A knob's help text (an engine.config.help_for entry) in the active language."""
+    return (active_language() == "zh" and info.get("help_zh")) or info.get("help", "")
+
+
+def knob_label(info: dict) -> str | None:
+    """A knob's name in the active language; None: the studio's English label from its key."""
+    return (active_language() == "zh" and info.get("label_zh")) or None
 
 
 def install_translator(language: str | None = None) -> str:
@@ -97,6 +113,7 @@ def install_translator(language: str | None = None) -> str:
     language = language or interface_language()
     while _installed:
         app.removeTranslator(_installed.pop())
+    _active[0] = "en"
     if language not in TS_FILES or not TS_FILES[language].exists():
         return "en"
     translator = QTranslator(app)
@@ -105,6 +122,7 @@ def install_translator(language: str | None = None) -> str:
         translator = TsTranslator(TS_FILES[language], app)
     app.installTranslator(translator)
     _installed.append(translator)
+    _active[0] = language
     return language
 
 

@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.i18n import knob_help, knob_label
+
 INT_MAX = 2_000_000_000
 
 
@@ -42,13 +44,14 @@ class Field(QObject):
         self.key = key
         self.kind = self._kind(default, options)
         self.nullable = default is None
-        self.label = QLabel(label or pretty_label(key.split(".")[-1]))
+        self.label = QLabel(label or pretty_label(key.split(".")[-1]))   # label: the Chinese name, in zh
         self.error = QLabel()
         self.error.setObjectName("fieldError")
         self.error.setWordWrap(True)
         self.error.hide()
         self.widget = self._make(default, options)
-        tip = f"<b>{key}</b><br>{help_text}" + (f"<br><i>default: {default!r}</i>" if default not in (None, "") else "")
+        tip = f"<b>{key}</b><br>{help_text}" + (
+            "<br><i>" + self.tr("default: {0}").format(repr(default)) + "</i>" if default not in (None, "") else "")
         for w in (self.label, self.widget):
             w.setToolTip(tip)
         self.widget.setObjectName(f"field:{key}")
@@ -172,7 +175,8 @@ class FieldGroup(QObject):
             info = (knobs.get(section) or {}).get(name)
             if info is None:
                 continue  # this engine does not have the knob: nothing to show
-            f = Field(key, info.get("default"), info.get("help", ""), (options or {}).get(key), parent=self)
+            f = Field(key, info.get("default"), knob_help(info), (options or {}).get(key), label=knob_label(info),
+                      parent=self)
             f.changed.connect(self.changed)
             self.fields[key] = f
             self.form.addRow(f.label, f.row())

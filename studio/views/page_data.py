@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from engine.data import formats
 from studio import settings, workers
+from studio.i18n import knob_help
 from studio.views.preference_files import PreferenceFiles
 from studio.views.record_render import render_records
 from studio.views.wizard_page import WizardPage
@@ -121,7 +122,7 @@ class DataPage(WizardPage):
         self.encoding.setEditable(True)
         self.encoding.addItems(ENCODINGS)
         self.encoding.setCurrentText(str(doc.get("data.encoding", "utf-8") or "utf-8"))
-        self.encoding.setToolTip(doc.knobs["data"]["encoding"]["help"])
+        self.encoding.setToolTip(knob_help(doc.knobs["data"]["encoding"]))
         self.encoding.currentTextChanged.connect(self._on_encoding_changed)
         self.summary = QLabel()
         self.summary.setObjectName("dataSummary")

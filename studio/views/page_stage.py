@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import DPO_LOSS_TYPES, STAGE_INFO, UserError, list_presets, load_preset, stage_knobs
+from studio.i18n import knob_help
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
@@ -75,7 +76,7 @@ class StagePage(WizardPage):
         self.needs.setObjectName("stageNeeds")
         self.needs.setTextFormat(Qt.TextFormat.RichText)  # one need per line: a wrapped label is clipped in a form
         self.top.form.addRow(self.tr("Needs"), self.needs)
-        self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
+        self.reward = RewardSource(knob_help(knobs.get("stage", {}).get("reward", {})))
         self.reward.changed.connect(self._on_reward_changed)
         self.top.form.addRow(self.tr("Reward from"), self.reward)
         # the stage's own settings (DPO's beta, PPO's epochs...): every stage.* knob, each shown for its stage

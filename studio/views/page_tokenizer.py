@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from studio import workers
 from studio.engine_client import EngineClient
-from studio.i18n import tr
+from studio.i18n import knob_help, tr
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
@@ -97,7 +97,7 @@ class TokenizerPage(WizardPage):
         self.known = QComboBox()
         self.known.setEditable(True)
         self.known.setMinimumWidth(420)
-        self.known.setToolTip(doc.knobs["tokenizer"]["path"]["help"])
+        self.known.setToolTip(knob_help(doc.knobs["tokenizer"]["path"]))
         self.known.currentTextChanged.connect(self._on_path_changed)
         browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
