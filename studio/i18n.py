@@ -76,9 +76,12 @@ class TsTranslator(QTranslator):
             name = context.findtext("name", "")
             for message in context.iter("message"):
                 text = message.find("translation")
-                if text is None or text.get("type") in ("unfinished", "vanished", "obsolete") or not text.text:
+                if text is None or text.get("type") in ("unfinished", "vanished", "obsolete"):
                     continue
-                self._table[(name, message.findtext("source", ""))] = text.text
+                # Chinese has one plural form; Qt puts the count in place of %n after translate() returns
+                value = text.findtext("numerusform") if message.get("numerus") == "yes" else text.text
+                if value:
+                    self._table[(name, message.findtext("source", ""))] = value
 
     def translate(self, context, source, disambiguation=None, n=-1):  # noqa: ARG002 (Qt's signature)
         return self._table.get((context, source))   # None: no translation, Qt shows the source
