@@ -17,13 +17,14 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QLocale, QTranslator
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
 from studio import settings
 
 I18N_DIR = Path(__file__).resolve().parent / "i18n"
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 TS_FILES = {"zh": I18N_DIR / "minigpt_zh_CN.ts"}
+QM_LOCALES = {"zh": "zh_CN"}
 SETTINGS_KEY = "ui/language"
 
 
@@ -123,6 +124,11 @@ def install_translator(language: str | None = None) -> str:
     qm = build_qm(language)
     if qm is None or not translator.load(str(qm)):
         translator = TsTranslator(TS_FILES[language], app)
+    qt_own = QTranslator(app)       # Qt's own texts: dialog buttons, "Close Tab", context menus
+    qt_dir = QLibraryInfo.path(QLibraryInfo.LibraryPath.TranslationsPath)
+    if qt_own.load(QLocale(QM_LOCALES[language]), "qtbase", "_", qt_dir):
+        app.installTranslator(qt_own)
+        _installed.append(qt_own)
     app.installTranslator(translator)
     _installed.append(translator)
     _active[0] = language

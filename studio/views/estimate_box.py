@@ -9,6 +9,7 @@ import html
 from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
 
+from studio.i18n import tr
 from studio.models.cost import Cost, human_bytes
 
 __all__ = ["EstimateBox", "human", "human_bytes", "warnings_html"]
@@ -40,7 +41,7 @@ class EstimateBox(QGroupBox):
             value = QLabel("—")
             value.setObjectName(f"estimate:{key}")
             self.labels[key] = value
-            form.addRow(self.tr(text), value)
+            form.addRow(tr(text), value)      # QT_TR_NOOP in a class body: lupdate's empty context
         self.time = QLabel("—")
         self.time.setObjectName("estimate:time")
         self.time.setWordWrap(True)

@@ -100,7 +100,7 @@ class DataPage(WizardPage):
 
         self.builtin = QCheckBox(self.tr("Use the built-in dataset"))
         self.builtin.setChecked(True)
-        self.builtin.setToolTip(BUILTIN_TEXT)
+        self.builtin.setToolTip(self.tr(BUILTIN_TEXT))
         self.builtin.toggled.connect(self._on_sources_changed)
         self.files = QListWidget()
         self.files.setObjectName("dataFiles")

@@ -56,7 +56,7 @@ class StagePage(WizardPage):
         self.init = QComboBox()
         self.init.setEditable(True)
         self.init.setObjectName("field:stage.init")
-        self.init.setToolTip(f"<b>stage.init</b><br>{knobs['stage']['init']['help']}")
+        self.init.setToolTip(f"<b>stage.init</b><br>{knob_help(knobs['stage']['init'])}")
         self.init.currentTextChanged.connect(self._on_init_changed)
         self.init_error = QLabel()
         self.init_error.setObjectName("fieldError")

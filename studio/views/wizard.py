@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, 
 from engine.config import Config
 from studio import settings
 from studio.calibrate_call import CalibrationCall
+from studio.i18n import tr
 from studio.models.cost import Cost, run_cost
 from studio.models.run_document import RunDocument, check_document
 from studio.models.run_file import load_run_file
@@ -58,7 +59,7 @@ class TrainWizard(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(24, 12, 24, 0)
         for i, p in enumerate(self.pages):
-            label = QLabel(p.tr(p.title).split("·", 1)[-1].strip())
+            label = QLabel(tr(p.title).split("·", 1)[-1].strip())
             label.setObjectName("wizardStep")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.steps.append(label)

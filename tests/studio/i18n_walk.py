@@ -21,9 +21,10 @@ from PySide6.QtWidgets import (
 )
 
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
-# Names and notation that read the same in Chinese: the app's name, config keys, technical names and units.
+# Names and notation that read the same in Chinese: the app's name, config keys, technical names and units;
+# "English" is the Language menu naming that language in itself.
 ALLOWED = re.compile(
-    r"MiniGPT Studio|MiniGPT|minigpt [a-z]+|\b[a-z_]+\.[a-z_0-9]+\b|[\w.~-]*[/\\][\w./\\~-]*|\bTop-[kp]\b|"
+    r"^English$|MiniGPT Studio|MiniGPT|minigpt [a-z]+|\b[a-z_]+\.[a-z_0-9]+\b|[\w.~-]*[/\\][\w./\\~-]*|\bTop-[kp]\b|"
     r"\b(?:YAML|CLI|CPU|GPU|CUDA|MPS|RAM|RSS|KV|QK|MLP|TF32|RoPE|GAE|PPO|GRPO|DPO|SFT|RPO|AdamW|FLOPs?|MiB|GiB|"
     r"KB|MB|ETA|ID|Id|Dropout|beta[12]?|eps|lambda|gamma|rollout|torch|bf16|fp16|fp32|auto|cpu|cuda|mps|"
     r"tok/s|token|tokens|Token|pretrain|sft|dpo|reward|ppo|grpo|utf-8|epoch)\b|"
@@ -41,6 +42,8 @@ def is_english(text: str, sources: set[str]) -> bool:
     """Still the English source: a text of the .ts, or two English words in a row once the allowed names go."""
     shown = plain(text)
     if not shown or CJK.search(shown):
+        return False
+    if ALLOWED.fullmatch(shown):
         return False
     if shown in sources or text in sources:
         return True
