@@ -1,12 +1,13 @@
 """The studio's interface language: which one (View → Language, QSettings "ui/language", else the system locale)
-and the Qt translator that puts it on screen, loaded from studio/i18n/minigpt_zh_CN.qm.
+and the Qt translators that put it on screen, from studio/i18n/minigpt_zh_CN.qm (plus Qt's own qtbase texts).
 
-Workflow for a new or changed string (after a merge, say):
-    make i18n-update          # pyside6-lupdate over studio/: adds new source strings to the .ts
-    .venv/bin/python -m studio.i18n_missing   # lists what still needs a Chinese text; fill them in the .ts
-    make i18n                 # = pyside6-lrelease: the .ts → .qm (also run by `make studio` and `make test`)
+After adding or changing studio strings (or merging a branch that did):
+    make i18n-update                          # pyside6-lupdate over studio/: new source strings enter the .ts
+    .venv/bin/python -m studio.i18n_missing   # lists what still needs Chinese; --apply zh.json fills them in
+    make i18n                                 # pyside6-lrelease: .ts → .qm (also run by `make studio`/`make test`)
 The .qm is never checked in: when it is missing or older than the .ts, startup runs pyside6-lrelease itself, and
 if that tool is missing too, reads the .ts directly (TsTranslator), so `pip install -e .` alone also works.
+In a QObject use self.tr("..."); in a module-level function, tr("...") from here (lupdate's empty context).
 """
 
 from __future__ import annotations
