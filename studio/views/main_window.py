@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         """(label, path) of the best and latest checkpoint of every run, newest run first."""
         out = []
         for run in self.table.runs():
-            for which, path in (("best", run.best_ckpt), ("latest", run.latest_ckpt)):
+            for which, path in ((self.tr("best"), run.best_ckpt), (self.tr("latest"), run.latest_ckpt)):
                 if path and all(p != path for _, p in out):
                     out.append((f"{run.name} · {Path(path).name} ({which})", path))
         return out
