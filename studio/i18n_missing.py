@@ -1,6 +1,7 @@
 """List the .ts entries that still lack a Chinese text (new strings after `make i18n-update`, or ones marked
 unfinished), and fill them in: `python -m studio.i18n_missing` prints them (`--json`: one object per line);
-`--apply zh.json` writes the translations of a JSON object {source: translation} into those entries.
+`--apply zh.json` writes the translations of a JSON object {source: translation} into those entries (run
+`make i18n-update` after it to put the file back in lupdate's own layout, which keeps diffs small).
 Exit status 1 while any are missing.
 """
 
