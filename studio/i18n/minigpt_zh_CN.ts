@@ -415,6 +415,13 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     </message>
 </context>
 <context>
+    <name>CalibrationCall</name>
+    <message>
+        <source>the speed probe failed (exit code {0})</source>
+        <translation>测速失败（退出码 {0}）</translation>
+    </message>
+</context>
+<context>
     <name>ChatView</name>
     <message>
         <source>Chat</source>
@@ -630,6 +637,53 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>&lt;tr&gt;&lt;th align=&apos;left&apos;&gt;file&lt;/th&gt;&lt;th&gt;records&lt;/th&gt;&lt;th&gt;size&lt;/th&gt;&lt;/tr&gt;</source>
         <translation>&lt;tr&gt;&lt;th align=&apos;left&apos;&gt;文件&lt;/th&gt;&lt;th&gt;记录数&lt;/th&gt;&lt;th&gt;大小&lt;/th&gt;&lt;/tr&gt;</translation>
+    </message>
+</context>
+<context>
+    <name>EngineClient</name>
+    <message>
+        <source>the engine printed a line that is not a protocol event ({0}): {1!r}</source>
+        <translation>引擎输出了一行不是协议事件的内容（{0}）：{1!r}</translation>
+    </message>
+    <message>
+        <source>the output stream is corrupt, so the run was stopped; see the log for the engine&apos;s stderr</source>
+        <translation>输出流已损坏，运行已停止；引擎的 stderr 见日志</translation>
+    </message>
+    <message>
+        <source>could not start the engine: {0}</source>
+        <translation>无法启动引擎：{0}</translation>
+    </message>
+    <message>
+        <source>command: {0} ...; check that the engine is installed</source>
+        <translation>命令：{0} ……；请检查引擎是否已安装</translation>
+    </message>
+    <message>
+        <source>the engine process crashed (killed by a signal or a fatal error)</source>
+        <translation>引擎进程崩溃了（被信号杀死或发生致命错误）</translation>
+    </message>
+    <message>
+        <source>the engine&apos;s last stderr lines are below; a crash without a traceback is often out-of-memory</source>
+        <translation>下面是引擎 stderr 的最后几行；没有 traceback 的崩溃通常是内存不足</translation>
+    </message>
+    <message>
+        <source>the engine was killed after it did not stop in time</source>
+        <translation>引擎没有按时停止，已被强制结束</translation>
+    </message>
+    <message>
+        <source>the engine exited with code {0}</source>
+        <translation>引擎以退出码 {0} 退出</translation>
+    </message>
+    <message>
+        <source>the log holds the engine&apos;s stderr</source>
+        <translation>日志中有引擎的 stderr</translation>
+    </message>
+    <message>
+        <source>the engine exited without reporting how the run ended</source>
+        <translation>引擎退出了，但没有报告运行是如何结束的</translation>
+    </message>
+    <message>
+        <source>the engine reported the run failed</source>
+        <translation>引擎报告运行失败</translation>
     </message>
 </context>
 <context>
