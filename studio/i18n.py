@@ -12,6 +12,7 @@ In a QObject use self.tr("..."); in a module-level function, tr("...") from here
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -60,12 +61,15 @@ def build_qm(language: str) -> Path | None:
     tool = lrelease()
     if tool is None:
         return None
+    # Build beside it and rename: two studios (or tests) starting at once must never load a half-written .qm.
+    part = qm.with_name(f"{qm.stem}.{os.getpid()}.part.qm")
     try:
-        subprocess.run([tool, "-silent", str(ts), "-qm", str(qm)], check=True, timeout=60,
-                       capture_output=True)
+        subprocess.run([tool, "-silent", str(ts), "-qm", str(part)], check=True, timeout=60, capture_output=True)
+        os.replace(part, qm)
     except (OSError, subprocess.SubprocessError):
-        return None
-    return qm if qm.exists() else None
+        part.unlink(missing_ok=True)
+        return qm if qm.exists() else None
+    return qm
 
 
 class TsTranslator(QTranslator):
