@@ -68,7 +68,7 @@ def build_qm(language: str) -> Path | None:
         os.replace(part, qm)
     except (OSError, subprocess.SubprocessError):
         part.unlink(missing_ok=True)
-        return qm if qm.exists() else None
+        return None                 # a stale .qm would hide new texts: read the .ts instead
     return qm
 
 
