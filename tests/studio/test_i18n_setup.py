@@ -106,3 +106,22 @@ def test_the_english_detector():
     assert not is_english("<b>model.d_model</b><br>残差流的宽度", set())
     for name in ("MiniGPT Studio", "run.batch_size", "/tmp/ws/runs/tiny-a", "Top-k", "12,345", "bf16", "cpu"):
         assert not is_english(name, sources), name
+
+
+def test_the_cut_off_detector(qtbot):
+    from i18n_walk import cut_off
+    from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+    root = QWidget()
+    qtbot.addWidget(root)
+    lay = QVBoxLayout(root)
+    squeezed = QPushButton("一个很长很长很长很长很长的按钮文字")
+    squeezed.setFixedWidth(60)
+    wrapped = QLabel("一段很长很长很长很长很长很长的说明文字，会自动换行")
+    wrapped.setWordWrap(True)
+    wrapped.setFixedWidth(60)
+    lay.addWidget(squeezed)
+    lay.addWidget(wrapped)
+    root.show()
+    qtbot.waitExposed(root)
+    found = cut_off(root)
+    assert len(found) == 1 and "QPushButton" in found[0]
