@@ -206,6 +206,10 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation> 显示 {1} 步中最新的 {0} 步。</translation>
     </message>
     <message>
+        <source>Newest step first; within a step, in the order generated.</source>
+        <translation>最新的步在最前；同一步内按生成顺序排列。</translation>
+    </message>
+    <message>
         <source>(empty)</source>
         <translation>（空）</translation>
     </message>

@@ -21,8 +21,8 @@ def samples_html(samples: list[tuple[int, str, str]], max_steps: int = MAX_STEPS
     shown = by_step[::-1][:max_steps]
     more = tr(" Showing the newest {0} of {1} steps.").format(max_steps, len(by_step)) \
         if len(by_step) > max_steps else ""
-    parts = [f"<p style='color:#64748b'>{html.escape(tr('Newest step first; within a step, in the order generated.'))}"
-             + more + "</p>"]
+    order = tr("Newest step first; within a step, in the order generated.")
+    parts = [f"<p style='color:#64748b'>{html.escape(order)}" + more + "</p>"]
     empty, prompt_word = "<i>" + tr("(empty)") + "</i>", tr("Prompt:")
     for step, items in shown:
         parts.append("<h4 style='margin-top:10px;margin-bottom:2px'>" + tr("Step {0:,}").format(step) + "</h4>")
