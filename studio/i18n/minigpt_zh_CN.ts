@@ -45,7 +45,7 @@
     </message>
     <message>
         <source>~{0} tokens/s from a speed probe of the {1} preset on {2}, {3}</source>
-        <translation>约 {0} token/秒，来自 {1} 预设在 {2}（{3}）上的测速</translation>
+        <translation>约 {0} token/秒，由 {1} 预设在 {2}、{3} 下测速得出</translation>
     </message>
     <message>
         <source>{0} of training on this device: fewer run.max_steps, a smaller preset or a faster device would finish sooner</source>
