@@ -20,6 +20,7 @@ import yaml
 
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
+from engine.config_help_zh import help_zh, label_zh
 from engine.config_lora import LORA_TARGETS, LoraConfig  # noqa: F401 - re-exported
 from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
@@ -109,21 +110,24 @@ class Config:
 
 
 def help_for() -> dict[str, dict[str, dict[str, Any]]]:
-    """Every knob with its default and help text, per section (the studio's tooltips come from here)."""
+    """Every knob with its default and help text, per section, with its Chinese name and help ("label_zh",
+    "help_zh"); the studio's tooltips come from here."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for section, cls in SECTION_TYPES.items():
-        out[section] = _knobs(cls)
+        out[section] = _knobs(cls, section)
     return out
 
 
-def _knobs(cls: type) -> dict[str, dict[str, Any]]:
+def _knobs(cls: type, path: str) -> dict[str, dict[str, Any]]:
     """A section's knobs; a nested section's entry (model.moe) holds its own under "knobs"."""
     out, inst = {}, cls()
     for f in fields(cls):
-        out[f.name] = {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""), "type": str(f.type)}
+        key = f"{path}.{f.name}"
+        out[f.name] = {"default": getattr(inst, f.name), "help": f.metadata.get("help", ""), "type": str(f.type),
+                       "label_zh": label_zh(key), "help_zh": help_zh(key)}     # engine/config_help_zh.py
         nested = nested_section(cls, f.name)
         if nested is not None:
-            out[f.name]["knobs"] = _knobs(nested)
+            out[f.name]["knobs"] = _knobs(nested, key)
     return out
 
 

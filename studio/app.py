@@ -14,7 +14,7 @@ import sys
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from studio import APP_NAME, ORG_NAME, desktop, settings
+from studio import APP_NAME, ORG_NAME, desktop, i18n, settings
 from studio.theme import follow_system
 
 
@@ -27,6 +27,7 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     app.setWindowIcon(desktop.app_icon())
     app.setAttribute(Qt.ApplicationAttribute.AA_DontShowIconsInMenus, False)
     follow_system(app)
+    i18n.install_translator()
     return app
 
 

@@ -75,7 +75,8 @@ class CalibrationCall(QObject):
         except ValueError:
             lines = [ln for ln in err.strip().splitlines() if ln.strip()]
             why = next((ln[7:] for ln in lines if ln.startswith("error: ")), lines[-1] if lines else "")
-            self._finish(f"the speed probe failed (exit code {exit_code})" + (f": {why}" if why else ""), None)
+            failed = self.tr("the speed probe failed (exit code {0})").format(exit_code)
+            self._finish(failed + (f": {why}" if why else ""), None)
             return
         self._finish("", result)
 

@@ -112,8 +112,9 @@ class EngineClient(QObject):
     def _on_bad_line(self, text: str, why: str) -> None:
         if self._finished:
             return
-        self._fail(f"the engine printed a line that is not a protocol event ({why}): {text[:200]!r}",
-                   "the output stream is corrupt, so the run was stopped; see the log for the engine's stderr")
+        self._fail(self.tr("the engine printed a line that is not a protocol event ({0}): {1!r}").format(
+                       why, text[:200]),
+                   self.tr("the output stream is corrupt, so the run was stopped; see the log for the engine's stderr"))
         self.stop(grace_ms=5_000)
 
     def _on_grace_over(self) -> None:
@@ -135,19 +136,22 @@ class EngineClient(QObject):
         done: DoneEvent | None = typed(self._done) if self._done is not None else None
         summary = dict(done.summary or {}) if done is not None else {}
         if proc.start_error:
-            self._fail(f"could not start the engine: {proc.start_error}",
-                       f"command: {' '.join(self.argv[:4])} ...; check that the engine is installed")
+            self._fail(self.tr("could not start the engine: {0}").format(proc.start_error),
+                       self.tr("command: {0} ...; check that the engine is installed").format(" ".join(self.argv[:4])))
         elif crashed and self._failure is None and not self._stop_requested:
-            self._fail("the engine process crashed (killed by a signal or a fatal error)",
-                       "the engine's last stderr lines are below; a crash without a traceback is often out-of-memory")
+            self._fail(self.tr("the engine process crashed (killed by a signal or a fatal error)"),
+                       self.tr("the engine's last stderr lines are below; a crash without a traceback is often "
+                               "out-of-memory"))
         elif crashed and self._failure is None:
-            self._fail("the engine was killed after it did not stop in time")
+            self._fail(self.tr("the engine was killed after it did not stop in time"))
         elif exit_code not in (0, None) and self._failure is None:
-            self._fail(f"the engine exited with code {exit_code}", "the log holds the engine's stderr")
+            self._fail(self.tr("the engine exited with code {0}").format(exit_code),
+                       self.tr("the log holds the engine's stderr"))
         elif done is None and self._failure is None:
-            self._fail("the engine exited without reporting how the run ended", "the log holds the engine's stderr")
+            self._fail(self.tr("the engine exited without reporting how the run ended"),
+                       self.tr("the log holds the engine's stderr"))
         elif done is not None and done.status == "failed" and self._failure is None:
-            self._fail(str(summary.get("error") or "the engine reported the run failed"))
+            self._fail(str(summary.get("error") or self.tr("the engine reported the run failed")))
         if self._failure is not None:
             message, hint, tb = self._failure
             outcome = Outcome("failed", exit_code, crashed, message, hint, tb, proc.stderr_tail, summary)

@@ -1,6 +1,7 @@
 """`python -m studio.screenshots --out docs/images`: drive the real app offscreen and save a PNG of every
 wizard page, the monitor during a real short tiny run (with task accuracy and a "Save now"), the Runs table and
-the Chat tab, each at 1280x800 and at 1024x700 (`<page>-1280x800.png`, `<page>-1024x700.png`).
+the Chat tab with its Look inside token and attention views, each at 1280x800 and at 1024x700
+(`<page>-1280x800.png`, `<page>-1024x700.png`). `--lang zh` takes the same set in 简体中文 (`<page>-zh-1280x800.png`).
 
 Uses a throwaway workspace (or --workspace) and throwaway settings; the light palette for stable images.
 """
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="docs/images")
     p.add_argument("--workspace", help="workspace for the demo run (default: a new temporary folder)")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="interface language (zh: files named *-zh-*)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from studio import settings
     settings.use_settings_dir(tmp / "settings")
+    settings.set_value("ui/language", args.lang)      # create_app installs its translator
+    suffix = "-zh" if args.lang == "zh" else ""
     from studio.app import create_app
     from studio.theme import apply_theme
     app = create_app([sys.argv[0]])
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 view.plots.build_all()
                 view.plots.refresh()
                 settle(app, 0.3)
-            path = out / f"{name}-{w}x{h}.png"
+            path = out / f"{name}{suffix}-{w}x{h}.png"
             win.grab().save(str(path))
             print(f"wrote {path}")
         win.resize(*SIZES[0])
@@ -154,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
         win.chat.send.click()
         wait(app, lambda: win.chat._reply_index is None, 120, "a chat reply")
     shot("chat")
+    win.chat.look_inside.setChecked(True)                 # Chat → Look inside: the last reply's tokens, then attention
+    wait(app, lambda: bool(win.chat.inside.tokens.tokens), 120, "an inspection")
+    settle(app, 0.5)
+    shot("chat-inside-tokens")
+    win.chat.inside.tabs.setCurrentIndex(1)
+    shot("chat-inside-attention")
     win.chat_client.close()
     win.close()
     settle(app, 0.5)

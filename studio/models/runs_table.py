@@ -10,12 +10,16 @@ import re
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QAbstractTableModel, QModelIndex, QObject, Qt, Signal
 
 from studio import workers
+from studio.i18n import status_text
 from studio.models.run_scan import RunInfo, scan_workspace
 
-COLUMNS = ("Name", "Stage", "Status", "Steps", "Best val loss", "Duration", "Started")
+COLUMNS = (QT_TRANSLATE_NOOP("RunsTableModel", "Name"), QT_TRANSLATE_NOOP("RunsTableModel", "Stage"),
+           QT_TRANSLATE_NOOP("RunsTableModel", "Status"), QT_TRANSLATE_NOOP("RunsTableModel", "Steps"),
+           QT_TRANSLATE_NOOP("RunsTableModel", "Best val loss"), QT_TRANSLATE_NOOP("RunsTableModel", "Duration"),
+           QT_TRANSLATE_NOOP("RunsTableModel", "Started"))      # translated in headerData
 RUN_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -49,7 +53,7 @@ class RunsTableModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
+            return self.tr(COLUMNS[section])
         return None
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -79,8 +83,8 @@ class RunsTableModel(QAbstractTableModel):
             if status == "failed" and run.failed_before_training and run.error:
                 reason = re.sub(r"(?:[A-Za-z]:)?[\\/][^\s:]*[\\/]", "", run.error)  # folders in the tooltip only
                 reason = reason if len(reason) <= 56 else reason[:55] + "…"
-                return f"failed before training: {reason}"
-            return status
+                return self.tr("failed before training: {0}").format(reason)
+            return status_text(status)
         if col == 3:
             return f"{run.steps:,}" + (f" / {run.total_steps:,}" if run.total_steps else "")
         if col == 4:

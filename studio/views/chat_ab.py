@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from studio import settings
@@ -18,7 +18,10 @@ from studio.models.preferences import Side, append_preference, preference_record
 from studio.views.chat_ab_side import ABSide
 from studio.views.chat_input import ChatInput
 
-VERDICTS = {"a": ("preferred", "not preferred"), "b": ("not preferred", "preferred"), "tie": ("tie", "tie")}
+PREFERRED = QT_TRANSLATE_NOOP("ABChatView", "preferred")          # ABChatView translates them when shown
+NOT_PREFERRED = QT_TRANSLATE_NOOP("ABChatView", "not preferred")
+TIE = QT_TRANSLATE_NOOP("ABChatView", "tie")
+VERDICTS = {"a": (PREFERRED, NOT_PREFERRED), "b": (NOT_PREFERRED, PREFERRED), "tie": (TIE, TIE)}
 
 
 class ABChatView(QWidget):
@@ -35,7 +38,7 @@ class ABChatView(QWidget):
 
         self.system = QLineEdit(settings.value("chat_ab/system", "", str))
         self.system.setObjectName("abSystemPrompt")
-        self.system.setPlaceholderText("Optional system prompt, sent to both sides")
+        self.system.setPlaceholderText(self.tr("Optional system prompt, sent to both sides"))
         split = QSplitter()
         split.addWidget(self.a)
         split.addWidget(self.b)
@@ -43,15 +46,15 @@ class ABChatView(QWidget):
 
         self.input = ChatInput()
         self.input.setObjectName("chatInput")
-        self.input.setPlaceholderText("One prompt for both sides — Enter sends, Shift+Enter adds a line")
+        self.input.setPlaceholderText(self.tr("One prompt for both sides — Enter sends, Shift+Enter adds a line"))
         self.input.setMaximumHeight(70)
         self.input.submitted.connect(self._on_send_clicked)
-        self.send = QPushButton("Send to both")
+        self.send = QPushButton(self.tr("Send to both"))
         self.send.setObjectName("primaryButton")
         self.send.clicked.connect(self._on_send_clicked)
-        self.stop = QPushButton("Stop")
+        self.stop = QPushButton(self.tr("Stop"))
         self.stop.clicked.connect(self._on_stop_clicked)
-        self.new_chat = QPushButton("New comparison")
+        self.new_chat = QPushButton(self.tr("New comparison"))
         self.new_chat.clicked.connect(self._on_new_chat_clicked)
         buttons = QVBoxLayout()
         for w in (self.send, self.stop, self.new_chat):
@@ -60,13 +63,14 @@ class ABChatView(QWidget):
         entry.addWidget(self.input, 1)
         entry.addLayout(buttons)
 
-        self.pick_a = QPushButton("◀ &A is better")      # Alt+A, Alt+T, Alt+B
-        self.pick_tie = QPushButton("&Tie")
-        self.pick_b = QPushButton("&B is better ▶")
+        self.pick_a = QPushButton(self.tr("◀ &A is better"))      # Alt+A, Alt+T, Alt+B
+        self.pick_tie = QPushButton(self.tr("&Tie"))
+        self.pick_b = QPushButton(self.tr("&B is better ▶"))
         for w, winner in ((self.pick_a, "a"), (self.pick_tie, "tie"), (self.pick_b, "b")):
             w.setObjectName("abChoice")
             w.clicked.connect(lambda _c=False, winner=winner: self.choose(winner))
-        self.verdict = QLabel("Load a checkpoint on each side (the same one twice compares two sampling settings).")
+        self.verdict = QLabel(self.tr("Load a checkpoint on each side (the same one twice compares two sampling "
+                                      "settings)."))
         self.verdict.setObjectName("abVerdict")
         self.verdict.setWordWrap(True)
         choice = QHBoxLayout()
@@ -111,18 +115,20 @@ class ABChatView(QWidget):
         try:
             path = append_preference(self.workspace, record)
         except OSError as e:
-            self.verdict.setText(f"<span style='color:#d9534f'>Could not write the preference file: "
-                                 f"{html.escape(str(e))}</span> Check that the workspace is writable.")
+            self.verdict.setText(self.tr("<span style='color:#d9534f'>Could not write the preference file: {0}</span> "
+                                         "Check that the workspace is writable.").format(html.escape(str(e))))
             return None
         va, vb = VERDICTS[winner]
-        self.a.transcript.annotate(len(self.a.transcript.messages) - 1, va)
-        self.b.transcript.annotate(len(self.b.transcript.messages) - 1, vb)
+        self.a.transcript.annotate(len(self.a.transcript.messages) - 1, self.tr(va))
+        self.b.transcript.annotate(len(self.b.transcript.messages) - 1, self.tr(vb))
         self.history += [{"role": "user", "content": self._pending},
                          {"role": "assistant", "content": rb["content"] if winner == "b" else ra["content"]}]
         self._pending = None
-        what = {"a": "A preferred", "b": "B preferred", "tie": "Tie recorded (DPO skips ties)"}[winner]
-        self.verdict.setText(f"{what} · saved to <code>{html.escape(str(path.relative_to(self.workspace)))}</code>"
-                             " · the conversation continues from the preferred reply.")
+        what = {"a": self.tr("A preferred"), "b": self.tr("B preferred"),
+                "tie": self.tr("Tie recorded (DPO skips ties)")}[winner]
+        where = html.escape(str(path.relative_to(self.workspace)))
+        self.verdict.setText(self.tr("{0} · saved to <code>{1}</code> · the conversation continues from the "
+                                     "preferred reply.").format(what, where))
         self.preference_saved.emit(str(path), record)
         self._update_buttons()
         return path
@@ -154,9 +160,9 @@ class ABChatView(QWidget):
         sent = [side.ask(text, messages) for side in (self.a, self.b)]
         self.input.clear()
         if not all(sent):
-            self.verdict.setText("A server was not ready; the turn cannot be compared.")
+            self.verdict.setText(self.tr("A server was not ready; the turn cannot be compared."))
         else:
-            self.verdict.setText("Both sides are answering…")
+            self.verdict.setText(self.tr("Both sides are answering…"))
         self.save_settings()
         self._update_buttons()
 
@@ -167,11 +173,11 @@ class ABChatView(QWidget):
         if not all(r["content"].strip() for r in replies):
             # an empty reply is no preference pair (the DPO reader would reject the line): skip this turn
             self._pending = None
-            self.verdict.setText("A side gave no reply, so there is nothing to compare; send another prompt.")
+            self.verdict.setText(self.tr("A side gave no reply, so there is nothing to compare; send another prompt."))
         elif {r.get("status") for r in replies} <= {"completed"}:
-            self.verdict.setText("Which reply is better?")
+            self.verdict.setText(self.tr("Which reply is better?"))
         else:
-            self.verdict.setText("A reply was cut short; pick anyway, or send another prompt.")
+            self.verdict.setText(self.tr("A reply was cut short; pick anyway, or send another prompt."))
         self._update_buttons()
 
     def _on_stop_clicked(self) -> None:
@@ -186,7 +192,7 @@ class ABChatView(QWidget):
         for side in (self.a, self.b):
             side.reply_index = None
             side.transcript.clear()
-        self.verdict.setText("New comparison.")
+        self.verdict.setText(self.tr("New comparison."))
         self._update_buttons()
 
     def _update_buttons(self) -> None:

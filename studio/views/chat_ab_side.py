@@ -33,13 +33,13 @@ class ABSide(QWidget):
         self.picker.setMinimumContentsLength(18)
         self.picker.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.picker.currentIndexChanged.connect(self._on_picked)
-        self.load_button = QPushButton("Load")
+        self.load_button = QPushButton(self.tr("Load"))
         self.load_button.clicked.connect(self._on_load_clicked)
-        self.state = QLabel("No checkpoint loaded.")
+        self.state = QLabel(self.tr("No checkpoint loaded."))
         self.state.setObjectName("serverState")
         self.state.setWordWrap(True)
-        self.pane = TranscriptPane(self.transcript, assistant_name=f"Model {name}")
-        self.sampling = SamplingBox(f"chat_ab/{name.lower()}", f"Sampling {name}", columns=2,
+        self.pane = TranscriptPane(self.transcript, assistant_name=self.tr("Model {0}").format(name))
+        self.sampling = SamplingBox(f"chat_ab/{name.lower()}", self.tr("Sampling {0}").format(name), columns=2,
                                     labels_above=True)
         top = QHBoxLayout()
         top.addWidget(tag)
@@ -112,12 +112,13 @@ class ABSide(QWidget):
             self.client.load(path)
 
     def _on_loading(self, path: str) -> None:
-        self.state.setText(f"Loading {html.escape(path)}…")
+        self.state.setText(self.tr("Loading {0}…").format(html.escape(path)))
         self.state_changed.emit()
 
     def _on_ready(self, info: dict) -> None:
-        bits = [f"step {info.get('step', '?')}", str(info.get("stage") or ""), str(info.get("device") or "")]
-        self.state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
+        bits = [self.tr("step {0}").format(info.get("step", "?")), str(info.get("stage") or ""),
+                str(info.get("device") or "")]
+        self.state.setText(" · ".join([self.tr("<b>Ready</b>"), *(html.escape(b) for b in bits if b)]))
         self.state.setToolTip(str(info.get("checkpoint", "")))
         self.state_changed.emit()
 

@@ -6,12 +6,14 @@ servers, sampling or preferences.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
+from studio.i18n import tr
 from studio.models.chat_transcript import ChatTranscript
 
-ROLE_NAMES = {"user": "You", "assistant": "Model", "system": "System"}
+ROLE_NAMES = {"user": QT_TRANSLATE_NOOP("Bubble", "You"), "assistant": QT_TRANSLATE_NOOP("Bubble", "Model"),
+              "system": QT_TRANSLATE_NOOP("Bubble", "System")}
 
 
 class Bubble(QFrame):
@@ -26,7 +28,7 @@ class Bubble(QFrame):
         self.stats = QLabel()
         self.stats.setObjectName("bubbleStats")
         self.stats.hide()
-        self.who = QLabel(ROLE_NAMES.get(role, role))
+        self.who = QLabel(self.tr(ROLE_NAMES.get(role, role)))
         self.who.setObjectName("bubbleRole")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(12, 8, 12, 8)
@@ -40,21 +42,21 @@ def stats_text(m: dict) -> str:
     s = m.get("stats") or {}
     bits = [m["status"]] if m.get("status") not in (None, "completed") else []
     if s.get("completion_tokens") is not None:
-        bits.append(f"{s['completion_tokens']} tokens")
+        bits.append(tr("{0} tokens").format(s["completion_tokens"]))
     if s.get("tokens_per_s"):
         bits.append(f"{s['tokens_per_s']:.1f} tok/s")
     if s.get("time_to_first_token") is not None:
-        bits.append(f"first token {1000 * s['time_to_first_token']:.0f} ms")
+        bits.append(tr("first token {0:.0f} ms").format(1000 * s["time_to_first_token"]))
     if m.get("verdict"):
         bits.append(m["verdict"])
     return " · ".join(bits)
 
 
 class TranscriptPane(QScrollArea):
-    def __init__(self, transcript: ChatTranscript, assistant_name: str = "Model", parent: QWidget | None = None):
+    def __init__(self, transcript: ChatTranscript, assistant_name: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.transcript = transcript
-        self.assistant_name = assistant_name
+        self.assistant_name = assistant_name or self.tr("Model")
         self.bubbles: list[Bubble] = []
         self.setObjectName("chatScroll")
         self.setWidgetResizable(True)
@@ -84,7 +86,7 @@ class TranscriptPane(QScrollArea):
 
     def _on_message_updated(self, i: int) -> None:
         m, bubble = self.transcript.messages[i], self.bubbles[i]
-        bubble.text.setText(m["content"] or ("…" if "status" not in m else "(empty reply)"))
+        bubble.text.setText(m["content"] or ("…" if "status" not in m else self.tr("(empty reply)")))
         if "status" in m:
             text = stats_text(m)
             bubble.stats.setText(text)

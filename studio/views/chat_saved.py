@@ -22,14 +22,15 @@ class SavedChats(QGroupBox):
 
     def __init__(self, workspace: Path | None, transcript: ChatTranscript, meta: Callable[[], dict],
                  parent: QWidget | None = None):
-        super().__init__("Saved chats", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Saved chats"))
         self.workspace = workspace
         self.transcript = transcript
         self._meta = meta
-        self.save_button = QPushButton("Save chat")
-        self.save_button.setToolTip("Save this conversation to the workspace's chats folder")
+        self.save_button = QPushButton(self.tr("Save chat"))
+        self.save_button.setToolTip(self.tr("Save this conversation to the workspace's chats folder"))
         self.save_button.clicked.connect(self._on_save_clicked)
-        self.open_button = QPushButton("Open chat…")
+        self.open_button = QPushButton(self.tr("Open chat…"))
         self.open_button.clicked.connect(self._on_open_clicked)
         self.state = QLabel()
         self.state.setObjectName("chatFileState")
@@ -47,9 +48,10 @@ class SavedChats(QGroupBox):
         try:
             path = save_chat(self.workspace, self.transcript.messages, self._meta())
         except OSError as e:
-            self.show_state(f"Could not save the chat: {e}. Check that the workspace is writable.", error=True)
+            self.show_state(self.tr("Could not save the chat: {0}. Check that the workspace is writable.").format(e),
+                            error=True)
             return None
-        self.show_state(f"Saved to chats/{path.name}")
+        self.show_state(self.tr("Saved to chats/{0}").format(path.name))
         return path
 
     def open(self, path: str | Path) -> bool:
@@ -58,7 +60,7 @@ class SavedChats(QGroupBox):
         except ChatFileError as e:
             self.show_state(str(e), error=True)
             return False
-        self.show_state(f"Opened {Path(path).name}")
+        self.show_state(self.tr("Opened {0}").format(Path(path).name))
         self.chat_opened.emit(str(path), header, messages)
         return True
 
@@ -73,6 +75,7 @@ class SavedChats(QGroupBox):
 
     def _on_open_clicked(self) -> None:
         start = chats_dir(self.workspace) if self.workspace is not None else Path.home()
-        path, _ = QFileDialog.getOpenFileName(self, "Open a saved chat", str(start), "Chats (*.jsonl)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Open a saved chat"), str(start),
+                                              self.tr("Chats (*.jsonl)"))
         if path:
             self.open(path)

@@ -45,27 +45,28 @@ class ChatView(QWidget):
         self._checkpoints = checkpoints
         self._reply_index: int | None = None
 
-        title = QLabel("Chat")
+        title = QLabel(self.tr("Chat"))
         title.setObjectName("pageTitle")
         self.picker = QComboBox()
         self.picker.setObjectName("checkpointPicker")
         self.picker.setMinimumWidth(360)
-        self.picker.setToolTip("Checkpoints of the runs in this workspace")
+        self.picker.setToolTip(self.tr("Checkpoints of the runs in this workspace"))
         self.picker.currentIndexChanged.connect(self._update_buttons)
-        browse = QPushButton("Open folder…")
+        browse = QPushButton(self.tr("Open folder…"))
         browse.clicked.connect(self._on_browse_clicked)
-        self.load_button = QPushButton("Load")
+        self.load_button = QPushButton(self.tr("Load"))
         self.load_button.clicked.connect(self._on_load_clicked)
-        self.int8 = QCheckBox("Int8 (CPU)")
+        self.int8 = QCheckBox(self.tr("Int8 (CPU)"))
         self.int8.setObjectName("chatInt8")
-        self.int8.setToolTip("Decode with int8 weights on the CPU (--quantize int8): a quarter of the bytes read per "
-                             "token, so faster replies on a CPU, with slightly different logits. Applies on Load.")
+        self.int8.setToolTip(self.tr("Decode with int8 weights on the CPU (--quantize int8): a quarter of the bytes "
+                                     "read per token, so faster replies on a CPU, with slightly different logits. "
+                                     "Applies on Load."))
         self.int8.setChecked(settings.value("chat/int8", False, bool))
-        self.server_state = QLabel("No checkpoint loaded.")
+        self.server_state = QLabel(self.tr("No checkpoint loaded."))
         self.server_state.setObjectName("serverState")
         self.server_state.setWordWrap(True)
         top = QHBoxLayout()
-        top.addWidget(QLabel("Checkpoint"))
+        top.addWidget(QLabel(self.tr("Checkpoint")))
         top.addWidget(self.picker, 1)
         top.addWidget(browse)
         top.addWidget(self.int8)
@@ -74,16 +75,16 @@ class ChatView(QWidget):
         self.pane = TranscriptPane(self.transcript)
         self.input = ChatInput()
         self.input.setObjectName("chatInput")
-        self.input.setPlaceholderText("Write a message — Enter sends, Shift+Enter adds a line")
+        self.input.setPlaceholderText(self.tr("Write a message — Enter sends, Shift+Enter adds a line"))
         self.input.setMaximumHeight(90)
         self.input.submitted.connect(self._on_send_clicked)
-        self.send = QPushButton("Send")
+        self.send = QPushButton(self.tr("Send"))
         self.send.setObjectName("primaryButton")
         self.send.clicked.connect(self._on_send_clicked)
-        self.stop = QPushButton("Stop")
+        self.stop = QPushButton(self.tr("Stop"))
         self.stop.setShortcut("Esc")
         self.stop.clicked.connect(client.cancel)
-        self.new_chat = QPushButton("New chat")
+        self.new_chat = QPushButton(self.tr("New chat"))
         self.new_chat.setShortcut("Ctrl+Shift+N")
         self.new_chat.clicked.connect(self._on_new_chat_clicked)
         send_col = QVBoxLayout()
@@ -95,11 +96,12 @@ class ChatView(QWidget):
         self.inside = InsidePanel(client, self.transcript, self.system_text)
         self.inside.setObjectName("insidePanel")
         self.inside.hide()
-        self.look_inside = QPushButton("Look inside")
+        self.look_inside = QPushButton(self.tr("Look inside"))
         self.look_inside.setObjectName("lookInside")
         self.look_inside.setCheckable(True)
-        self.look_inside.setToolTip("Show the last reply's tokens with the model's probabilities and alternatives, "
-                                    "and its attention heatmap (one extra pass over the reply, only while open)")
+        self.look_inside.setToolTip(self.tr("Show the last reply's tokens with the model's probabilities and "
+                                            "alternatives, and its attention heatmap (one extra pass over the reply, "
+                                            "only while open)"))
         self.look_inside.toggled.connect(self._on_look_inside_toggled)
         send_col.addWidget(self.look_inside)
         self.split = split = QSplitter(Qt.Orientation.Vertical)
@@ -114,10 +116,10 @@ class ChatView(QWidget):
 
         self.system = QPlainTextEdit()
         self.system.setObjectName("systemPrompt")
-        self.system.setPlaceholderText("Optional: how the model should behave")
+        self.system.setPlaceholderText(self.tr("Optional: how the model should behave"))
         self.system.setMaximumHeight(100)
         self.system.setPlainText(settings.value("chat/system", "", str))
-        sys_box = QGroupBox("System prompt")
+        sys_box = QGroupBox(self.tr("System prompt"))
         QVBoxLayout(sys_box).addWidget(self.system)
         self.sampling = SamplingBox("chat")
         self.controls = self.sampling.controls
@@ -143,12 +145,12 @@ class ChatView(QWidget):
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("chatModes")
-        self.tabs.addTab(single_page, "Chat")
+        self.tabs.addTab(single_page, self.tr("Chat"))
         self.ab = None
         if command is not None:
             from studio.views.chat_ab import ABChatView
             self.ab = ABChatView(command, checkpoints)
-            self.tabs.addTab(self.ab, "Compare A/B")
+            self.tabs.addTab(self.ab, self.tr("Compare A/B"))
         self.tabs.tabBar().setVisible(self.ab is not None)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(24, 16, 24, 16)
@@ -237,11 +239,11 @@ class ChatView(QWidget):
         if ckpt:
             self.picker.setCurrentIndex(self.picker.findData(ckpt))
         if ckpt and self.client.checkpoint != ckpt:
-            self.saved.show_state(f"Opened {Path(path).name} · Load its checkpoint to continue it")
+            self.saved.show_state(self.tr("Opened {0} · Load its checkpoint to continue it").format(Path(path).name))
         self._update_buttons()
 
     def _on_browse_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Open a checkpoint folder"), str(Path.home()))
         if path:
             self.load_checkpoint(path)
 
@@ -251,15 +253,15 @@ class ChatView(QWidget):
             self.client.load(path, self.int8.isChecked())
 
     def _on_loading(self, path: str) -> None:
-        self.server_state.setText(f"Loading {html.escape(path)}…")
+        self.server_state.setText(self.tr("Loading {0}…").format(html.escape(path)))
         self._update_buttons()
 
     def _on_ready(self, info: dict) -> None:
         params = info.get("params")
-        bits = [str(info.get("checkpoint") or ""), f"step {info.get('step', '?')}", str(info.get("stage") or ""),
-                f"{params:,} params" if isinstance(params, int) else "", str(info.get("device") or ""),
-                "int8 weights" if self.client.int8 else ""]
-        self.server_state.setText(" · ".join(["<b>Ready</b>", *(html.escape(b) for b in bits if b)]))
+        bits = [str(info.get("checkpoint") or ""), self.tr("step {0}").format(info.get("step", "?")),
+                str(info.get("stage") or ""), self.tr("{0:,} params").format(params) if isinstance(params, int) else "",
+                str(info.get("device") or ""), self.tr("int8 weights") if self.client.int8 else ""]
+        self.server_state.setText(" · ".join([self.tr("<b>Ready</b>"), *(html.escape(b) for b in bits if b)]))
         self.inside.forget()  # a new server knows none of the earlier replies' token ids
         self._update_buttons()
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
 
+from studio.i18n import tr
 from studio.models.cost import Cost, human_bytes
 
 __all__ = ["EstimateBox", "human", "human_bytes", "warnings_html"]
@@ -25,14 +27,15 @@ def warnings_html(cost: Cost) -> str:
 
 
 class EstimateBox(QGroupBox):
-    ROWS = (("params", "Parameters"), ("params_non_embedding", "  without embeddings"),
-            ("params_active", "  active per token"),
-            ("params_trainable", "  trained (fewer with LoRA)"),
-            ("tokens_per_step", "Tokens per step"), ("total_tokens", "Tokens in the run"),
-            ("flops_per_step", "FLOPs per step"), ("memory_bytes", "Training memory (rough)"))
+    ROWS = (("params", QT_TR_NOOP("Parameters")), ("params_non_embedding", QT_TR_NOOP("  without embeddings")),
+            ("params_active", QT_TR_NOOP("  active per token")),
+            ("params_trainable", QT_TR_NOOP("  trained (fewer with LoRA)")),
+            ("tokens_per_step", QT_TR_NOOP("Tokens per step")), ("total_tokens", QT_TR_NOOP("Tokens in the run")),
+            ("flops_per_step", QT_TR_NOOP("FLOPs per step")), ("memory_bytes", QT_TR_NOOP("Training memory (rough)")))
 
     def __init__(self, parent=None):
-        super().__init__("Estimate", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Estimate"))
         self.setObjectName("estimateBox")
         form = QFormLayout(self)
         self.labels: dict[str, QLabel] = {}
@@ -40,17 +43,18 @@ class EstimateBox(QGroupBox):
             value = QLabel("—")
             value.setObjectName(f"estimate:{key}")
             self.labels[key] = value
-            form.addRow(text, value)
+            form.addRow(tr(text), value)      # QT_TR_NOOP in a class body: lupdate's empty context
         self.time = QLabel("—")
         self.time.setObjectName("estimate:time")
         self.time.setWordWrap(True)
-        form.addRow("Training time", self.time)
+        form.addRow(self.tr("Training time"), self.time)
         self.warnings = QLabel()
         self.warnings.setObjectName("estimateWarnings")
         self.warnings.setWordWrap(True)
         self.warnings.hide()
         form.addRow(self.warnings)
-        self.note = QLabel("Memory: weights, gradients, the optimizer's state and one micro-batch of activations.")
+        self.note = QLabel(self.tr("Memory: weights, gradients, the optimizer's state and one micro-batch of "
+                                   "activations."))
         self.note.setWordWrap(True)
         self.note.setObjectName("hintLabel")
         form.addRow(self.note)

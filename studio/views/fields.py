@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.i18n import knob_help, knob_label
+
 INT_MAX = 2_000_000_000
 
 
@@ -42,13 +44,14 @@ class Field(QObject):
         self.key = key
         self.kind = "int_auto" if auto and isinstance(default, int) else self._kind(default, options)
         self.nullable = default is None
-        self.label = QLabel(label or pretty_label(key.split(".")[-1]))
+        self.label = QLabel(label or pretty_label(key.split(".")[-1]))   # label: the Chinese name, in zh
         self.error = QLabel()
         self.error.setObjectName("fieldError")
         self.error.setWordWrap(True)
         self.error.hide()
         self.widget = self._make(default, options)
-        tip = f"<b>{key}</b><br>{help_text}" + (f"<br><i>default: {default!r}</i>" if default not in (None, "") else "")
+        tip = f"<b>{key}</b><br>{help_text}" + (
+            "<br><i>" + self.tr("default: {0}").format(repr(default)) + "</i>" if default not in (None, "") else "")
         for w in (self.label, self.widget):
             w.setToolTip(tip)
         self.widget.setObjectName(f"field:{key}")
@@ -92,7 +95,7 @@ class Field(QObject):
             w = QLineEdit()
             w.textChanged.connect(self.changed)
             if self.kind == "list":
-                w.setPlaceholderText("comma-separated")
+                w.setPlaceholderText(self.tr("comma-separated"))
         return w
 
     def value(self) -> Any:
@@ -185,8 +188,8 @@ class FieldGroup(QObject):
             info = (knobs.get(section) or {}).get(name)
             if info is None:
                 continue  # this engine does not have the knob: nothing to show
-            f = Field(key, info.get("default"), info.get("help", ""), (options or {}).get(key), parent=self,
-                      auto=info.get("type") == "int | str")
+            f = Field(key, info.get("default"), knob_help(info), (options or {}).get(key), label=knob_label(info),
+                      parent=self, auto=info.get("type") == "int | str")
             f.changed.connect(self.changed)
             self.fields[key] = f
             self.form.addRow(f.label, f.row())

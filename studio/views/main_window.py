@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QTimer, QUrl
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QByteArray, QTimer, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -31,12 +31,14 @@ from studio.models.runs_table import RunsTableModel
 from studio.run_manager import RunManager
 from studio.views.chat_view import ChatView
 from studio.views.close_dialog import CANCEL, KEEP, STOP, ask_close
+from studio.views.language_menu import add_language_menu
 from studio.views.manual_view import ManualDialog, chapter_for
 from studio.views.monitor_tabs import MonitorTabs
 from studio.views.runs_view import RunsView
 from studio.views.wizard import TrainWizard
 
-PAGES = ("Train", "Monitor", "Runs", "Chat")
+PAGES = (QT_TRANSLATE_NOOP("MainWindow", "Train"), QT_TRANSLATE_NOOP("MainWindow", "Monitor"),
+         QT_TRANSLATE_NOOP("MainWindow", "Runs"), QT_TRANSLATE_NOOP("MainWindow", "Chat"))   # shown through tr
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "STUDIO.md"
 STOP_GRACE_MS = 30_000
 
@@ -68,7 +70,7 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(w)
         self.nav = QListWidget()
         self.nav.setObjectName("navList")
-        self.nav.addItems(PAGES)
+        self.nav.addItems([self.tr(name) for name in PAGES])
         self.nav.setFixedWidth(150)
         self.nav.currentRowChanged.connect(self._on_nav_changed)
         central = QWidget()
@@ -79,9 +81,9 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-        self.device_label = QLabel("device: detecting…")
+        self.device_label = QLabel(self.tr("device: detecting…"))
         self.workspace_label = QLabel()
-        self.jobs_label = QLabel("no runs training")
+        self.jobs_label = QLabel(self.tr("no runs training"))
         for w in (self.device_label, self.workspace_label):
             self.statusBar().addWidget(w)
         self.statusBar().addPermanentWidget(self.jobs_label)
@@ -109,20 +111,23 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ menus
     def _build_menus(self) -> None:
-        file = self.menuBar().addMenu("&File")
-        self._action(file, "Open &dataset…", QKeySequence.StandardKey.Open, self._on_open_dataset)
-        self._action(file, "Open run &config…", "Ctrl+Shift+R", self._on_open_run_config)
-        self._action(file, "Open &checkpoint…", "Ctrl+Shift+O", self._on_open_checkpoint)
-        self._action(file, "Open &workspace…", "Ctrl+Shift+W", self._on_open_workspace)
+        file = self.menuBar().addMenu(self.tr("&File"))
+        self._action(file, self.tr("Open &dataset…"), QKeySequence.StandardKey.Open, self._on_open_dataset)
+        self._action(file, self.tr("Open run &config…"), "Ctrl+Shift+R", self._on_open_run_config)
+        self._action(file, self.tr("Open &checkpoint…"), "Ctrl+Shift+O", self._on_open_checkpoint)
+        self._action(file, self.tr("Open &workspace…"), "Ctrl+Shift+W", self._on_open_workspace)
         file.addSeparator()
-        self._action(file, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        view = self.menuBar().addMenu("&View")
+        self._action(file, self.tr("&Quit"), QKeySequence.StandardKey.Quit, self.close)
+        view = self.menuBar().addMenu(self.tr("&View"))
         for i, name in enumerate(PAGES):
-            self._action(view, name, f"Ctrl+{i + 1}", lambda _c=False, i=i: self.show_page(i))
-        help_ = self.menuBar().addMenu("&Help")
-        self._action(help_, "&Manual (this page's chapter)", QKeySequence.StandardKey.HelpContents, self._on_manual)
-        self._action(help_, "Open &docs", None, self._on_open_docs)
-        self._action(help_, "&About", None, self._on_about)
+            self._action(view, self.tr(name), f"Ctrl+{i + 1}", lambda _c=False, i=i: self.show_page(i))
+        view.addSeparator()
+        add_language_menu(view, self)
+        help_ = self.menuBar().addMenu(self.tr("&Help"))
+        self._action(help_, self.tr("&Manual (this page's chapter)"), QKeySequence.StandardKey.HelpContents,
+                     self._on_manual)
+        self._action(help_, self.tr("Open &docs"), None, self._on_open_docs)
+        self._action(help_, self.tr("&About"), None, self._on_about)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         a = QAction(text, self)
@@ -147,7 +152,7 @@ class MainWindow(QMainWindow):
         """(label, path) of the best and latest checkpoint of every run, newest run first."""
         out = []
         for run in self.table.runs():
-            for which, path in (("best", run.best_ckpt), ("latest", run.latest_ckpt)):
+            for which, path in ((self.tr("best"), run.best_ckpt), (self.tr("latest"), run.latest_ckpt)):
                 if path and all(p != path for _, p in out):
                     out.append((f"{run.name} · {Path(path).name} ({which})", path))
         return out
@@ -172,7 +177,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.close)
 
     def _on_running_changed(self, n: int) -> None:
-        self.jobs_label.setText(f"{n} run{'s' if n != 1 else ''} training" if n else "no runs training")
+        self.jobs_label.setText(self.tr("%n run(s) training", "", n) if n else self.tr("no runs training"))
 
     # ------------------------------------------------------------------ chat
     def open_chat(self, checkpoint: str) -> None:
@@ -184,11 +189,11 @@ class MainWindow(QMainWindow):
         self.wizard.set_doctor_report(report)
         gpus = (report.get("cuda") or {}).get("gpus") or []
         device = f"{len(gpus)}× {gpus[0]['name']}" if gpus else ("Apple MPS" if (report.get("mps") or {}).get(
-            "available") else f"CPU, {(report.get('cpu') or {}).get('cores', '?')} cores")
-        self.device_label.setText(f"device: {device}")
+            "available") else self.tr("CPU, {0} cores").format((report.get("cpu") or {}).get("cores", "?")))
+        self.device_label.setText(self.tr("device: {0}").format(device))
 
     def _on_doctor_failed(self, message: str) -> None:
-        self.device_label.setText("device: unknown (doctor failed)")
+        self.device_label.setText(self.tr("device: unknown (doctor failed)"))
         self.device_label.setToolTip(message)
         self.wizard.hardware.set_error(message)
 
@@ -200,7 +205,8 @@ class MainWindow(QMainWindow):
 
     def _on_open_run_config(self) -> None:
         start = settings.value("wizard/last_config_dir", str(Path.home()), str)
-        path, _ = QFileDialog.getOpenFileName(self, "Open a run config", start, "Run config (*.yaml *.yml);;All (*)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Open a run config"), start,
+                                              self.tr("Run config (*.yaml *.yml);;All (*)"))
         if path:
             self.open_run_config(path)
 
@@ -209,20 +215,21 @@ class MainWindow(QMainWindow):
         self.show_page(0)
         why = self.wizard.open_config(path)
         if why:
-            QMessageBox.warning(self, "Open run config", why)
+            QMessageBox.warning(self, self.tr("Open run config"), why)
         else:
             settings.set_value("wizard/last_config_dir", str(Path(path).parent))
 
     def _on_open_checkpoint(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open a checkpoint folder", str(self.command.runs_dir))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Open a checkpoint folder"), str(self.command.runs_dir))
         if path:
             self.open_chat(path)
 
     def _on_open_workspace(self) -> None:
         if self.manager.running_count():
-            QMessageBox.information(self, "Open workspace", "Stop the running runs before switching workspace.")
+            QMessageBox.information(self, self.tr("Open workspace"),
+                                    self.tr("Stop the running runs before switching workspace."))
             return
-        path = QFileDialog.getExistingDirectory(self, "Open a workspace folder", str(self.command.workspace))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Open a workspace folder"), str(self.command.workspace))
         if path:
             self.set_workspace(path)
 
@@ -234,7 +241,7 @@ class MainWindow(QMainWindow):
         self._show_workspace()
 
     def _show_workspace(self) -> None:
-        self.workspace_label.setText(f"workspace: {self.command.workspace}")
+        self.workspace_label.setText(self.tr("workspace: {0}").format(self.command.workspace))
 
     def _on_manual(self) -> None:
         """Open the manual at the chapter that explains the page on screen (on the Stage page: the chosen stage's)."""
@@ -250,10 +257,11 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(DOCS)))
 
     def _on_about(self) -> None:
-        QMessageBox.about(self, f"About {APP_NAME}",
-                          f"<h3>{APP_NAME}</h3><p>Train small GPT-style language models from scratch, watch them "
-                          "learn, and talk to the result.</p><p>The studio drives the <code>minigpt</code> engine "
-                          "as separate processes; every run is also a YAML file you can run from the command line.</p>")
+        QMessageBox.about(self, self.tr("About {0}").format(APP_NAME),
+                          f"<h3>{APP_NAME}</h3>" + self.tr(
+                              "<p>Train small GPT-style language models from scratch, watch them learn, and talk to "
+                              "the result.</p><p>The studio drives the <code>minigpt</code> engine as separate "
+                              "processes; every run is also a YAML file you can run from the command line.</p>"))
 
     # ------------------------------------------------------------------ settings and closing
     def _restore(self) -> None:
@@ -279,7 +287,7 @@ class MainWindow(QMainWindow):
                 return
             if answer == STOP:
                 self._closing = True
-                self.statusBar().showMessage("Stopping runs: each saves a checkpoint, then the studio closes…")
+                self.statusBar().showMessage(self.tr("Stopping runs: each saves a checkpoint, then the studio closes…"))
                 self.manager.stop_all(self.stop_grace_ms)
                 event.ignore()
                 return

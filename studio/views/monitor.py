@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.i18n import status_text
 from studio.models.runs_table import fmt_duration
 from studio.run_session import RunSession
 from studio.views.elided_label import ElidedLabel
@@ -62,14 +63,14 @@ class ErrorPanel(QFrame):
         self.hide()
 
     def show_error(self, message: str, hint: str, traceback: str, stderr_tail: str) -> None:
-        self.message.setText(f"<b>Run failed:</b> {html.escape(message)}")
-        self.hint.setText(f"Hint: {html.escape(hint)}" if hint else "")
+        self.message.setText(self.tr("<b>Run failed:</b> {0}").format(html.escape(message)))
+        self.hint.setText(self.tr("Hint: {0}").format(html.escape(hint)) if hint else "")
         self.hint.setVisible(bool(hint))
         parts = []
         if traceback:
             parts.append(traceback.rstrip())
         if stderr_tail:
-            parts.append("— last lines of the engine's stderr —\n" + stderr_tail.rstrip())
+            parts.append(self.tr("— last lines of the engine's stderr —") + "\n" + stderr_tail.rstrip())
         self.details.setPlainText("\n\n".join(parts))
         self.details.setVisible(bool(parts))
         self.show()
@@ -93,11 +94,11 @@ class MonitorView(QWidget):
         self.notice.setStyleSheet("color:#16a34a;font-weight:bold;")
         self._notice_timer = QTimer(self, singleShot=True, interval=NOTICE_MS)
         self._notice_timer.timeout.connect(self.notice.clear)
-        self.pause = QPushButton("Pause")
-        self.resume = QPushButton("Resume")
-        self.stop = QPushButton("Stop (save and exit)")
-        self.save = QPushButton("Save now")
-        self.chat = QPushButton("Chat with latest")
+        self.pause = QPushButton(self.tr("Pause"))
+        self.resume = QPushButton(self.tr("Resume"))
+        self.stop = QPushButton(self.tr("Stop (save and exit)"))
+        self.save = QPushButton(self.tr("Save now"))
+        self.chat = QPushButton(self.tr("Chat with latest"))
         self.pause.clicked.connect(session.pause)
         self.resume.clicked.connect(session.resume)
         self.stop.clicked.connect(self._on_stop_clicked)
@@ -128,8 +129,8 @@ class MonitorView(QWidget):
         self.log.setMaximumBlockCount(5000)
         self.log.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         side = QTabWidget()
-        side.addTab(self.samples, "Samples")
-        side.addTab(self.log, "Log")
+        side.addTab(self.samples, self.tr("Samples"))
+        side.addTab(self.log, self.tr("Log"))
         self.side = side
         scroll = QScrollArea()  # many stage and eval plots must not make the window taller than the screen
         scroll.setWidget(self.plots)
@@ -177,7 +178,7 @@ class MonitorView(QWidget):
 
     def _on_status_changed(self, status: str) -> None:
         colour = STATUS_COLOURS.get(status, "#64748b")
-        self.status.setText(status)
+        self.status.setText(status_text(status))
         self.status.setStyleSheet(f"background:{colour};color:white;border-radius:8px;padding:2px 10px;")
         if self.state.finished and self.state.error is not None:
             self._on_error(self.state.error)
@@ -207,10 +208,11 @@ class MonitorView(QWidget):
         self.samples.add(step, prompt, completion)
 
     def _on_save_clicked(self) -> None:
-        self._notify("Saving a checkpoint…")
+        self._notify(self.tr("Saving a checkpoint…"))
 
     def _on_checkpoint_added(self, step: int, path: str, reason: str) -> None:
-        self._notify(f"✓ Checkpoint saved at step {step:,}" + (f" ({reason})" if reason else ""), path)
+        self._notify(self.tr("✓ Checkpoint saved at step {0:,}").format(step) + (f" ({reason})" if reason else ""),
+                     path)
 
     def _notify(self, text: str, tip: str = "", colour: str = "#16a34a") -> None:
         self.notice.setStyleSheet(f"color:{colour};font-weight:bold;")
@@ -263,15 +265,18 @@ class MonitorView(QWidget):
         if s.total_steps and s.step:
             self.progress.setValue(int(1000 * s.step / s.total_steps))
             tok_s = s.latest("tokens_per_s")
-            eta = "" if s.finished or s.eta_s is None else f" · ETA {fmt_duration(s.eta_s)}"
+            eta = "" if s.finished or s.eta_s is None else self.tr(" · ETA {0}").format(fmt_duration(s.eta_s))
             loss = s.latest("loss")
-            text = (f"step {s.step:,} / {s.total_steps:,} · epoch {s.epoch:.3f} · elapsed {elapsed}{eta}"
-                    + (f" · loss {loss:.4f}" if loss is not None else "")
+            text = (self.tr("step {0:,} / {1:,} · epoch {2:.3f} · elapsed {3}").format(s.step, s.total_steps, s.epoch,
+                                                                                        elapsed) + eta
+                    + (self.tr(" · loss {0:.4f}").format(loss) if loss is not None else "")
                     + (f" · {tok_s:,.0f} tok/s" if tok_s else ""))
+        elif s.finished:
+            text = self.tr("elapsed {0}").format(elapsed)
         else:
-            text = f"{self._phase or 'starting'} · elapsed {elapsed}" if not s.finished else f"elapsed {elapsed}"
+            text = self.tr("{0} · elapsed {1}").format(self._phase or self.tr("starting"), elapsed)
         if s.best_val is not None:
-            text += f" · best val {s.best_val:.4f}"
+            text += self.tr(" · best val {0:.4f}").format(s.best_val)
         self.progress_text.setText(text)
 
     def close_view(self) -> None:

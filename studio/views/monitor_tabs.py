@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QStackedWidget, QTabWidget, QWidget
 
+from studio.i18n import status_text
 from studio.run_session import RunSession
 from studio.views.monitor import MonitorView
 
@@ -15,7 +16,7 @@ class MonitorTabs(QStackedWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        empty = QLabel("No run is being monitored.\nLaunch one from Train, or open a past run from Runs.")
+        empty = QLabel(self.tr("No run is being monitored.\nLaunch one from Train, or open a past run from Runs."))
         empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         empty.setObjectName("hintLabel")
         self.tabs = QTabWidget()
@@ -53,8 +54,8 @@ class MonitorTabs(QStackedWidget):
         i = self.tabs.indexOf(view)
         if i >= 0:
             s = view.state
-            self.tabs.setTabText(i, f"{s.name} · {s.status}")
-            self.tabs.setTabToolTip(i, f"{s.name} · {s.status}")   # tabs elide in a narrow window
+            self.tabs.setTabText(i, f"{s.name} · {status_text(s.status)}")
+            self.tabs.setTabToolTip(i, f"{s.name} · {status_text(s.status)}")   # tabs elide in a narrow window
 
     def _on_close_requested(self, i: int) -> None:
         view = self.tabs.widget(i)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TR_NOOP, QT_TRANSLATE_NOOP, Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -29,14 +29,16 @@ from PySide6.QtWidgets import (
 
 from engine.data import formats
 from studio import settings, workers
+from studio.i18n import knob_help
 from studio.views.preference_files import PreferenceFiles
 from studio.views.record_render import render_records
 from studio.views.wizard_page import WizardPage
 
 PREVIEW_RECORDS = 6
-BUILTIN_TEXT = ("A bilingual (English and Chinese) corpus generated on first use: pretraining text, chat "
+BUILTIN_TEXT = QT_TRANSLATE_NOOP("DataPage", "A bilingual (English and Chinese) corpus generated on first use: "
+                                "pretraining text, chat "
                 "conversations, preference pairs and checkable tasks (arithmetic, counting, copying, unit facts), "
-                "each with a held-out split. No download needed.")
+                "each with a held-out split. No download needed.")   # shown through tr
 
 
 ENCODINGS = ("utf-8", "auto", "gb18030", "big5", "shift_jis", "cp1252")
@@ -80,8 +82,9 @@ def builtin_preview(job: workers.Job, workspace: str) -> dict:
 
 
 class DataPage(WizardPage):
-    title = "1 · Data"
-    subtitle = "What the model learns from. The built-in dataset needs no files; or add your own .jsonl / .txt."
+    title = QT_TR_NOOP("1 · Data")
+    subtitle = QT_TR_NOOP("What the model learns from. The built-in dataset needs no files; or add your own "
+                          ".jsonl / .txt.")
 
     def __init__(self, doc, workspace: str, parent: QWidget | None = None):
         super().__init__(doc, parent)
@@ -95,23 +98,23 @@ class DataPage(WizardPage):
         self._builtin_pending: set[str] = set()
         self.setAcceptDrops(True)
 
-        self.builtin = QCheckBox("Use the built-in dataset")
+        self.builtin = QCheckBox(self.tr("Use the built-in dataset"))
         self.builtin.setChecked(True)
-        self.builtin.setToolTip(BUILTIN_TEXT)
+        self.builtin.setToolTip(self.tr(BUILTIN_TEXT))
         self.builtin.toggled.connect(self._on_sources_changed)
         self.files = QListWidget()
         self.files.setObjectName("dataFiles")
         self.files.setWordWrap(True)      # the status line ("· 2 bad") stays readable in a narrow list
         self.files.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.files.currentRowChanged.connect(self._on_selected)
-        add = QPushButton("Add files…")
+        add = QPushButton(self.tr("Add files…"))
         add.clicked.connect(self._on_add_clicked)
-        self.remove = QPushButton("Remove")
+        self.remove = QPushButton(self.tr("Remove"))
         self.remove.clicked.connect(self._on_remove_clicked)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.cancel = QPushButton("Cancel scan")
+        self.cancel = QPushButton(self.tr("Cancel scan"))
         self.cancel.clicked.connect(self._on_cancel_clicked)
         self.cancel.hide()
         self.encoding = QComboBox()
@@ -119,7 +122,7 @@ class DataPage(WizardPage):
         self.encoding.setEditable(True)
         self.encoding.addItems(ENCODINGS)
         self.encoding.setCurrentText(str(doc.get("data.encoding", "utf-8") or "utf-8"))
-        self.encoding.setToolTip(doc.knobs["data"]["encoding"]["help"])
+        self.encoding.setToolTip(knob_help(doc.knobs["data"]["encoding"]))
         self.encoding.currentTextChanged.connect(self._on_encoding_changed)
         self.summary = QLabel()
         self.summary.setObjectName("dataSummary")
@@ -132,7 +135,7 @@ class DataPage(WizardPage):
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.builtin)
-        hint = QLabel("Your files (drop them here):")
+        hint = QLabel(self.tr("Your files (drop them here):"))
         lv.addWidget(hint)
         lv.addWidget(self.files, 1)
         row = QHBoxLayout()
@@ -141,7 +144,7 @@ class DataPage(WizardPage):
         row.addStretch(1)
         lv.addLayout(row)
         enc_row = QHBoxLayout()
-        enc_row.addWidget(QLabel("Text encoding:"))
+        enc_row.addWidget(QLabel(self.tr("Text encoding:")))
         enc_row.addWidget(self.encoding, 1)
         lv.addLayout(enc_row)
         lv.addWidget(self.progress)
@@ -189,11 +192,11 @@ class DataPage(WizardPage):
     def reason(self) -> str | None:
         srcs = self.sources()
         if not srcs:
-            return "choose the built-in dataset or add at least one file"
+            return self.tr("choose the built-in dataset or add at least one file")
         if srcs[0] == "builtin" and len(srcs) > 1:
-            return "the built-in dataset cannot be mixed with your files; uncheck it or remove the files"
+            return self.tr("the built-in dataset cannot be mixed with your files; uncheck it or remove the files")
         if self._scanning or self._queue:
-            return "wait for the files to be checked (or cancel and remove them)"
+            return self.tr("wait for the files to be checked (or cancel and remove them)")
         kinds = set()
         for p in srcs[1 if srcs[0] == "builtin" else 0:]:
             r = self.results.get(p) or {}
@@ -201,16 +204,18 @@ class DataPage(WizardPage):
             if "error" in r:
                 return f"{name}: {r['error'].splitlines()[0]}"
             if r.get("cancelled"):
-                return f"{name}: the check was cancelled; remove the file or add it again"
+                return self.tr("{0}: the check was cancelled; remove the file or add it again").format(name)
             rep: formats.FileReport = r["report"]
             if rep.records == 0:
-                return f"{name}: no usable records"
+                return self.tr("{0}: no usable records").format(name)
             limit = float(self.doc.get("data.max_bad_fraction", 0.05) or 0.05)
             if rep.bad_share > limit:
-                return f"{name}: {rep.bad_share:.1%} of the lines are bad (more than {limit:.0%})"
+                return self.tr("{0}: {1:.1%} of the lines are bad (more than {2:.0%})").format(name, rep.bad_share,
+                                                                                              limit)
             kinds.add(r["kind"])
         if len(kinds) > 1:
-            return f"the files hold different kinds of data ({', '.join(sorted(kinds))}); train on one kind at a time"
+            return self.tr("the files hold different kinds of data ({0}); train on one kind at a time").format(
+                ", ".join(sorted(kinds)))
         return None
 
     def shutdown(self) -> None:
@@ -224,10 +229,10 @@ class DataPage(WizardPage):
             return
         path = self._queue.pop(0)
         self._scanning = path
-        self._set_item_text(path, "checking…")
+        self._set_item_text(path, self.tr("checking…"))
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
-        self.progress.setFormat(f"Checking {Path(path).name}… %p%")
+        self.progress.setFormat(self.tr("Checking {0}… %p%").format(Path(path).name))
         self.progress.show()
         self.cancel.show()
         enc = self.encoding.currentText().strip()
@@ -262,13 +267,13 @@ class DataPage(WizardPage):
             return
         self.results[path] = result
         if "error" in result:
-            label = "error"
+            label = self.tr("error")
         elif result.get("cancelled"):
-            label = "cancelled"
+            label = self.tr("cancelled")
         else:
             rep = result["report"]
-            label = f"{result['kind']} · {rep.records:,} records"
-            label += f" · {rep.bad_count:,} bad" if rep.bad_count else ""
+            label = self.tr("{0} · {1:,} records").format(result["kind"], rep.records)
+            label += self.tr(" · {0:,} bad").format(rep.bad_count) if rep.bad_count else ""
         self._set_item_text(path, label)
         if self._current_path() in (path, None):
             self._show(path)
@@ -288,7 +293,8 @@ class DataPage(WizardPage):
     # ------------------------------------------------------------------ slots
     def _on_add_clicked(self) -> None:
         start = settings.value("wizard/last_data_dir", str(Path.home()), str)
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add data files", start, "Data (*.jsonl *.txt);;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(self, self.tr("Add data files"), start,
+                                                self.tr("Data (*.jsonl *.txt);;All files (*)"))
         self.add_files(paths)
 
     def _on_encoding_changed(self, text: str) -> None:
@@ -348,7 +354,7 @@ class DataPage(WizardPage):
     def _show(self, path: str) -> None:
         r = self.results.get(path)
         if r is None:
-            self.summary.setText(f"<b>{Path(path).name}</b>: being checked…")
+            self.summary.setText(self.tr("<b>{0}</b>: being checked…").format(Path(path).name))
             self.preview.clear()
             return
         if "error" in r:
@@ -356,28 +362,28 @@ class DataPage(WizardPage):
             self.preview.clear()
             return
         if r.get("cancelled"):
-            self.summary.setText(f"<b>{Path(path).name}</b>: check cancelled.")
+            self.summary.setText(self.tr("<b>{0}</b>: check cancelled.").format(Path(path).name))
             self.preview.clear()
             return
         rep: formats.FileReport = r["report"]
-        lines = [f"<b>{Path(path).name}</b> — detected format: <b>{r['kind']}</b>",
-                 f"{rep.records:,} records · {rep.chars:,} characters · ~{rep.est_tokens:,} tokens · "
-                 f"{rep.bad_count:,} bad lines of {rep.total_lines:,}"]
+        lines = [self.tr("<b>{0}</b> — detected format: <b>{1}</b>").format(Path(path).name, r["kind"]),
+                 self.tr("{0:,} records · {1:,} characters · ~{2:,} tokens · {3:,} bad lines of {4:,}").format(
+                     rep.records, rep.chars, rep.est_tokens, rep.bad_count, rep.total_lines)]
         if rep.bad_lines:
             shown = "<br>".join(f"<code>{b}</code>" for b in rep.bad_lines[:8])
             more = rep.bad_count - min(8, len(rep.bad_lines))
-            lines.append(f"<span style='color:#d9534f'>Bad lines:</span><br>{shown}"
-                         + (f"<br>… and {more:,} more" if more > 0 else ""))
+            lines.append("<span style='color:#d9534f'>" + self.tr("Bad lines:") + f"</span><br>{shown}"
+                         + (self.tr("<br>… and {0:,} more").format(more) if more > 0 else ""))
         self.summary.setText("<br>".join(lines))
         self.preview.setHtml(render_records(r["preview"], r["kind"]))
 
     def _show_builtin(self) -> None:
-        self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}")
+        self.summary.setText(self.tr("<b>Built-in dataset</b>") + "<br>" + self.tr(BUILTIN_TEXT))
         ws = self.workspace
         if ws in self._builtin_cache:  # one `minigpt data builtin` per workspace, not one per toggle
             self._on_builtin_preview(dict(self._builtin_cache[ws]))
             return
-        self.preview.setHtml("<i>Preparing the built-in dataset…</i>")
+        self.preview.setHtml("<i>" + self.tr("Preparing the built-in dataset…") + "</i>")
         if ws in self._builtin_pending:
             return
         self._builtin_pending.add(ws)
@@ -389,7 +395,7 @@ class DataPage(WizardPage):
         w.start()
 
     def _on_preference_preview(self, text: str) -> None:
-        self.summary.setText("<b>Preference data</b> (from A/B chat)")
+        self.summary.setText(self.tr("<b>Preference data</b> (from A/B chat)"))
         self.preview.setHtml(text)
 
     def _on_builtin_preview(self, previews: dict) -> None:
@@ -399,6 +405,8 @@ class DataPage(WizardPage):
         rows = "".join(f"<tr><td>{html.escape(stem)}</td><td align='right'>{info.get('records', 0):,}</td>"
                        f"<td align='right'>{info.get('bytes', 0) / 1e6:.2f} MB</td></tr>"
                        for stem, info in stats.items())
-        table = f"<table cellspacing='6'><tr><th align='left'>file</th><th>records</th><th>size</th></tr>{rows}</table>"
-        self.summary.setText(f"<b>Built-in dataset</b><br>{BUILTIN_TEXT}{table if rows else ''}")
+        head = self.tr("<tr><th align='left'>file</th><th>records</th><th>size</th></tr>")
+        table = f"<table cellspacing='6'>{head}{rows}</table>"
+        self.summary.setText(self.tr("<b>Built-in dataset</b>") + "<br>" + self.tr(BUILTIN_TEXT)
+                             + (table if rows else ""))
         self.preview.setHtml("".join(f"<h4>{kind}</h4>{render_records(recs, kind)}" for kind, recs in previews.items()))

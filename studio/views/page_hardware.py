@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import html
 
+from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from engine.config import COMPILE_MODES
+from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
 from studio.views.processes_row import ProcessesRow
@@ -18,49 +20,52 @@ from studio.views.wizard_page import WizardPage
 
 def describe_machine(report: dict) -> str:
     cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
-    rows = [f"<b>CPU</b>: {html.escape(str(cpu.get('name', '?')))}, {cpu.get('cores', '?')} cores"
+    auto = html.escape(str(cpu.get("auto_precision")))
+    rows = [tr("<b>CPU</b>: {0}, {1} cores").format(html.escape(str(cpu.get("name", "?"))), cpu.get("cores", "?"))
             + (f", bf16: {html.escape(str(cpu['bf16_kind']).upper())}" if cpu.get("bf16_kind") else "")
-            + (f" (auto trains in {html.escape(str(cpu['auto_precision']))} here)" if cpu.get("auto_precision") else "")
-            + f" · <b>RAM</b>: {human_bytes(mem.get('total', 0))} ({human_bytes(mem.get('available', 0))} free)"]
+            + (tr(" (auto trains in {0} here)").format(auto) if cpu.get("auto_precision") else "")
+            + tr(" · <b>RAM</b>: {0} ({1} free)").format(human_bytes(mem.get("total", 0)),
+                                                           human_bytes(mem.get("available", 0)))]
     for g in (report.get("cuda") or {}).get("gpus") or []:
         rows.append(f"<b>GPU cuda:{g.get('index', 0)}</b>: {html.escape(str(g.get('name')))}, "
                     f"{human_bytes(g.get('memory', 0))}" + (f", sm {g['capability']}" if g.get("capability") else "")
                     + (", bf16" if g.get("bf16") else ""))
     if not (report.get("cuda") or {}).get("gpus"):
-        rows.append("<b>CUDA</b>: no NVIDIA GPU found")
+        rows.append(tr("<b>CUDA</b>: no NVIDIA GPU found"))
     mps = report.get("mps") or {}
-    rows.append("<b>Apple GPU (MPS)</b>: " + (f"available, {human_bytes(mps.get('memory', 0))} usable, bf16: "
-                                              f"{'yes' if mps.get('bf16') else 'no (fp32)'}"
-                                              if mps.get("available") else "not available"))
+    rows.append(tr("<b>Apple GPU (MPS)</b>: {0}").format(
+        tr("available, {0} usable, bf16: {1}").format(human_bytes(mps.get("memory", 0)),
+                                                     tr("yes") if mps.get("bf16") else tr("no (fp32)"))
+        if mps.get("available") else tr("not available")))
     esc = {k: html.escape(str(report.get(k, "?"))) for k in ("default_device", "engine_version", "torch")}
-    rows.append(f"<b>Default device</b>: {esc['default_device']} · engine {esc['engine_version']} · "
-                f"torch {esc['torch']}")
+    rows.append(tr("<b>Default device</b>: {0} · engine {1} · torch {2}").format(
+        esc["default_device"], esc["engine_version"], esc["torch"]))
     auto = report.get("auto")
     if auto:
         batch = (auto.get("batch_size") or {}).get("text", "")
-        rows.append(f"<b>What auto picks here</b>: device {html.escape(str(auto.get('device')))} "
-                    f"({human_bytes(auto.get('memory', 0))}, bf16 {'yes' if auto.get('bf16') else 'no'}) · "
-                    f"precision {html.escape(str(auto.get('precision')))} · compile "
-                    f"{html.escape(str(auto.get('compile')))}"
-                    + (f" · batch size: {html.escape(batch)}" if batch else ""))
+        rows.append(tr("<b>What auto picks here</b>: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}").format(
+            html.escape(str(auto.get("device"))), human_bytes(auto.get("memory", 0)),
+            tr("yes") if auto.get("bf16") else tr("no"), html.escape(str(auto.get("precision"))),
+            html.escape(str(auto.get("compile"))))
+            + (tr(" · batch size: {0}").format(html.escape(batch)) if batch else ""))
     return "<br>".join(rows)
 
 
 class HardwarePage(WizardPage):
-    title = "4 · Hardware"
-    subtitle = "Where the run trains and at what precision. Detected by the engine on this machine."
+    title = QT_TR_NOOP("4 · Hardware")
+    subtitle = QT_TR_NOOP("Where the run trains and at what precision. Detected by the engine on this machine.")
 
     def __init__(self, doc, parent: QWidget | None = None):
         super().__init__(doc, parent)
         self.report: dict | None = None
         self.error = ""
-        self.machine = QLabel("Detecting hardware (minigpt doctor)…")
+        self.machine = QLabel(self.tr("Detecting hardware (minigpt doctor)…"))
         self.machine.setObjectName("machineInfo")
         self.machine.setWordWrap(True)
-        box = QGroupBox("This machine")
+        box = QGroupBox(self.tr("This machine"))
         QVBoxLayout(box).addWidget(self.machine)
         self.outer.addWidget(box)
-        self.knob_box = QGroupBox("Settings")
+        self.knob_box = QGroupBox(self.tr("Settings"))
         self.knob_layout = QVBoxLayout(self.knob_box)
         self.processes = ProcessesRow()  # --nproc N; shown only with several GPUs
         self.knob_layout.addWidget(self.processes)
@@ -108,7 +113,7 @@ class HardwarePage(WizardPage):
     def set_error(self, message: str) -> None:
         self.error = message
         self.machine.setText(f"<span style='color:#d9534f'>{html.escape(message)}</span><br>"
-                             "You can still launch with device 'auto'.")
+                             + self.tr("You can still launch with device 'auto'."))
 
     def entered(self) -> None:
         if self.fields is not None:
@@ -145,5 +150,5 @@ class HardwarePage(WizardPage):
             return
         cost = self.cost_source(cfg, est["memory_bytes"])
         warn = warnings_html(cost)
-        self.cost.setText(f"<b>Training time here</b>: {html.escape(cost.eta_text)} · memory "
-                          f"~{human_bytes(est['memory_bytes'])}" + (f"<br>{warn}" if warn else ""))
+        self.cost.setText(self.tr("<b>Training time here</b>: {0} · memory ~{1}").format(
+            html.escape(cost.eta_text), human_bytes(est["memory_bytes"])) + (f"<br>{warn}" if warn else ""))

@@ -9,7 +9,7 @@ import html
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QT_TR_NOOP, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QWidget
 
@@ -23,8 +23,8 @@ from studio.views.wizard_page import WizardPage
 
 
 class ReviewPage(WizardPage):
-    title = "5 · Review and launch"
-    subtitle = "The run as one YAML document. Edit it if you like; it is checked as you type."
+    title = QT_TR_NOOP("5 · Review and launch")
+    subtitle = QT_TR_NOOP("The run as one YAML document. Edit it if you like; it is checked as you type.")
     launch_requested = Signal(str)   # the YAML text
 
     def __init__(self, doc, command, parent: QWidget | None = None):
@@ -42,11 +42,11 @@ class ReviewPage(WizardPage):
         self.state = QLabel()
         self.state.setObjectName("reviewState")
         self.state.setWordWrap(True)
-        self.copy = QPushButton("Copy CLI command")
+        self.copy = QPushButton(self.tr("Copy CLI command"))
         self.copy.clicked.connect(self._on_copy_clicked)
-        self.save = QPushButton("Save config…")
+        self.save = QPushButton(self.tr("Save config…"))
         self.save.clicked.connect(self._on_save_clicked)
-        self.launch = QPushButton("Launch")
+        self.launch = QPushButton(self.tr("Launch"))
         self.launch.setObjectName("primaryButton")
         self.launch.clicked.connect(self._on_launch_clicked)
         row = QHBoxLayout()
@@ -94,7 +94,7 @@ class ReviewPage(WizardPage):
         if why:
             self.state.setText(f"<span style='color:#d9534f'>✗ {html.escape(why)}</span>")
         else:
-            self.state.setText("<span style='color:#16a34a'>✓ Valid run configuration</span>")
+            self.state.setText(self.tr("<span style='color:#16a34a'>✓ Valid run configuration</span>"))
         for b in (self.copy, self.save, self.launch):
             b.setEnabled(not why)
         self.validity_changed.emit()
@@ -109,8 +109,9 @@ class ReviewPage(WizardPage):
         precision = cfg.hardware.precision if cfg.hardware.precision != "auto" else "fp32"
         est = run_estimate(cfg, cfg.model.vocab_size or cfg.tokenizer.vocab_size, precision)
         cost = self.cost_source(cfg, est["memory_bytes"]) if self.cost_source else Cost()
-        facts = (f"<b>Cost</b>: {human(est['params'])} parameters · {human(est['total_tokens'])} tokens · "
-                 f"~{human_bytes(est['memory_bytes'])} memory · time: <b>{html.escape(cost.eta_text)}</b>")
+        facts = self.tr("<b>Cost</b>: {0} parameters · {1} tokens · ~{2} memory · time: <b>{3}</b>").format(
+            human(est["params"]), human(est["total_tokens"]), human_bytes(est["memory_bytes"]),
+            html.escape(cost.eta_text))
         if cost.rate_text:
             facts += f" <span style='color:gray'>({html.escape(cost.rate_text)})</span>"
         warn = warnings_html(cost)
@@ -135,15 +136,16 @@ class ReviewPage(WizardPage):
         path = self.write_config()
         line = self.cli_command(path)
         QGuiApplication.clipboard().setText(line)
-        self.state.setText(f"Copied: <code>{html.escape(line)}</code>")
+        self.state.setText(self.tr("Copied: <code>{0}</code>").format(html.escape(line)))
 
     def _on_save_clicked(self) -> None:
         start = settings.value("wizard/last_config_dir", str(Path.home()), str)
-        path, _ = QFileDialog.getSaveFileName(self, "Save run config", str(Path(start, "run.yaml")), "YAML (*.yaml)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save run config"), str(Path(start, "run.yaml")),
+                                              "YAML (*.yaml)")
         if path:
             Path(path).write_text(self.text(), encoding="utf-8")
             settings.set_value("wizard/last_config_dir", str(Path(path).parent))
-            self.state.setText(f"Saved to {html.escape(path)}")
+            self.state.setText(self.tr("Saved to {0}").format(html.escape(path)))
 
     def _on_launch_clicked(self) -> None:
         self._validate()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TR_NOOP, QT_TRANSLATE_NOOP, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -35,6 +35,7 @@ from engine.config import (
     load_preset,
     stage_knobs,
 )
+from studio.i18n import knob_help
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
 from studio.views.estimate_box import EstimateBox
@@ -47,15 +48,18 @@ from studio.views.wizard_page import WizardPage
 HIDDEN = {"model.preset", "model.vocab_size", "tokenizer.path", "stage.init", "stage.name", "data.train", "data.val",
           "data.encoding",  # data.encoding: chosen on the Data page, where the files are scanned with it
           "model.moe"}      # a nested section, not one field: it comes with the moe-* presets
-GROUPS = (("Model", "model"), ("Optimizer", "optim"), ("Training run", "run"), ("Data handling", "data"))
+GROUPS = ((QT_TRANSLATE_NOOP("StagePage", "Model"), "model"), (QT_TRANSLATE_NOOP("StagePage", "Optimizer"), "optim"),
+          (QT_TRANSLATE_NOOP("StagePage", "Training run"), "run"),
+          (QT_TRANSLATE_NOOP("StagePage", "Data handling"), "data"))
 # on the Stage box itself, not among the stage's settings
 STAGE_OWN = ("stage.name", "stage.init", "stage.reward", "stage.teacher")
 LORA_KEYS = ("lora.rank", "lora.alpha", "lora.targets")  # shown where a checkpoint is fine-tuned (not pretrain)
 
 
 class StagePage(WizardPage):
-    title = "3 · Stage and model"
-    subtitle = "What kind of training, how big a model, and how it learns. Hover any field for what it does."
+    title = QT_TR_NOOP("3 · Stage and model")
+    subtitle = QT_TR_NOOP("What kind of training, how big a model, and how it learns. Hover any field for what it "
+                          "does.")
 
     def __init__(self, doc, checkpoints=lambda: [], parent: QWidget | None = None):
         super().__init__(doc, parent)
@@ -68,12 +72,12 @@ class StagePage(WizardPage):
         self.init = QComboBox()
         self.init.setEditable(True)
         self.init.setObjectName("field:stage.init")
-        self.init.setToolTip(f"<b>stage.init</b><br>{knobs['stage']['init']['help']}")
+        self.init.setToolTip(f"<b>stage.init</b><br>{knob_help(knobs['stage']['init'])}")
         self.init.currentTextChanged.connect(self._on_init_changed)
         self.init_error = QLabel()
         self.init_error.setObjectName("fieldError")
         self.init_error.hide()
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         init_row = QHBoxLayout()
         init_row.addWidget(self.init, 1)
@@ -83,17 +87,17 @@ class StagePage(WizardPage):
         iv.setContentsMargins(0, 0, 0, 0)
         iv.addLayout(init_row)
         iv.addWidget(self.init_error)
-        self.top.form.addRow("Start from", init_box)
+        self.top.form.addRow(self.tr("Start from"), init_box)
         self.needs = QLabel()
         self.needs.setObjectName("stageNeeds")
         self.needs.setTextFormat(Qt.TextFormat.RichText)  # one need per line: a wrapped label is clipped in a form
-        self.top.form.addRow("Needs", self.needs)
-        self.reward = RewardSource(knobs.get("stage", {}).get("reward", {}).get("help", ""))
+        self.top.form.addRow(self.tr("Needs"), self.needs)
+        self.reward = RewardSource(knob_help(knobs.get("stage", {}).get("reward", {})))
         self.reward.changed.connect(self._on_reward_changed)
-        self.top.form.addRow("Reward from", self.reward)
-        self.teacher = TeacherPicker(knobs.get("stage", {}).get("teacher", {}).get("help", ""))
+        self.top.form.addRow(self.tr("Reward from"), self.reward)
+        self.teacher = TeacherPicker(knob_help(knobs.get("stage", {}).get("teacher", {})))
         self.teacher.changed.connect(self._on_teacher_changed)
-        self.top.form.addRow("Teacher", self.teacher)
+        self.top.form.addRow(self.tr("Teacher"), self.teacher)
         # the stage's own settings (DPO's beta, PPO's epochs...): every stage.* knob, each shown for its stage
         stage_keys = [f"stage.{k}" for k in knobs.get("stage", {}) if f"stage.{k}" not in STAGE_OWN]
         self.stage_knobs = FieldGroup(knobs, stage_keys, self._option_map(), parent=self)
@@ -101,16 +105,16 @@ class StagePage(WizardPage):
         self.groups: dict[str, FieldGroup] = {}
         body = QWidget()
         bv = QVBoxLayout(body)
-        top_box = QGroupBox("Stage")
+        top_box = QGroupBox(self.tr("Stage"))
         top_box.setLayout(self.top.form)
         bv.addWidget(top_box)
-        self.stage_box = QGroupBox("Stage settings")
+        self.stage_box = QGroupBox(self.tr("Stage settings"))
         self.stage_box.setLayout(self.stage_knobs.form)
         bv.addWidget(self.stage_box)
         for title, section in GROUPS:
             keys = [f"{section}.{k}" for k in knobs.get(section, {}) if f"{section}.{k}" not in HIDDEN]
             group = FieldGroup(knobs, keys, self._option_map(), parent=self)
-            box = QGroupBox(title)
+            box = QGroupBox(self.tr(title))
             box.setLayout(group.form)
             bv.addWidget(box)
             self.groups[section] = group
@@ -210,9 +214,10 @@ class StagePage(WizardPage):
     def reason(self) -> str | None:
         stage = self.doc.get("stage.name", "pretrain")
         if needs_reward(stage) and not self.reward.value():
-            return f"stage.reward: the {stage} stage needs a reward source (a rule or a reward-model checkpoint)"
+            return self.tr("stage.reward: the {0} stage needs a reward source (a rule or a reward-model checkpoint)"
+                           ).format(stage)
         if needs_teacher(stage) and not self.teacher.value():
-            return f"stage.teacher: the {stage} stage needs a teacher checkpoint (a finished run)"
+            return self.tr("stage.teacher: the {0} stage needs a teacher checkpoint (a finished run)").format(stage)
         for g in (self.top, self.stage_knobs, *self.groups.values()):
             _, bad = g.values()
             if bad:
@@ -220,12 +225,13 @@ class StagePage(WizardPage):
                 return f"{key}: {why}"
         init = self._init_path()
         if init and not (Path(init).is_dir() and (is_checkpoint(init) or (Path(init) / "checkpoints").is_dir())):
-            return "stage.init: not a checkpoint folder (or a run folder with checkpoints)"
+            return self.tr("stage.init: not a checkpoint folder (or a run folder with checkpoints)")
         stage = self.doc.get("stage.name", "pretrain")
         want = STAGE_INFO[stage].kind if stage in STAGE_INFO else None  # a stage this engine lacks accepts any data
         kinds = set(self.doc.data_kinds.values())
         if want and kinds and kinds != {want}:
-            return f"the {stage} stage needs {want} data, but the data page holds {', '.join(sorted(kinds))}"
+            return self.tr("the {0} stage needs {1} data, but the data page holds {2}").format(
+                stage, want, ", ".join(sorted(kinds)))
         check = self.doc.check()
         if not check.ok:
             return check.message + (f" — {check.hint}" if check.hint else "")
@@ -277,7 +283,7 @@ class StagePage(WizardPage):
         self.needs.setText(html.escape(stage_needs(stage)).replace(" · ", "<br>"))
 
     def _on_browse_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Choose a checkpoint folder"), str(Path.home()))
         if path:
             self.init.setEditText(path)
 
@@ -339,7 +345,7 @@ class StagePage(WizardPage):
         init_reason = None
         init = self._init_path()
         if init and not Path(init).exists():
-            init_reason = "no such folder"
+            init_reason = self.tr("no such folder")
         self.init_error.setText(init_reason or "")
         self.init_error.setVisible(bool(init_reason))
         self.estimate.show_estimate(self.doc.estimate())

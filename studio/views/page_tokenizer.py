@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from PySide6.QtCore import QT_TR_NOOP, QT_TRANSLATE_NOOP, QCoreApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -30,11 +31,13 @@ from PySide6.QtWidgets import (
 
 from studio import workers
 from studio.engine_client import EngineClient
+from studio.i18n import knob_help, tr
 from studio.views.fields import FieldGroup
 from studio.views.wizard_page import WizardPage
 
-SAMPLES = {"English": "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
-           "Chinese": "今天天气很好，我们去公园散步吧。"}
+SAMPLES = {QT_TRANSLATE_NOOP("TokenizerPage", "English"):
+           "The quick brown fox jumps over the lazy dog. What is 47 + 38?",
+           QT_TRANSLATE_NOOP("TokenizerPage", "Chinese"): "今天天气很好，我们去公园散步吧。"}
 TOKEN_COLOURS = ("#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa")
 
 
@@ -59,29 +62,32 @@ def split_samples(job: workers.Job, argv: list[str]) -> dict:
 
 def tokens_html(result: dict) -> str:
     """Each piece (one token, or the tokens that together make one character) on its own colour."""
-    rows = [f"<p>Vocabulary: <b>{result['vocab_size']:,}</b> tokens</p>"]
+    rows = [tr("<p>Vocabulary: <b>{0:,}</b> tokens</p>").format(result["vocab_size"])]
     for name, s in result["samples"].items():
         spans = "".join(
             f"<span style='background:{TOKEN_COLOURS[i % len(TOKEN_COLOURS)]};color:#111'>"
             f"{html.escape(p['text']).replace(' ', '&nbsp;') or '·'}</span>"
             for i, p in enumerate(s["pieces"]))
-        rows.append(f"<p><b>{name}</b> — {s['ratio']:.2f} characters per token ({s['tokens']} tokens)"
-                    f"<br><span style='font-size:15px'>{spans}</span></p>")
+        sample = QCoreApplication.translate("TokenizerPage", name)
+        rows.append(tr("<p><b>{0}</b> — {1:.2f} characters per token ({2} tokens)").format(sample, s["ratio"],
+                                                                                            s["tokens"])
+                    + f"<br><span style='font-size:15px'>{spans}</span></p>")
     return "".join(rows)
 
 
 class TokenizerPage(WizardPage):
-    title = "2 · Tokenizer"
-    subtitle = "How text becomes token ids. A byte-level BPE tokenizer is trained on your data and cached."
+    title = QT_TR_NOOP("2 · Tokenizer")
+    subtitle = QT_TR_NOOP("How text becomes token ids. A byte-level BPE tokenizer is trained on your data and "
+                          "cached.")
 
     def __init__(self, doc, command, parent: QWidget | None = None):
         super().__init__(doc, parent)
         self.command = command
         self.job: EngineClient | None = None
         self._error = ""
-        self.auto = QRadioButton("Train one automatically when the run starts (cached for later runs)")
-        self.existing = QRadioButton("Use an existing tokenizer")
-        self.train_now = QRadioButton("Train one now")
+        self.auto = QRadioButton(self.tr("Train one automatically when the run starts (cached for later runs)"))
+        self.existing = QRadioButton(self.tr("Use an existing tokenizer"))
+        self.train_now = QRadioButton(self.tr("Train one now"))
         self.auto.setChecked(True)
         group = QButtonGroup(self)
         for b in (self.auto, self.existing, self.train_now):
@@ -91,14 +97,14 @@ class TokenizerPage(WizardPage):
         self.known = QComboBox()
         self.known.setEditable(True)
         self.known.setMinimumWidth(420)
-        self.known.setToolTip(doc.knobs["tokenizer"]["path"]["help"])
+        self.known.setToolTip(knob_help(doc.knobs["tokenizer"]["path"]))
         self.known.currentTextChanged.connect(self._on_path_changed)
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         self.fields = FieldGroup(doc.knobs, ["tokenizer.vocab_size", "tokenizer.sample_bytes",
                                              "tokenizer.min_frequency"], parent=self)
         self.fields.changed.connect(self._on_fields_changed)
-        self.train_button = QPushButton("Train tokenizer")
+        self.train_button = QPushButton(self.tr("Train tokenizer"))
         self.train_button.clicked.connect(self._on_train_clicked)
         self.progress = QProgressBar()
         self.progress.hide()
@@ -106,19 +112,19 @@ class TokenizerPage(WizardPage):
         self.status.setWordWrap(True)
         self.preview = QTextBrowser()
         self.preview.setObjectName("tokenPreview")
-        self.preview.setHtml("<i>The split of a sample sentence appears here once a tokenizer is chosen or "
-                             "trained.</i>")
+        self.preview.setHtml("<i>" + self.tr("The split of a sample sentence appears here once a tokenizer is "
+                                             "chosen or trained.") + "</i>")
 
         path_row = QHBoxLayout()
         path_row.addWidget(self.known, 1)
         path_row.addWidget(browse)
-        choose = QGroupBox("Tokenizer")
+        choose = QGroupBox(self.tr("Tokenizer"))
         cv = QVBoxLayout(choose)
         cv.addWidget(self.auto)
         cv.addWidget(self.existing)
         cv.addLayout(path_row)
         cv.addWidget(self.train_now)
-        settings_box = QGroupBox("Training settings")
+        settings_box = QGroupBox(self.tr("Training settings"))
         sv = QVBoxLayout(settings_box)
         sv.addLayout(self.fields.form)
         train_row = QHBoxLayout()
@@ -136,14 +142,14 @@ class TokenizerPage(WizardPage):
     # ------------------------------------------------------------------ page API
     def reason(self) -> str | None:
         if self.job is not None:
-            return "wait for the tokenizer to finish training"
+            return self.tr("wait for the tokenizer to finish training")
         _, bad = self.fields.values()
         if bad:
             return next(iter(bad.values()))
         if self.existing.isChecked() and tokenizer_file(self.known.currentText()) is None:
-            return "pick a tokenizer.json (or a folder holding one)"
+            return self.tr("pick a tokenizer.json (or a folder holding one)")
         if self.train_now.isChecked():
-            return "train the tokenizer first, or choose automatic training"
+            return self.tr("train the tokenizer first, or choose automatic training")
         check = self.doc.check()
         if not check.ok and check.key.startswith("tokenizer."):
             return check.message
@@ -181,8 +187,8 @@ class TokenizerPage(WizardPage):
             self._on_mode_changed()
 
     def _on_browse_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a tokenizer", str(self.command.workspace),
-                                              "Tokenizer (tokenizer.json);;JSON (*.json)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a tokenizer"), str(self.command.workspace),
+                                              self.tr("Tokenizer (tokenizer.json);;JSON (*.json)"))
         if path:
             self.existing.setChecked(True)
             self.known.setEditText(path)
@@ -209,7 +215,7 @@ class TokenizerPage(WizardPage):
         self.job.finished.connect(self._on_job_finished)
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.status.setText("Training the tokenizer…")
+        self.status.setText(self.tr("Training the tokenizer…"))
         self.train_button.setEnabled(False)
         self.job.start()
         self.validity_changed.emit()
@@ -231,14 +237,15 @@ class TokenizerPage(WizardPage):
         if outcome.ok and getattr(self, "_result", None):
             path = self._result.get("path", "")
             ratios = self._result.get("chars_per_token") or {}
-            ratio_text = ", ".join(f"{k}: {v} chars/token" for k, v in ratios.items())
-            self.status.setText(f"Trained: {path} ({self._result.get('vocab_size', '?')} tokens; {ratio_text})")
+            ratio_text = ", ".join(self.tr("{0}: {1} chars/token").format(k, v) for k, v in ratios.items())
+            self.status.setText(self.tr("Trained: {0} ({1} tokens; {2})").format(
+                path, self._result.get("vocab_size", "?"), ratio_text))
             self._refresh_known()
             self.existing.setChecked(True)
             self.known.setEditText(path)
         else:
-            self.status.setText(f"<span style='color:#d9534f'>Tokenizer training failed: {html.escape(outcome.message)}"
-                                f"</span><br>{html.escape(outcome.hint)}")
+            failed = self.tr("Tokenizer training failed: {0}").format(html.escape(outcome.message))
+            self.status.setText(f"<span style='color:#d9534f'>{failed}</span><br>{html.escape(outcome.hint)}")
         self._on_mode_changed()
 
     def _split(self, path: str) -> None:
@@ -252,4 +259,5 @@ class TokenizerPage(WizardPage):
         self.preview.setHtml(tokens_html(result))
 
     def _on_split_failed(self, message: str) -> None:
-        self.preview.setHtml(f"<i>could not read the tokenizer: {html.escape(message.splitlines()[0])}</i>")
+        why = self.tr("could not read the tokenizer: {0}").format(html.escape(message.splitlines()[0]))
+        self.preview.setHtml(f"<i>{why}</i>")

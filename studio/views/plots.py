@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from studio.models.run_state import RunState
 from studio.models.series import MAX_BUCKETS
+from studio.views.plot_words import plot_text
 
 REFRESH_MS = 33          # one plot per tick: the loss plot at ~15 Hz, the others in turn
 BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient norm"),
@@ -120,23 +121,23 @@ class PlotGrid(QWidget):
         self._builder = QTimer(self, singleShot=True, interval=0)   # owned: it dies with the grid
         self._builder.timeout.connect(self._build_next)
 
-        self.log_scale = QCheckBox("Log scale")
+        self.log_scale = QCheckBox(self.tr("Log scale"))
         self.log_scale.setObjectName("logScale")
-        self.log_scale.setToolTip("Show the loss on a logarithmic axis")
+        self.log_scale.setToolTip(self.tr("Show the loss on a logarithmic axis"))
         self.log_scale.toggled.connect(self._on_log_toggled)
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setObjectName("smoothing")
         self.smoothing.setRange(0, 100)
         self.smoothing.setValue(30)
         self.smoothing.setMaximumWidth(200)
-        self.smoothing.setToolTip("Moving-average window of the smoothed training loss")
+        self.smoothing.setToolTip(self.tr("Moving-average window of the smoothed training loss"))
         self.smoothing.valueChanged.connect(self._on_smoothing_changed)
-        x_note = QLabel("x axis: training step")
+        x_note = QLabel(self.tr("x axis: training step"))
         x_note.setObjectName("hintLabel")
         controls = QHBoxLayout()
         controls.addWidget(self.log_scale)
         controls.addSpacing(16)
-        controls.addWidget(QLabel("Smoothing"))
+        controls.addWidget(QLabel(self.tr("Smoothing")))
         controls.addWidget(self.smoothing)
         controls.addStretch(1)
         controls.addWidget(x_note)
@@ -306,12 +307,13 @@ class PlotGrid(QWidget):
         """Title and legend as a wrapping label over the plot. (pyqtgraph's LegendItem crashed PySide 6.12 in
         paint, and a title inside the plot is clipped when the plot is narrow.)"""
         names = self.legend.get(group, [])
-        keys = " ".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(n)}" for n, c in names) \
+        keys = " ".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(plot_text(n))}" for n, c in names) \
             if len(names) > 1 else ""
-        title = html.escape(self.titles[group])
+        title = html.escape(plot_text(self.titles[group]))
         header = self.headers[group]
         header.setText(f"<b>{title}</b>" + (f" &nbsp; <small>{keys}</small>" if keys else ""))
-        header.setToolTip(self.titles[group] + (": " + ", ".join(n for n, _ in names) if len(names) > 1 else ""))
+        header.setToolTip(plot_text(self.titles[group])
+                          + (": " + ", ".join(plot_text(n) for n, _ in names) if len(names) > 1 else ""))
 
     def _on_series_added(self, key: str) -> None:
         if key in BASE_KEYS or key in self.curves or key in self.members.get(group_of(key), ()):

@@ -37,18 +37,19 @@ class PreferenceFiles(QGroupBox):
     preview_ready = Signal(str)          # HTML preview of the selected file, for the page's preview pane
 
     def __init__(self, workspace: str | Path, parent=None):
-        super().__init__("Preference data in this workspace", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Preference data in this workspace"))
         self.workspace = Path(workspace)
         self.setObjectName("preferenceFiles")
         self.list = QListWidget()
         self.list.setObjectName("preferenceList")
         self.list.setMaximumHeight(96)
         self.list.currentItemChanged.connect(self._on_selected)
-        self.info = QLabel(f"Choices made in Chat → Compare A/B are saved under {PREFERENCES_DIR}/ for DPO.")
+        self.info = QLabel()
         self.info.setObjectName("preferenceInfo")
         self.info.setWordWrap(True)
-        self.use = QPushButton("Use for training")
-        self.use.setToolTip("Add this file to the data files (for the DPO stage)")
+        self.use = QPushButton(self.tr("Use for training"))
+        self.use.setToolTip(self.tr("Add this file to the data files (for the DPO stage)"))
         self.use.setEnabled(False)
         self.use.clicked.connect(self._on_use_clicked)
         self.preview_html = ""
@@ -72,9 +73,10 @@ class PreferenceFiles(QGroupBox):
                 self.list.setCurrentItem(item)
         self.list.setVisible(self.list.count() > 0)
         self.use.setVisible(self.list.count() > 0)
-        self.info.setText(f"Choices made in Chat → Compare A/B, saved under {PREFERENCES_DIR}/ for DPO."
-                          if self.list.count() else "None yet: choose between two replies in Chat → Compare A/B "
-                          "and each choice is saved here as a preference pair for DPO.")
+        self.info.setText(self.tr("Choices made in Chat → Compare A/B, saved under {0}/ for DPO.").format(
+            PREFERENCES_DIR) if self.list.count() else self.tr("None yet: choose between two replies in Chat → "
+                                                                 "Compare A/B and each choice is saved here as a "
+                                                                 "preference pair for DPO."))
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API
         self.refresh()     # the A/B chat may have written a file since the page was last shown
@@ -107,8 +109,8 @@ class PreferenceFiles(QGroupBox):
         else:
             ties = result["ties"]
             self.preview_html = (
-                f"<p><b>{name}</b> — preference pairs from A/B chat: {result['records']:,} records, "
-                f"{ties:,} tie{'s' if ties != 1 else ''} (skipped by DPO), {result['bad']:,} bad lines</p>"
+                self.tr("<p><b>{0}</b> — preference pairs from A/B chat: {1:,} records, {2:,} ties (skipped by "
+                        "DPO), {3:,} bad lines</p>").format(name, result["records"], ties, result["bad"])
                 + render_records(result["preview"], "preference"))
         self.preview_ready.emit(self.preview_html)
 

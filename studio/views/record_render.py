@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 
+from studio.i18n import tr
+
 ROLE_COLOURS = {"user": "#3b82f6", "assistant": "#16a34a", "system": "#9333ea"}
 MAX_CHARS = 600
 
@@ -17,6 +19,7 @@ def _esc(text: object) -> str:
     if len(s) > MAX_CHARS:
         s = s[:MAX_CHARS] + " …"
     return html.escape(s).replace("\n", "<br>")
+
 
 
 def _turns(messages: list) -> str:
@@ -37,10 +40,13 @@ def _answer(value: object) -> str:
 def _pair(rec: dict) -> str:
     """The prompt, then a two-column table: chosen (green) beside rejected (red); a tie says so."""
     cell = "<td width='50%' valign='top' style='padding:4px 8px; border-left:3px solid {c}'>{body}</td>"
-    tie = "<div style='color:#888'>tie: no side preferred (skipped by DPO)</div>" if rec.get("tie") else ""
+    tie = tr("tie: no side preferred (skipped by DPO)")
+    tie = f"<div style='color:#888'>{tie}</div>" if rec.get("tie") else ""
+    chosen, rejected = tr("chosen"), tr("rejected")
     return (f"{_answer(rec.get('prompt'))}{tie}<table width='100%' cellspacing='4'>"
-            "<tr><th align='left' style='color:#16a34a'>chosen</th><th align='left' style='color:#d9534f'>rejected</th>"
-            f"</tr><tr>{cell.format(c='#16a34a', body=_answer(rec['chosen']))}"
+            f"<tr><th align='left' style='color:#16a34a'>{chosen}</th>"
+            f"<th align='left' style='color:#d9534f'>{rejected}</th></tr>"
+            f"<tr>{cell.format(c='#16a34a', body=_answer(rec['chosen']))}"
             f"{cell.format(c='#d9534f', body=_answer(rec['rejected']))}</tr></table>")
 
 
@@ -50,21 +56,21 @@ def render_record(rec: dict, kind: str) -> str:
     if "messages" in rec or "conversations" in rec:
         body = _turns(rec.get("messages") or rec.get("conversations"))
         if "answer" in rec:
-            body += f"<div style='color:#888'>expected answer: {_esc(rec['answer'])}</div>"
+            body += "<div style='color:#888'>" + tr("expected answer:") + f" {_esc(rec['answer'])}</div>"
         return body
     if "chosen" in rec:
         return _pair(rec)
     if "prompt" in rec:
         body = _answer(rec["prompt"])
         if rec.get("answer"):
-            body += f"<div style='color:#888'>expected answer: {_esc(rec['answer'])}</div>"
+            body += "<div style='color:#888'>" + tr("expected answer:") + f" {_esc(rec['answer'])}</div>"
         return body
     return _esc(rec)
 
 
 def render_records(records: list[dict], kind: str) -> str:
     if not records:
-        return "<i>no records to preview</i>"
+        return "<i>" + tr("no records to preview") + "</i>"
     items = [f"<div style='margin-bottom:10px'><span style='color:#888'>#{i + 1}</span> {render_record(r, kind)}</div>"
              for i, r in enumerate(records)]
     return "<hr>".join(items)

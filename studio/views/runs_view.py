@@ -57,22 +57,22 @@ class RunsView(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self._selected_path: str | None = None
 
-        title = QLabel("Runs")
+        title = QLabel(self.tr("Runs"))
         title.setObjectName("pageTitle")
         self.where = ElidedLabel(mode=Qt.TextElideMode.ElideMiddle)   # a long workspace path: full one as tooltip
         self.where.setObjectName("pageSubtitle")
-        self.open = QPushButton("Open")
-        self.resume = QPushButton("Resume")
-        self.folder = QPushButton("Open folder")
-        self.chat_best = QPushButton("Chat with best")
-        self.chat_latest = QPushButton("Chat with latest")
-        self.delete = QPushButton("Delete…")
+        self.open = QPushButton(self.tr("Open"))
+        self.resume = QPushButton(self.tr("Resume"))
+        self.folder = QPushButton(self.tr("Open folder"))
+        self.chat_best = QPushButton(self.tr("Chat with best"))
+        self.chat_latest = QPushButton(self.tr("Chat with latest"))
+        self.delete = QPushButton(self.tr("Delete…"))
         self.delete.setShortcut(QKeySequence.StandardKey.Delete)
-        self.compare = QPushButton("Compare loss")
-        self.compare.setToolTip("Select several runs (Ctrl- or Shift-click) to overlay their loss curves")
+        self.compare = QPushButton(self.tr("Compare loss"))
+        self.compare.setToolTip(self.tr("Select several runs (Ctrl- or Shift-click) to overlay their loss curves"))
         self.compare.clicked.connect(self._on_compare_clicked)
         self.overlay: LossOverlay | None = None
-        self.refresh = QPushButton("Refresh")
+        self.refresh = QPushButton(self.tr("Refresh"))
         self.refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         self.open.clicked.connect(self._on_open_clicked)
         self.resume.clicked.connect(self._on_resume_clicked)
@@ -128,7 +128,7 @@ class RunsView(QWidget):
         if self._selected_path:
             self.select_path(self._selected_path)   # keep the selection across rescans
         n = self.model.rowCount()
-        self.where.setText(f"{n} run{'s' if n != 1 else ''} in {self.model.runs_dir}")
+        self.where.setText(self.tr("%n run(s) in {0}", "", n).format(self.model.runs_dir))
         self._update_buttons()
 
     def _on_auto_refresh(self) -> None:
@@ -146,8 +146,8 @@ class RunsView(QWidget):
         self.chat_latest.setEnabled(run is not None and run.latest_ckpt is not None)
         self.delete.setEnabled(run is not None and status != "running")
         failed_start = run is not None and status == "failed" and run.failed_before_training
-        self.delete.setText("Delete failed start" if failed_start else "Delete…")
-        self.delete.setToolTip("It never trained: only its log goes" if failed_start else "")
+        self.delete.setText(self.tr("Delete failed start") if failed_start else self.tr("Delete…"))
+        self.delete.setToolTip(self.tr("It never trained: only its log goes") if failed_start else "")
         self.compare.setEnabled(len(self.table.selectionModel().selectedRows()) >= 2)
 
     def _on_open_clicked(self) -> None:
@@ -188,8 +188,9 @@ class RunsView(QWidget):
         if run.failed_before_training:   # nothing but the log of a failed set-up: no question needed
             self._delete(run)
             return
-        answer = QMessageBox.question(self, "Delete run", f"Delete the run folder\n{run.path}\n"
-                                      "with its checkpoints and events? This cannot be undone.",
+        answer = QMessageBox.question(self, self.tr("Delete run"),
+                                      self.tr("Delete the run folder\n{0}\nwith its checkpoints and events? This "
+                                              "cannot be undone.").format(run.path),
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
                                       QMessageBox.StandardButton.Cancel)
         if answer == QMessageBox.StandardButton.Yes:
@@ -199,5 +200,5 @@ class RunsView(QWidget):
         try:
             delete_run(run.path, self.model.runs_dir)
         except (OSError, ValueError) as e:
-            QMessageBox.warning(self, "Delete run", f"Could not delete {run.path}:\n{e}")
+            QMessageBox.warning(self, self.tr("Delete run"), self.tr("Could not delete {0}:\n{1}").format(run.path, e))
         self.model.refresh()

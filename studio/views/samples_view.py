@@ -10,24 +10,27 @@ from itertools import groupby
 
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
+from studio.i18n import tr
+
 MAX_STEPS = 50          # steps shown (the newest): a long run's few hundred evals would make every redraw slow
-ORDER_NOTE = "Newest step first; within a step, in the order generated."
 
 
 def samples_html(samples: list[tuple[int, str, str]], max_steps: int = MAX_STEPS) -> str:
     """HTML for (step, prompt, completion) items in arrival order."""
     by_step = [(step, [(p, c) for _s, p, c in items]) for step, items in groupby(samples, key=lambda s: s[0])]
     shown = by_step[::-1][:max_steps]
-    parts = [f"<p style='color:#64748b'>{html.escape(ORDER_NOTE)}"
-             + (f" Showing the newest {max_steps} of {len(by_step)} steps." if len(by_step) > max_steps else "")
-             + "</p>"]
+    more = tr(" Showing the newest {0} of {1} steps.").format(max_steps, len(by_step)) \
+        if len(by_step) > max_steps else ""
+    order = tr("Newest step first; within a step, in the order generated.")
+    parts = [f"<p style='color:#64748b'>{html.escape(order)}" + more + "</p>"]
+    empty, prompt_word = "<i>" + tr("(empty)") + "</i>", tr("Prompt:")
     for step, items in shown:
-        parts.append(f"<h4 style='margin-top:10px;margin-bottom:2px'>Step {step:,}</h4>")
+        parts.append("<h4 style='margin-top:10px;margin-bottom:2px'>" + tr("Step {0:,}").format(step) + "</h4>")
         for prompt, completion in items:
             parts.append("<div style='margin-bottom:6px'>"
-                         f"<span style='color:#64748b'>Prompt:</span> "
+                         f"<span style='color:#64748b'>{prompt_word}</span> "
                          f"<span style='color:#64748b;white-space:pre-wrap'>{html.escape(prompt)}</span><br>"
-                         f"<span style='white-space:pre-wrap'>{html.escape(completion) or '<i>(empty)</i>'}</span>"
+                         f"<span style='white-space:pre-wrap'>{html.escape(completion) or empty}</span>"
                          "</div>")
     return "".join(parts)
 
@@ -41,7 +44,7 @@ class SamplesView(QTextBrowser):
         self.setOpenLinks(False)
         self._samples: list[tuple[int, str, str]] = []
         self._dirty = True
-        self.setPlaceholderText("Samples appear at each evaluation.")
+        self.setPlaceholderText(self.tr("Samples appear at each evaluation."))
 
     def set_samples(self, samples: list[tuple[int, str, str]]) -> None:
         self._samples = list(samples)

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
 from engine.config import STAGE_INFO as STAGES
 from engine.config import stage_knobs
+from studio.i18n import tr
 
-DATA_NEEDS = {
-    "pretrain": "plain text",
-    "sft": "chat conversations",
-    "preference": "preference pairs (prompt, chosen, rejected)",
-    "rl_prompt": "RL prompts (with reference answers for rule rewards)",
+DATA_NEEDS = {     # shown through translate("StageNeeds", ...)
+    "pretrain": QT_TRANSLATE_NOOP("StageNeeds", "plain text"),
+    "sft": QT_TRANSLATE_NOOP("StageNeeds", "chat conversations"),
+    "preference": QT_TRANSLATE_NOOP("StageNeeds", "preference pairs (prompt, chosen, rejected)"),
+    "rl_prompt": QT_TRANSLATE_NOOP("StageNeeds", "RL prompts (with reference answers for rule rewards)"),
 }
 REWARD_KIND = "reward_model"   # config.json "kind" of a reward-model checkpoint (engine/train/reward.py)
 
@@ -42,15 +43,15 @@ def stage_needs(stage: str) -> str:
     info = STAGES.get(stage)
     if info is None:
         return ""
-    parts = [f"data: {DATA_NEEDS.get(info.kind, info.kind)}"]
+    parts = [tr("data: {0}").format(QCoreApplication.translate("StageNeeds", DATA_NEEDS.get(info.kind, info.kind)))]
     if info.needs_init:
-        parts.append("start from: a checkpoint (an SFT run)")
+        parts.append(tr("start from: a checkpoint (an SFT run)"))
     elif stage != "pretrain":
-        parts.append("start from: usually a pretrain run")
+        parts.append(tr("start from: usually a pretrain run"))
     if needs_reward(stage):
-        parts.append("reward: a rule or a reward-model checkpoint")
+        parts.append(tr("reward: a rule or a reward-model checkpoint"))
     if needs_teacher(stage):
-        parts.append("teacher: a trained checkpoint with the same tokenizer")
+        parts.append(tr("teacher: a trained checkpoint with the same tokenizer"))
     return " · ".join(parts)
 
 
@@ -73,9 +74,10 @@ class RewardSource(QWidget):
         self.combo = QComboBox()
         self.combo.setEditable(True)
         self.combo.setObjectName("field:stage.reward")
-        self.combo.setToolTip(f"<b>stage.reward</b><br>{help_text or 'A rule reward, or a reward-model checkpoint.'}")
+        self.combo.setToolTip("<b>stage.reward</b><br>" + (help_text or self.tr("A rule reward, or a reward-model "
+                                                                                "checkpoint.")))
         self.combo.currentTextChanged.connect(lambda _t: self.changed.emit())
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -88,11 +90,11 @@ class RewardSource(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         for r in rules:
-            self.combo.addItem(f"rule · {r['name']}", r["name"])
+            self.combo.addItem(self.tr("rule · {0}").format(r["name"]), r["name"])
             self.combo.setItemData(self.combo.count() - 1, r.get("description", ""), 3)  # 3: Qt.ToolTipRole
         for label, path in checkpoints:
             if is_reward_checkpoint(path):
-                self.combo.addItem(f"reward model · {label}", path)
+                self.combo.addItem(self.tr("reward model · {0}").format(label), path)
         self.combo.blockSignals(False)
         self.set_value(current)
 
@@ -111,6 +113,6 @@ class RewardSource(QWidget):
         self.combo.setEditText(value)
 
     def _on_browse_clicked(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a reward-model checkpoint", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, self.tr("Choose a reward-model checkpoint"), str(Path.home()))
         if path:
             self.combo.setEditText(path)

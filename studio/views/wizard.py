@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QStackedWidget, 
 from engine.config import Config
 from studio import settings
 from studio.calibrate_call import CalibrationCall
+from studio.i18n import tr
 from studio.models.cost import Cost, run_cost
 from studio.models.run_document import RunDocument, check_document
 from studio.models.run_file import load_run_file
@@ -58,7 +59,7 @@ class TrainWizard(QWidget):
         bar = QHBoxLayout()
         bar.setContentsMargins(24, 12, 24, 0)
         for i, p in enumerate(self.pages):
-            label = QLabel(p.title.split("·", 1)[-1].strip())
+            label = QLabel(tr(p.title).split("·", 1)[-1].strip())
             label.setObjectName("wizardStep")
             label.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.steps.append(label)
@@ -71,10 +72,10 @@ class TrainWizard(QWidget):
         for p in self.pages:
             self.stack.addWidget(p)
             p.validity_changed.connect(self._update_buttons)
-        self.back = QPushButton("Back")
+        self.back = QPushButton(self.tr("Back"))
         self.back.setShortcut("Alt+Left")
         self.back.clicked.connect(self._on_back_clicked)
-        self.next = QPushButton("Next")
+        self.next = QPushButton(self.tr("Next"))
         self.next.setObjectName("primaryButton")
         self.next.setShortcut("Alt+Right")
         self.next.clicked.connect(self._on_next_clicked)

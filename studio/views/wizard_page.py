@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from studio.i18n import tr
 from studio.models.run_document import RunDocument
 
 
@@ -22,9 +23,9 @@ class WizardPage(QWidget):
         self.doc = doc
         self.outer = QVBoxLayout(self)
         self.outer.setContentsMargins(24, 16, 24, 8)
-        heading = QLabel(self.title)
+        heading = QLabel(tr(self.title))   # QT_TR_NOOP in a class body: lupdate's empty context
         heading.setObjectName("pageTitle")
-        sub = QLabel(self.subtitle)
+        sub = QLabel(tr(self.subtitle))
         sub.setObjectName("pageSubtitle")
         sub.setWordWrap(True)
         self.outer.addWidget(heading)

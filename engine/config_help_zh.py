@@ -1,0 +1,121 @@
+"""Chinese (简体中文) names and help texts of every config knob, keyed "section.key": what `help_for()` returns as
+"label_zh" and "help_zh", so `minigpt doctor --json` and the studio's tooltips speak both languages.
+
+Torch-free and data only. A knob added to engine/config_*.py needs an entry here too
+(tests/test_i18n_knob_help.py fails until it has one).
+"""
+
+from __future__ import annotations
+
+# key: (label, help)
+KNOBS_ZH: dict[str, tuple[str, str]] = {
+    "model.preset": ("模型预设", "这个模型形状来自哪个预设（presets/models/<name>.yaml）。"),
+    "model.vocab_size": ("词表大小", "词表大小；0 表示从分词器读取。"),
+    "model.d_model": ("宽度 (d_model)", "残差流的宽度（嵌入维度）。"),
+    "model.n_layer": ("层数 (n_layer)", "Transformer 块的个数。"),
+    "model.n_head": ("注意力头数 (n_head)", "注意力头的个数；必须整除 d_model。"),
+    "model.n_kv_head": ("KV 头数 (n_kv_head)",
+                        "分组查询注意力（GQA）的键/值头数；必须整除 n_head（等于 n_head 即普通多头注意力）。"),
+    "model.d_ff": ("MLP 宽度 (d_ff)",
+                   "MLP 的隐藏层大小；0 表示自动取 8/3 × d_model（门控）或 4 × d_model（gelu），并取整到 32 "
+                   "的倍数。"),
+    "model.max_seq_len": ("最大序列长度", "模型所支持的最长序列（决定 RoPE 表和 KV 缓存的大小）。"),
+    "model.rope_theta": ("RoPE 基频", "RoPE 的基础频率；值越大越适合长上下文。"),
+    "model.activation": ("激活函数", "MLP 类型：swiglu（Llama 风格）、geglu，或 gelu（GPT-2 风格，无门控）。"),
+    "model.qk_norm": ("QK 归一化", "注意力之前对每个头的查询和键做 RMS 归一化（学习率高时更稳定）。"),
+    "model.tie_embeddings": ("共享嵌入", "词嵌入与输出头共用同一个矩阵（省下 vocab × d_model 个参数）。"),
+    "model.norm_eps": ("归一化 eps", "RMSNorm 里的 epsilon。"),
+    "model.dropout": ("Dropout", "注意力和残差输出上的 dropout；数据充足的小模型训练取 0 最好。"),
+    "model.init_std": ("初始化标准差", "正态初始化的标准差；残差投影再乘以 1/sqrt(2 n_layer)。"),
+    "tokenizer.path": ("分词器路径", "一个 tokenizer.json（或它所在的文件夹）；留空则在数据上训练一个并缓存。"),
+    "tokenizer.vocab_size": ("词表大小", "训练分词器时的词表大小。"),
+    "tokenizer.sample_bytes": ("采样字节数", "训练分词器时，每个数据文件最多读取这么多字节。"),
+    "tokenizer.min_frequency": ("最小频次", "训练时，一个字节对至少出现这么多次才会被合并。"),
+    "data.train": ("训练文件", "训练文件（.jsonl 或 .txt），或用 'builtin' 表示内置数据集。"),
+    "data.val": ("验证文件", "验证文件；留空则用内置数据的留出集，或从训练集中按 val_fraction 划出。"),
+    "data.val_fraction": ("验证集比例", "没有给出验证文件时，从训练记录中留作验证的比例。"),
+    "data.seq_len": ("序列长度", "每条训练序列的 token 数（不超过 model.max_seq_len）。"),
+    "data.packing": ("序列打包", "把多篇文档 / 多段对话拼进同一条序列（不浪费在填充上）。"),
+    "data.max_bad_fraction": ("坏行比例上限", "某个文件中坏行的比例超过这个值时，训练开始前就停止。"),
+    "data.seed": ("数据种子", "内置数据集生成器的随机种子。"),
+    "data.encoding": ("文本编码",
+                      "数据文件的文本编码：utf-8、auto（逐个文件猜测），或 Python 编解码器名，如 gb18030、cp1"
+                      "252。内置数据集总是 UTF-8。"),
+    "data.control_tokens": ("控制 token",
+                            "把预训练文本里写出的 <|im_start|>、<|im_end|> 和 <|endoftext|> 当作控制 token 读"
+                            "取（minimind 的 pretrain_hq.jsonl 会把 ChatML 对话拼进文本）；关闭时它们只是普通"
+                            "字符。对话内容总按普通文本处理；内置语料总是开启。"),
+    "stage.name": ("训练阶段",
+                   "训练阶段：pretrain（在纯文本上预测下一个 token）；sft（对话微调，只在助手回复上计算损失，"
+                   "通常从预训练检查点开始）；dpo（在 chosen/rejected 偏好对上做直接偏好优化，从 SFT 检查点开"
+                   "始）；reward（奖励模型：在偏好对上训练一个标量输出头，从 SFT 检查点开始）；ppo（用 PPO 做"
+                   " RLHF：采样的回复由 stage.reward 打分，配合价值头、GAE 和相对 SFT 参考模型的 KL 惩罚，从 "
+                   "SFT 检查点开始）；grpo（用 GRPO 做强化学习：每个提示采样一组回复，由 stage.reward 打分并"
+                   "在组内比较，从 SFT 检查点开始）。"),
+    "stage.init": ("起始检查点", "从哪个检查点文件夹开始（例如 SFT 用一个完成的预训练运行）。"),
+    "stage.loss_type": ("DPO 损失类型",
+                        "DPO 损失：sigmoid（DPO）、ipo、hinge（SLiC）或 simpo（无需参考模型，按长度归一化）。"),
+    "stage.beta": ("beta",
+                   "DPO：策略被参考模型约束的强度（奖励 = beta × 对数比）；GRPO：KL 系数（0 表示不保留参考模"
+                   "型）。"),
+    "stage.label_smoothing": ("标签平滑", "DPO（sigmoid、simpo）：假定偏好标签中错误的比例，取值 [0, 0.5)。"),
+    "stage.rpo_alpha": ("RPO 系数",
+                        "DPO：把 chosen 回复自身的 NLL 乘以这个权重加到每对的损失上（RPO）；在拉开差距的同时"
+                        "让正确答案保持高概率。0 即普通 DPO。"),
+    "stage.reward": ("奖励来源",
+                     "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查"
+                     "点的文件夹。"),
+    "stage.group_size": ("组大小", "GRPO：每个提示采样的回复数；优势在每组内部归一化。"),
+    "stage.ppo_epochs": ("PPO 轮数", "PPO/GRPO：每批 rollout 在采样下一批之前，优化器遍历它的次数。"),
+    "stage.kl_target": ("KL 目标",
+                        "PPO/GRPO：一旦策略相对 rollout 策略的 KL 超过这个值，就提前结束这一批的遍历（0 = 从"
+                        "不）。"),
+    "stage.kl_coef": ("KL 系数", "PPO：相对冻结参考模型的逐 token KL 惩罚，从奖励中扣除。"),
+    "stage.clip_range": ("裁剪范围", "PPO/GRPO：概率比的裁剪范围（也用于 PPO 价值的变化）。"),
+    "stage.vf_coef": ("价值损失系数", "PPO：价值头损失相对策略损失的权重。"),
+    "stage.gamma": ("折扣因子 gamma", "PPO：GAE 中每个回复 token 的折扣。"),
+    "stage.lam": ("GAE lambda", "PPO：GAE 的 lambda（优势估计的偏差-方差权衡）。"),
+    "stage.whiten_rewards": ("奖励白化", "PPO：把每批 rollout 的奖励归一化为均值 0、标准差 1。"),
+    "stage.rollout_tokens": ("rollout 长度", "PPO/GRPO：每个提示采样回复的最大 token 数。"),
+    "stage.rollout_temperature": ("rollout 温度", "PPO/GRPO：rollout 的采样温度。"),
+    "optim.lr": ("学习率 (lr)", "AdamW 的峰值学习率。"),
+    "optim.min_lr_ratio": ("最小学习率比例", "最终学习率占 lr 的比例。"),
+    "optim.weight_decay": ("权重衰减", "AdamW 的权重衰减（不作用于归一化层和嵌入）。"),
+    "optim.beta1": ("beta1", "AdamW 的 beta1（动量）。"),
+    "optim.beta2": ("beta2", "AdamW 的 beta2（二阶矩衰减）。"),
+    "optim.eps": ("eps", "AdamW 的 epsilon。"),
+    "optim.warmup_steps": ("预热步数", "学习率从 0 线性升到 lr 所用的步数。"),
+    "optim.schedule": ("学习率调度", "预热之后的调度：cosine（余弦）、wsd（预热-稳定-衰减）或 constant（常数）。"),
+    "optim.decay_fraction": ("衰减比例", "wsd 调度：最后这部分比例的步数里学习率衰减。"),
+    "optim.grad_clip": ("梯度裁剪", "把全局梯度范数裁剪到这个值（0 = 关闭）。"),
+    "hardware.device": ("设备", "在哪里训练：auto、cpu、cuda、cuda:N 或 mps。"),
+    "hardware.precision": ("精度", "auto（芯片支持时用 bf16，老 GPU 用 fp16，否则 fp32）、bf16、fp16、fp32。"),
+    "hardware.compile": ("编译", "用 torch.compile 编译模型（启动变慢，GPU 上每步更快）。"),
+    "hardware.grad_checkpointing": ("梯度检查点", "反向传播时重新计算激活：省显存，慢约 30%。"),
+    "hardware.threads": ("线程数", "torch 使用的 CPU 线程数；0 保持 torch 的默认值。"),
+    "hardware.tf32": ("TF32 矩阵乘", "在 NVIDIA GPU 上允许 TF32 矩阵乘法（更快，精度损失极小）。"),
+    "run.name": ("运行名称", "加在运行文件夹名字上的简短名称。"),
+    "run.seed": ("随机种子", "初始化、数据顺序和采样的种子；在 CPU 上同一个种子能完全复现一次运行。"),
+    "run.max_steps": ("最大步数", "训练的优化器步数。"),
+    "run.batch_size": ("批大小", "每个微批次的序列数。"),
+    "run.grad_accum": ("梯度累积", "每个优化器步累积的微批次数（每步 token 数 = batch × accum × seq_len）。"),
+    "run.log_every": ("日志间隔", "每 N 步发出一次 step 事件（损失、学习率、吞吐量）。"),
+    "run.eval_every": ("评估间隔", "每 N 步评估一次验证损失（结束时也评估）；0 = 只在结束时评估。"),
+    "run.eval_batches": ("评估批次数", "每次评估使用的验证数据批次数。"),
+    "run.task_eval_items": ("任务评估题数", "每次评估时用贪心解码求解的留出可检验任务数（内置数据；0 = 关闭）。"),
+    "run.checkpoint_every": ("检查点间隔", "每 N 步保存一个检查点（结束时总会保存）；0 = 只在结束时保存。"),
+    "run.keep_last": ("保留最近", "只保留最新的 N 个定期检查点（最佳检查点总会保留）；0 保留全部。"),
+    "run.sample_prompts": ("采样提示", "每次评估时续写的提示，用来展示进展。"),
+    "run.sample_tokens": ("采样长度", "每个采样提示生成的 token 数。"),
+    "run.max_nonfinite_steps": ("非有限步上限",
+                                "连续这么多步的损失或梯度为 NaN/inf 时，把运行判为发散并停止（每个这样的步都"
+                                "会被跳过，权重不变）。"),
+}
+
+
+def label_zh(key: str) -> str:
+    return KNOBS_ZH.get(key, ("", ""))[0]
+
+
+def help_zh(key: str) -> str:
+    return KNOBS_ZH.get(key, ("", ""))[1]
