@@ -17,11 +17,12 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "model.n_kv_head": ("KV 头数 (n_kv_head)",
                         "分组查询注意力（GQA）的键/值头数；必须整除 n_head（等于 n_head 即普通多头注意力）。"),
     "model.d_ff": ("MLP 宽度 (d_ff)",
-                   "MLP 的隐藏层大小；0 表示自动取 8/3 × d_model（门控）或 4 × d_model（gelu），并取整到 32 "
-                   "的倍数。"),
+                   "MLP 的隐藏层大小；0 表示自动取 8/3 × d_model（门控）或 4 × d_model（gelu），并取整到 32 的倍数。"),
     "model.max_seq_len": ("最大序列长度", "模型所支持的最长序列（决定 RoPE 表和 KV 缓存的大小）。"),
     "model.rope_theta": ("RoPE 基频", "RoPE 的基础频率；值越大越适合长上下文。"),
-    "model.activation": ("激活函数", "MLP 类型：swiglu（Llama 风格）、geglu，或 gelu（GPT-2 风格，无门控）。"),
+    "model.activation": ("激活函数",
+                         "MLP 类型：swiglu（Llama 风格）、geglu、gelu（GPT-2 风格）或 relu2（平方 ReLU）；后两者无门"
+                         "控，隐藏层更宽。"),
     "model.qk_norm": ("QK 归一化", "注意力之前对每个头的查询和键做 RMS 归一化（学习率高时更稳定）。"),
     "model.tie_embeddings": ("共享嵌入", "词嵌入与输出头共用同一个矩阵（省下 vocab × d_model 个参数）。"),
     "model.norm_eps": ("归一化 eps", "RMSNorm 里的 epsilon。"),
@@ -39,37 +40,35 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "data.max_bad_fraction": ("坏行比例上限", "某个文件中坏行的比例超过这个值时，训练开始前就停止。"),
     "data.seed": ("数据种子", "内置数据集生成器的随机种子。"),
     "data.encoding": ("文本编码",
-                      "数据文件的文本编码：utf-8、auto（逐个文件猜测），或 Python 编解码器名，如 gb18030、cp1"
-                      "252。内置数据集总是 UTF-8。"),
+                      "数据文件的文本编码：utf-8、auto（逐个文件猜测），或 Python 编解码器名，如 gb18030、cp1252。内"
+                      "置数据集总是 UTF-8。"),
     "data.control_tokens": ("控制 token",
-                            "把预训练文本里写出的 <|im_start|>、<|im_end|> 和 <|endoftext|> 当作控制 token 读"
-                            "取（minimind 的 pretrain_hq.jsonl 会把 ChatML 对话拼进文本）；关闭时它们只是普通"
-                            "字符。对话内容总按普通文本处理；内置语料总是开启。"),
+                            "把预训练文本里写出的 <|im_start|>、<|im_end|> 和 <|endoftext|> 当作控制 token 读取（mini"
+                            "mind 的 pretrain_hq.jsonl 会把 ChatML 对话拼进文本）；关闭时它们只是普通字符。对话内容总"
+                            "按普通文本处理；内置语料总是开启。"),
     "stage.name": ("训练阶段",
-                   "训练阶段：pretrain（在纯文本上预测下一个 token）；sft（对话微调，只在助手回复上计算损失，"
-                   "通常从预训练检查点开始）；dpo（在 chosen/rejected 偏好对上做直接偏好优化，从 SFT 检查点开"
-                   "始）；reward（奖励模型：在偏好对上训练一个标量输出头，从 SFT 检查点开始）；ppo（用 PPO 做"
-                   " RLHF：采样的回复由 stage.reward 打分，配合价值头、GAE 和相对 SFT 参考模型的 KL 惩罚，从 "
-                   "SFT 检查点开始）；grpo（用 GRPO 做强化学习：每个提示采样一组回复，由 stage.reward 打分并"
-                   "在组内比较，从 SFT 检查点开始）。"),
+                   "训练阶段：pretrain（在纯文本上预测下一个 token）；sft（对话微调，只在助手回复上计算损失，通常从预"
+                   "训练检查点开始）；dpo（在 chosen/rejected 偏好对上做直接偏好优化，从 SFT 检查点开始）；reward（奖"
+                   "励模型：在偏好对上训练一个标量输出头，从 SFT 检查点开始）；ppo（用 PPO 做 RLHF：采样的回复由 stag"
+                   "e.reward 打分，配合价值头、GAE 和相对 SFT 参考模型的 KL 惩罚，从 SFT 检查点开始）；grpo（用 GRPO "
+                   "做强化学习：每个提示采样一组回复，由 stage.reward 打分并在组内比较，从 SFT 检查点开始）；distill"
+                   "（知识蒸馏：学生从冻结的教师检查点的软化预测（stage.teacher）和硬标签中学习对话回复）。"),
     "stage.init": ("起始检查点", "从哪个检查点文件夹开始（例如 SFT 用一个完成的预训练运行）。"),
     "stage.loss_type": ("DPO 损失类型",
                         "DPO 损失：sigmoid（DPO）、ipo、hinge（SLiC）或 simpo（无需参考模型，按长度归一化）。"),
     "stage.beta": ("beta",
-                   "DPO：策略被参考模型约束的强度（奖励 = beta × 对数比）；GRPO：KL 系数（0 表示不保留参考模"
-                   "型）。"),
+                   "DPO：策略被参考模型约束的强度（奖励 = beta × 对数比）；GRPO：KL 系数（0 表示不保留参考模型）。"),
     "stage.label_smoothing": ("标签平滑", "DPO（sigmoid、simpo）：假定偏好标签中错误的比例，取值 [0, 0.5)。"),
     "stage.rpo_alpha": ("RPO 系数",
-                        "DPO：把 chosen 回复自身的 NLL 乘以这个权重加到每对的损失上（RPO）；在拉开差距的同时"
-                        "让正确答案保持高概率。0 即普通 DPO。"),
+                        "DPO：把 chosen 回复自身的 NLL 乘以这个权重加到每对的损失上（RPO）；在拉开差距的同时让正确答"
+                        "案保持高概率。0 即普通 DPO。"),
     "stage.reward": ("奖励来源",
-                     "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查"
-                     "点的文件夹。"),
+                     "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查点的文件"
+                     "夹。"),
     "stage.group_size": ("组大小", "GRPO：每个提示采样的回复数；优势在每组内部归一化。"),
     "stage.ppo_epochs": ("PPO 轮数", "PPO/GRPO：每批 rollout 在采样下一批之前，优化器遍历它的次数。"),
     "stage.kl_target": ("KL 目标",
-                        "PPO/GRPO：一旦策略相对 rollout 策略的 KL 超过这个值，就提前结束这一批的遍历（0 = 从"
-                        "不）。"),
+                        "PPO/GRPO：一旦策略相对 rollout 策略的 KL 超过这个值，就提前结束这一批的遍历（0 = 从不）。"),
     "stage.kl_coef": ("KL 系数", "PPO：相对冻结参考模型的逐 token KL 惩罚，从奖励中扣除。"),
     "stage.clip_range": ("裁剪范围", "PPO/GRPO：概率比的裁剪范围（也用于 PPO 价值的变化）。"),
     "stage.vf_coef": ("价值损失系数", "PPO：价值头损失相对策略损失的权重。"),
@@ -85,19 +84,24 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "optim.beta2": ("beta2", "AdamW 的 beta2（二阶矩衰减）。"),
     "optim.eps": ("eps", "AdamW 的 epsilon。"),
     "optim.warmup_steps": ("预热步数", "学习率从 0 线性升到 lr 所用的步数。"),
-    "optim.schedule": ("学习率调度", "预热之后的调度：cosine（余弦）、wsd（预热-稳定-衰减）或 constant（常数）。"),
+    "optim.schedule": ("学习率调度",
+                       "预热之后的调度：cosine（余弦）、linear（线性）、wsd（预热—平稳—衰减）或 constant（恒定）。"),
     "optim.decay_fraction": ("衰减比例", "wsd 调度：最后这部分比例的步数里学习率衰减。"),
     "optim.grad_clip": ("梯度裁剪", "把全局梯度范数裁剪到这个值（0 = 关闭）。"),
     "hardware.device": ("设备", "在哪里训练：auto、cpu、cuda、cuda:N 或 mps。"),
     "hardware.precision": ("精度", "auto（芯片支持时用 bf16，老 GPU 用 fp16，否则 fp32）、bf16、fp16、fp32。"),
-    "hardware.compile": ("编译", "用 torch.compile 编译模型（启动变慢，GPU 上每步更快）。"),
+    "hardware.compile": ("编译",
+                         "用 torch.compile 编译模型：auto（CUDA GPU 上开启，CPU 和 Apple GPU 上关闭）、on 或 off。编"
+                         "译失败时训练会说明原因并以不编译的方式继续。"),
     "hardware.grad_checkpointing": ("梯度检查点", "反向传播时重新计算激活：省显存，慢约 30%。"),
     "hardware.threads": ("线程数", "torch 使用的 CPU 线程数；0 保持 torch 的默认值。"),
     "hardware.tf32": ("TF32 矩阵乘", "在 NVIDIA GPU 上允许 TF32 矩阵乘法（更快，精度损失极小）。"),
     "run.name": ("运行名称", "加在运行文件夹名字上的简短名称。"),
     "run.seed": ("随机种子", "初始化、数据顺序和采样的种子；在 CPU 上同一个种子能完全复现一次运行。"),
     "run.max_steps": ("最大步数", "训练的优化器步数。"),
-    "run.batch_size": ("批大小", "每个微批次的序列数。"),
+    "run.batch_size": ("批大小",
+                       "每个微批次的序列数，或 auto：训练前用真实的训练步试出 hardware.memory_fraction 之内能放下的最"
+                       "大值。"),
     "run.grad_accum": ("梯度累积", "每个优化器步累积的微批次数（每步 token 数 = batch × accum × seq_len）。"),
     "run.log_every": ("日志间隔", "每 N 步发出一次 step 事件（损失、学习率、吞吐量）。"),
     "run.eval_every": ("评估间隔", "每 N 步评估一次验证损失（结束时也评估）；0 = 只在结束时评估。"),
@@ -108,8 +112,42 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "run.sample_prompts": ("采样提示", "每次评估时续写的提示，用来展示进展。"),
     "run.sample_tokens": ("采样长度", "每个采样提示生成的 token 数。"),
     "run.max_nonfinite_steps": ("非有限步上限",
-                                "连续这么多步的损失或梯度为 NaN/inf 时，把运行判为发散并停止（每个这样的步都"
-                                "会被跳过，权重不变）。"),
+                                "连续这么多步的损失或梯度为 NaN/inf 时，把运行判为发散并停止（每个这样的步都会被跳过"
+                                "，权重不变）。"),
+    "model.moe": ("混合专家 (MoE)", "混合专家前馈层（num_experts、top_k 等）；没有这一节即为稠密模型。"),
+    "model.moe.num_experts": ("专家数", "每个 MoE 层中可路由的专家个数（每个专家是一个与 MLP 同类型的前馈网络）。"),
+    "model.moe.top_k": ("每个 token 的专家数 (top_k)", "每个 token 被路由到的专家个数；它们的权重重新归一化，和为 1。"),
+    "model.moe.shared_experts": ("共享专家数",
+                                 "除了路由到的 top_k 个专家外，每个 token 都要经过的专家个数（0 = 没有）。"),
+    "model.moe.every_n_layers": ("每隔几层用 MoE", "每第 n 个块使用 MoE（第 n-1、2n-1……块）；1 = 每个块都用。"),
+    "model.moe.aux_loss_coef": ("负载均衡损失系数", "负载均衡损失 E * sum_i f_i P_i 的权重（均衡时为 1.0）。"),
+    "model.moe.z_loss_coef": ("路由 z 损失系数", "路由器 z 损失 mean(logsumexp(路由 logits)^2) 的权重。"),
+    "stage.tasks": ("任务题型",
+                    "PPO/GRPO：只在这些题型（记录的 task 字段）的提示上训练，例如起始模型能部分做对的题型；留空 = 所"
+                    "有提示。没有标明题型的提示会被忽略，并给出警告。"),
+    "stage.teacher": ("教师模型", "蒸馏：教师的检查点（或训练）文件夹；它必须使用与学生相同的分词器。"),
+    "stage.alpha": ("蒸馏权重 alpha",
+                    "蒸馏：对教师的 KL 的权重；1 - alpha 为硬标签交叉熵的权重（0 = 普通 SFT，1 = 只学教师）。"),
+    "stage.temperature": ("蒸馏温度", "蒸馏：在求 KL 之前软化两个分布（logits / T）；KL 乘以 T^2，使梯度大小不变。"),
+    "optim.name": ("优化器",
+                   "优化器：adamw、lion、schedulefree_adamw、muon（嵌入、输出头和归一化用 AdamW）或 sophia（SophiaH，"
+                   "每 optim.hessian_every 步估计一次 Hessian）。"),
+    "optim.hessian_every": ("Hessian 估计间隔",
+                            "sophia 专用：两次 Hessian 对角估计之间的步数（每次约多一次反向传播）。"),
+    "hardware.memory_fraction": ("内存占比上限",
+                                 "run.batch_size: auto 可以规划使用的设备内存比例（CPU 上为内存）；其余留作余量。"),
+    "hardware.parallel": ("多进程并行",
+                          "多进程训练（torchrun，--nproc N）：ddp（每个进程一份完整副本）或 fsdp（权重和优化器分片存"
+                          "放）；none = 单进程。"),
+    "run.global_batch_tokens": ("全局批次 token 数",
+                                "每个优化步的 token 数；设置后由它推出 grad_accum（批大小 × 累积 × 序列长度必须等于它"
+                                "）。0 = 不设置。"),
+    "lora.rank": ("LoRA 秩", "LoRA 的秩 r：每个目标层训练 r × (输入 + 输出) 个适配器权重，基座冻结（0 = 关闭）。"),
+    "lora.alpha": ("LoRA alpha", "LoRA alpha：适配器的输出乘以 alpha / rank。"),
+    "lora.dropout": ("LoRA dropout", "适配器输入上的 dropout（基座路径从不 dropout）。"),
+    "lora.targets": ("LoRA 目标层",
+                     "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力）以及 gate_proj、up_proj、down_proj（MLP）"
+                     "。"),
 }
 
 

@@ -90,6 +90,14 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>  不含嵌入</translation>
     </message>
     <message>
+        <source>  active per token</source>
+        <translation>  每个 token 激活的参数</translation>
+    </message>
+    <message>
+        <source>  trained (fewer with LoRA)</source>
+        <translation>  参与训练的参数（用 LoRA 时更少）</translation>
+    </message>
+    <message>
         <source>Tokens per step</source>
         <translation>每步 token 数</translation>
     </message>
@@ -130,8 +138,20 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>&lt;b&gt;CUDA&lt;/b&gt;：未找到 NVIDIA GPU</translation>
     </message>
     <message>
-        <source>available</source>
-        <translation>可用</translation>
+        <source>&lt;b&gt;Apple GPU (MPS)&lt;/b&gt;: {0}</source>
+        <translation>&lt;b&gt;Apple GPU (MPS)&lt;/b&gt;：{0}</translation>
+    </message>
+    <message>
+        <source>available, {0} usable, bf16: {1}</source>
+        <translation>可用，可用内存 {0}，bf16：{1}</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no (fp32)</source>
+        <translation>否（用 fp32）</translation>
     </message>
     <message>
         <source>not available</source>
@@ -140,6 +160,18 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>&lt;b&gt;Default device&lt;/b&gt;: {0} · engine {1} · torch {2}</source>
         <translation>&lt;b&gt;默认设备&lt;/b&gt;：{0} · 引擎 {1} · torch {2}</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;What auto picks here&lt;/b&gt;: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}</source>
+        <translation>&lt;b&gt;auto 在这台机器上的选择&lt;/b&gt;：设备 {0}（{1}，bf16 {2}）· 精度 {3} · 编译 {4}</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source> · batch size: {0}</source>
+        <translation> · 批大小：{0}</translation>
     </message>
     <message>
         <source>4 · Hardware</source>
@@ -236,6 +268,10 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>reward: a rule or a reward-model checkpoint</source>
         <translation>奖励：一条规则或一个奖励模型检查点</translation>
+    </message>
+    <message>
+        <source>teacher: a trained checkpoint with the same tokenizer</source>
+        <translation>教师：一个使用相同分词器、已训练好的检查点</translation>
     </message>
 </context>
 <context>
@@ -444,6 +480,14 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>加载</translation>
     </message>
     <message>
+        <source>Int8 (CPU)</source>
+        <translation>Int8（CPU）</translation>
+    </message>
+    <message>
+        <source>Decode with int8 weights on the CPU (--quantize int8): a quarter of the bytes read per token, so faster replies on a CPU, with slightly different logits. Applies on Load.</source>
+        <translation>在 CPU 上用 int8 权重解码（--quantize int8）：每个 token 读取的字节只有四分之一，所以在 CPU 上回复更快，logits 略有不同。点击“加载”后生效。</translation>
+    </message>
+    <message>
         <source>No checkpoint loaded.</source>
         <translation>尚未加载检查点。</translation>
     </message>
@@ -506,6 +550,10 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>{0:,} params</source>
         <translation>{0:,} 个参数</translation>
+    </message>
+    <message>
+        <source>int8 weights</source>
+        <translation>int8 权重</translation>
     </message>
     <message>
         <source>&lt;b&gt;Ready&lt;/b&gt;</source>
@@ -716,8 +764,8 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>训练时间</translation>
     </message>
     <message>
-        <source>Memory: weights, gradients, AdamW state and one micro-batch of activations.</source>
-        <translation>内存：权重、梯度、AdamW 状态，加上一个微批次的激活。</translation>
+        <source>Memory: weights, gradients, the optimizer&apos;s state and one micro-batch of activations.</source>
+        <translation>内存：权重、梯度、优化器状态，以及一个微批次的激活。</translation>
     </message>
 </context>
 <context>
@@ -786,6 +834,43 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>&amp;Language</source>
         <translation>语言(&amp;L)</translation>
+    </message>
+</context>
+<context>
+    <name>LossOverlay</name>
+    <message>
+        <source>Compare runs · loss</source>
+        <translation>比较训练 · 损失</translation>
+    </message>
+    <message>
+        <source>Log scale</source>
+        <translation>对数坐标</translation>
+    </message>
+    <message>
+        <source>(cannot read its events)</source>
+        <translation>（无法读取它的事件）</translation>
+    </message>
+    <message>
+        <source>(loading)</source>
+        <translation>（加载中）</translation>
+    </message>
+    <message>
+        <source>(no loss logged yet)</source>
+        <translation>（还没有记录损失）</translation>
+    </message>
+    <message>
+        <source>solid: training loss · dashed with dots: val loss at each eval</source>
+        <translation>实线：训练损失 · 带点的虚线：每次评估的验证损失</translation>
+    </message>
+    <message>
+        <source> · {0}: training loss includes the KL to the teacher</source>
+        <translation> · {0}：训练损失包含对教师的 KL</translation>
+    </message>
+    <message numerus="yes">
+        <source>reading %n run(s)…</source>
+        <translation>
+            <numerusform>正在读取 %n 个训练…</numerusform>
+        </translation>
     </message>
 </context>
 <context>
@@ -988,6 +1073,14 @@ Launch one from Train, or open a past run from Runs.</source>
         <translation>✓ 已在第 {0:,} 步保存检查点</translation>
     </message>
     <message>
+        <source>⚠ Out of memory at step {0}: micro-batch now {1} × {2}</source>
+        <translation>⚠ 第 {0} 步内存不足：微批次改为 {1} × {2}</translation>
+    </message>
+    <message>
+        <source>Auto batch size: {0} × {1}</source>
+        <translation>自动批大小：{0} × {1}</translation>
+    </message>
+    <message>
         <source> · ETA {0}</source>
         <translation> · 预计剩余 {0}</translation>
     </message>
@@ -1183,6 +1276,21 @@ Launch one from Train, or open a past run from Runs.</source>
     </message>
 </context>
 <context>
+    <name>ProcessesRow</name>
+    <message>
+        <source>Processes (one per GPU)</source>
+        <translation>进程数（每块 GPU 一个）</translation>
+    </message>
+    <message>
+        <source>Train on several GPUs of this machine: each process drives one GPU and sees its own share of every batch (the run starts through torchrun; see hardware.parallel)</source>
+        <translation>在这台机器的多块 GPU 上训练：每个进程驱动一块 GPU，处理每个批次中属于自己的那一份（训练通过 torchrun 启动；见 hardware.parallel）</translation>
+    </message>
+    <message>
+        <source>global batch = processes x batch size x gradient accumulation</source>
+        <translation>全局批次 = 进程数 × 批大小 × 梯度累积</translation>
+    </message>
+</context>
+<context>
     <name>ReviewPage</name>
     <message>
         <source>Copy CLI command</source>
@@ -1304,6 +1412,14 @@ Launch one from Train, or open a past run from Runs.</source>
     <message>
         <source>Delete…</source>
         <translation>删除…</translation>
+    </message>
+    <message>
+        <source>Compare loss</source>
+        <translation>比较损失</translation>
+    </message>
+    <message>
+        <source>Select several runs (Ctrl- or Shift-click) to overlay their loss curves</source>
+        <translation>选中几个训练（按住 Ctrl 或 Shift 点击），把它们的损失曲线叠在一起</translation>
     </message>
     <message>
         <source>Refresh</source>
@@ -1448,6 +1564,29 @@ with its checkpoints and events? This cannot be undone.</source>
     </message>
 </context>
 <context>
+    <name>ScheduleCurve</name>
+    <message>
+        <source>Lion steps at a third of this lr (its sign updates are larger than Adam&apos;s)</source>
+        <translation>Lion 以这个学习率的三分之一更新（它的符号更新比 Adam 的大）</translation>
+    </message>
+    <message>
+        <source>Muon&apos;s matrices take three times this lr; embeddings, head and norms (AdamW) this one</source>
+        <translation>Muon 的矩阵用三倍于此的学习率；嵌入、输出头和归一化（AdamW）用这个学习率</translation>
+    </message>
+    <message>
+        <source>Sophia clips each weight&apos;s step to a third of this lr</source>
+        <translation>Sophia 把每个权重的步长裁剪到这个学习率的三分之一</translation>
+    </message>
+    <message>
+        <source>step</source>
+        <translation>步</translation>
+    </message>
+    <message>
+        <source>{0} after {1:,} warm-up steps: peak {2:.3g}, ends at {3:.3g} (step {4:,})</source>
+        <translation>{1:,} 步预热之后按 {0} 调度：峰值 {2:.3g}，结束时 {3:.3g}（第 {4:,} 步）</translation>
+    </message>
+</context>
+<context>
     <name>StageNeeds</name>
     <message>
         <source>plain text</source>
@@ -1501,6 +1640,10 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>奖励来源</translation>
     </message>
     <message>
+        <source>Teacher</source>
+        <translation>教师</translation>
+    </message>
+    <message>
         <source>Stage</source>
         <translation>阶段</translation>
     </message>
@@ -1509,8 +1652,16 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>阶段设置</translation>
     </message>
     <message>
+        <source>LoRA adapters (rank 0 = train every weight)</source>
+        <translation>LoRA 适配器（秩为 0 = 训练全部权重）</translation>
+    </message>
+    <message>
         <source>stage.reward: the {0} stage needs a reward source (a rule or a reward-model checkpoint)</source>
         <translation>stage.reward：{0} 阶段需要一个奖励来源（一条规则或一个奖励模型检查点）</translation>
+    </message>
+    <message>
+        <source>stage.teacher: the {0} stage needs a teacher checkpoint (a finished run)</source>
+        <translation>stage.teacher：{0} 阶段需要一个教师检查点（一个已完成的训练）</translation>
     </message>
     <message>
         <source>stage.init: not a checkpoint folder (or a run folder with checkpoints)</source>
@@ -1574,6 +1725,21 @@ with its checkpoints and events? This cannot be undone.</source>
     <message>
         <source>failed start</source>
         <translation>启动失败</translation>
+    </message>
+</context>
+<context>
+    <name>TeacherPicker</name>
+    <message>
+        <source>a finished run whose tokenizer the student shares</source>
+        <translation>一个已完成的训练，学生与它共用分词器</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>teacher · {0}</source>
+        <translation>教师 · {0}</translation>
     </message>
 </context>
 <context>

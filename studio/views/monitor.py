@@ -246,11 +246,12 @@ class MonitorView(QWidget):
         if batch.phase == "probe":
             self._phase = batch.message
         elif batch.phase == "backoff":
-            self._notify(f"⚠ Out of memory at step {batch.step}: micro-batch now {batch.micro_batch} × "
-                         f"{batch.grad_accum}", batch.message, colour="#c2410c")
+            self._notify(self.tr("⚠ Out of memory at step {0}: micro-batch now {1} × {2}").format(
+                batch.step, batch.micro_batch, batch.grad_accum), batch.message, colour="#c2410c")
         else:
             self._phase = batch.message
-            self._notify(f"Auto batch size: {batch.micro_batch} × {batch.grad_accum}", batch.message)
+            self._notify(self.tr("Auto batch size: {0} × {1}").format(batch.micro_batch, batch.grad_accum),
+                         batch.message)
 
     def _on_tick(self) -> None:
         if self._pending_log:

@@ -119,7 +119,7 @@ class StagePage(WizardPage):
             bv.addWidget(box)
             self.groups[section] = group
             if section == "optim":  # LoRA sits beside the optimizer: it decides which weights it updates
-                self.lora_box = QGroupBox("LoRA adapters (rank 0 = train every weight)")
+                self.lora_box = QGroupBox(self.tr("LoRA adapters (rank 0 = train every weight)"))
                 self.groups["lora"] = FieldGroup(knobs, list(LORA_KEYS), parent=self)
                 self.lora_box.setLayout(self.groups["lora"].form)
                 self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(430)  # seven names, readable

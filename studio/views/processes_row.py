@@ -17,12 +17,13 @@ class ProcessesRow(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        label = QLabel("Processes (one per GPU)")
+        label = QLabel(self.tr("Processes (one per GPU)"))
         self.spin = QSpinBox()
         self.spin.setObjectName("processes")
         self.spin.setRange(1, 1)
-        self.spin.setToolTip("Train on several GPUs of this machine: each process drives one GPU and sees its own "
-                             "share of every batch (the run starts through torchrun; see hardware.parallel)")
+        self.spin.setToolTip(self.tr("Train on several GPUs of this machine: each process drives one GPU and sees its "
+                                     "own share of every batch (the run starts through torchrun; see "
+                                     "hardware.parallel)"))
         self.note = QLabel()
         self.note.setObjectName("processesNote")
         layout.addWidget(label)
@@ -46,5 +47,5 @@ class ProcessesRow(QWidget):
         return ["--nproc", str(n)] if n > 1 else []
 
     def _on_value_changed(self, n: int) -> None:
-        self.note.setText("global batch = processes x batch size x gradient accumulation" if n > 1 else "")
+        self.note.setText(self.tr("global batch = processes x batch size x gradient accumulation") if n > 1 else "")
         self.processes_changed.emit(n)

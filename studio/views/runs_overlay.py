@@ -28,7 +28,7 @@ class LossOverlay(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent, Qt.WindowType.Window)
-        self.setWindowTitle("Compare runs · loss")
+        self.setWindowTitle(self.tr("Compare runs · loss"))
         self.setObjectName("lossOverlay")
         self.resize(900, 560)
         self.title = QLabel("<b>Loss</b>")
@@ -38,7 +38,7 @@ class LossOverlay(QWidget):
         self.legend.setWordWrap(True)
         self.status = QLabel()
         self.status.setObjectName("overlayStatus")
-        self.log_scale = QCheckBox("Log scale")
+        self.log_scale = QCheckBox(self.tr("Log scale"))
         self.log_scale.toggled.connect(self._on_log_toggled)
         self.plot = pg.PlotWidget()
         self.plot.setObjectName("plot:overlay")
@@ -121,11 +121,11 @@ class LossOverlay(QWidget):
         for run in self.runs:
             c, name = self._colour(run), html.escape(run.name)
             if run.path in self.failed:
-                mark, note = "✕", " <i>(cannot read its events)</i>"
+                mark, note = "✕", " <i>" + self.tr("(cannot read its events)") + "</i>"
             elif run.path not in self.loaded:
-                mark, note = "…", " <i>(loading)</i>"
+                mark, note = "…", " <i>" + self.tr("(loading)") + "</i>"
             elif not self.curves.get(run.path):
-                mark, note = "·", " <i>(no loss logged yet)</i>"
+                mark, note = "·", " <i>" + self.tr("(no loss logged yet)") + "</i>"
             else:
                 mark, note = "━", ""
             # one entry never wraps inside (a run name may hold hyphens); the line wraps between entries
@@ -135,8 +135,8 @@ class LossOverlay(QWidget):
         self.legend.setText(" &nbsp;&nbsp; ".join(parts))
         self.legend.setToolTip("\n".join(tips))
         n = self.pending()
-        note = "solid: training loss · dashed with dots: val loss at each eval"
+        note = self.tr("solid: training loss · dashed with dots: val loss at each eval")
         mixed = [r.name for r in self.runs if r.path in self.loaded and self.loaded[r.path].state.stage == "distill"]
         if mixed:  # its training loss holds the KL term too; its val loss is plain cross-entropy like SFT's
-            note += f" · {', '.join(mixed)}: training loss includes the KL to the teacher"
-        self.status.setText(f"reading {n} run{'s' if n != 1 else ''}…" if n else note)
+            note += self.tr(" · {0}: training loss includes the KL to the teacher").format(", ".join(mixed))
+        self.status.setText(self.tr("reading %n run(s)…", "", n) if n else note)

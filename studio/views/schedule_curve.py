@@ -6,6 +6,7 @@ A view only: it draws what it is given and knows nothing about the document or t
 from __future__ import annotations
 
 import pyqtgraph as pg
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from engine.config import OptimConfig
@@ -14,9 +15,11 @@ from engine.estimate import lr_curve
 COLOUR = "#3b82f6"
 # Optimizers whose param groups scale the drawn lr (engine/optim.py): said under the curve so the number is not
 # mistaken for the step size they take.
-SCALED = {"lion": "Lion steps at a third of this lr (its sign updates are larger than Adam's)",
-          "muon": "Muon's matrices take three times this lr; embeddings, head and norms (AdamW) this one",
-          "sophia": "Sophia clips each weight's step to a third of this lr"}
+SCALED = {"lion": QT_TRANSLATE_NOOP("ScheduleCurve", "Lion steps at a third of this lr (its sign updates are larger "
+                                                      "than Adam's)"),
+          "muon": QT_TRANSLATE_NOOP("ScheduleCurve", "Muon's matrices take three times this lr; embeddings, head and "
+                                                      "norms (AdamW) this one"),
+          "sophia": QT_TRANSLATE_NOOP("ScheduleCurve", "Sophia clips each weight's step to a third of this lr")}
 
 
 class ScheduleCurve(QWidget):
@@ -34,7 +37,7 @@ class ScheduleCurve(QWidget):
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.getViewBox().disableAutoRange()
         item = self.plot.getPlotItem()
-        item.setLabel("bottom", "step")
+        item.setLabel("bottom", self.tr("step"))
         item.setLabel("left", "lr")
         for side in ("left", "bottom"):
             item.getAxis(side).enableAutoSIPrefix(False)
@@ -60,8 +63,8 @@ class ScheduleCurve(QWidget):
         self.plot.setXRange(0, total_steps, padding=0.02)
         self.plot.setYRange(0, max(lrs) * 1.08, padding=0)
         warmup = min(optim.warmup_steps, total_steps)
-        text = (f"{optim.schedule} after {warmup:,} warm-up steps: peak {optim.lr:.3g}, "
-                f"ends at {lrs[-1]:.3g} (step {total_steps:,})")
+        text = self.tr("{0} after {1:,} warm-up steps: peak {2:.3g}, ends at {3:.3g} (step {4:,})").format(
+            optim.schedule, warmup, optim.lr, lrs[-1], total_steps)
         if optim.name in SCALED:
-            text += f". {SCALED[optim.name]}."
+            text += ". " + QCoreApplication.translate("ScheduleCurve", SCALED[optim.name]) + "."
         self.caption.setText(text)

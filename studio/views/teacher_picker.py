@@ -24,9 +24,9 @@ class TeacherPicker(QWidget):
         self.combo.setEditable(True)
         self.combo.setObjectName("field:stage.teacher")
         self.combo.setToolTip(f"<b>stage.teacher</b><br>{help_text or 'The checkpoint the student learns from.'}")
-        self.combo.lineEdit().setPlaceholderText("a finished run whose tokenizer the student shares")
+        self.combo.lineEdit().setPlaceholderText(self.tr("a finished run whose tokenizer the student shares"))
         self.combo.currentTextChanged.connect(lambda _t: self.changed.emit())
-        browse = QPushButton("Browse…")
+        browse = QPushButton(self.tr("Browse…"))
         browse.clicked.connect(self._on_browse_clicked)
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
@@ -40,7 +40,7 @@ class TeacherPicker(QWidget):
         self.combo.clear()
         for label, path in checkpoints:
             if not is_reward_checkpoint(path):
-                self.combo.addItem(f"teacher · {label}", path)
+                self.combo.addItem(self.tr("teacher · {0}").format(label), path)
         self.combo.blockSignals(False)
         self.set_value(current)
 
