@@ -830,6 +830,13 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     </message>
 </context>
 <context>
+    <name>Knobs</name>
+    <message>
+        <source>Learn more: the manual, chapter {0} (Help → Manual)</source>
+        <translation>了解更多：手册第 {0} 章（帮助 → 手册）</translation>
+    </message>
+</context>
+<context>
     <name>LanguageMenu</name>
     <message>
         <source>&amp;Language</source>

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.i18n import knob_help, knob_label
+from studio.knob_chapters import learn_more
 
 INT_MAX = 2_000_000_000
 
@@ -50,8 +51,10 @@ class Field(QObject):
         self.error.setWordWrap(True)
         self.error.hide()
         self.widget = self._make(default, options)
+        more = learn_more(key)
         tip = f"<b>{key}</b><br>{help_text}" + (
-            "<br><i>" + self.tr("default: {0}").format(repr(default)) + "</i>" if default not in (None, "") else "")
+            "<br><i>" + self.tr("default: {0}").format(repr(default)) + "</i>" if default not in (None, "") else "") + (
+            f"<br><small>{more}</small>" if more else "")
         for w in (self.label, self.widget):
             w.setToolTip(tip)
         self.widget.setObjectName(f"field:{key}")

@@ -42,3 +42,15 @@ def test_help_manual_opens_the_current_pages_chapter(qtbot, fake_command):
     assert "decoding" in win.manual.view.toPlainText().lower()
     assert win.manual.chapters.currentRow() == 5
     win.manual.close()
+
+
+def test_every_knob_tooltip_says_which_chapter_explains_it(qtbot):
+    from engine.config import help_for
+    from studio.knob_chapters import chapter_of
+    from studio.views.fields import Field
+    keys = [f"{s}.{k}" for s, knobs in help_for().items() for k in knobs]
+    chapters = {p.name[:2] for p in chapter_files("en")}
+    for key in keys:
+        assert chapter_of(key) is not None and f"{chapter_of(key):02d}" in chapters, key
+    field = Field("optim.schedule", "cosine", "Schedule after warm-up.")
+    assert "chapter 3" in field.widget.toolTip() and "Help → Manual" in field.widget.toolTip()
