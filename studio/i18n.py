@@ -100,6 +100,27 @@ _installed: list[QTranslator] = []
 _active = ["en"]          # the language of the installed translator
 
 
+class EnglishPlurals(QTranslator):
+    """English itself needs one translation: "%n run(s) training" -> "1 run training" / "3 runs training". It
+    answers only while English is shown, so an installed Chinese translator is never overridden."""
+
+    def translate(self, context, source, disambiguation=None, n=-1):  # noqa: ARG002 (Qt's signature)
+        if _active[0] != "en" or n < 0 or "(s)" not in source:
+            return None
+        return source.replace("(s)", "" if n == 1 else "s")
+
+
+_plurals: list[QTranslator] = []
+
+
+def ensure_english_plurals() -> None:
+    """Install the English plural forms on the running app once (the main window calls this)."""
+    app = QCoreApplication.instance()
+    if app is not None and not _plurals:
+        _plurals.append(EnglishPlurals(app))
+        app.installTranslator(_plurals[0])
+
+
 def active_language() -> str:
     """The language the running app shows ("en" until install_translator loaded another)."""
     return _active[0]
@@ -120,6 +141,7 @@ def install_translator(language: str | None = None) -> str:
     earlier one; returns the language now in effect ("en" when no translation could be loaded)."""
     app = QCoreApplication.instance()
     language = language or interface_language()
+    ensure_english_plurals()
     while _installed:
         app.removeTranslator(_installed.pop())
     _active[0] = "en"

@@ -27,6 +27,7 @@ from studio import APP_NAME, settings
 from studio.chat_client import ChatClient
 from studio.doctor_call import DoctorCall
 from studio.engine_cmd import EngineCommand
+from studio.i18n import ensure_english_plurals
 from studio.models.runs_table import RunsTableModel
 from studio.run_manager import RunManager
 from studio.views.chat_view import ChatView
@@ -46,6 +47,7 @@ STOP_GRACE_MS = 30_000
 class MainWindow(QMainWindow):
     def __init__(self, command: EngineCommand | None = None, run_doctor: bool = True):
         super().__init__()
+        ensure_english_plurals()              # "1 run training", not "1 run(s) training"
         if command is None:
             saved = settings.value("workspace", "", str)
             use_saved = saved and not os.environ.get("MINIGPT_HOME")

@@ -44,3 +44,13 @@ def fake_command(fake_workspace):
     def make(mode: str) -> EngineCommand:
         return EngineCommand(workspace=fake_workspace, prefix=fake_prefix(mode))
     return make
+
+
+@pytest.fixture(autouse=True)
+def _never_block_on_the_close_question(monkeypatch):
+    """A window closed by pytest-qt's teardown while a run still trains would show the modal "Runs are still
+    training" box, and offscreen nobody answers it: the suite would hang. Answer Stop and save instead (runs end
+    cleanly); a test that asks its own question replaces window.close_prompt as before."""
+    from studio.views import main_window
+    from studio.views.close_dialog import STOP
+    monkeypatch.setattr(main_window, "ask_close", lambda parent, running: STOP)
