@@ -48,11 +48,13 @@ def test_cpu_probe_of_a_big_preset_is_cut_to_seconds():
 
 
 def test_cli_json(tmp_path):
-    import torch
-
-    from engine.calibrate import cache_key, write_cache
-    from engine.hardware import device_name
-    key = cache_key(device_name(torch.device("cpu")), "fp32", "tiny")
+    from engine.calibrate import write_cache
+    # The key names the device as a fresh engine sees it (its thread count included): ask one, since this test
+    # process may have changed torch's thread count in an earlier test.
+    key = subprocess.run([sys.executable, "-c", "import torch; from engine.calibrate import cache_key; "
+                          "from engine.hardware import device_name; "
+                          "print(cache_key(device_name(torch.device('cpu')), 'fp32', 'tiny'))"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout.strip()
     write_cache(tmp_path, key, {"key": key, "preset": "tiny", "flops_per_s": 5e9, "tokens_per_s": 600.0})
     out = subprocess.run([sys.executable, "-m", "engine.cli", "--workspace", str(tmp_path), "doctor", "--calibrate",
                           "tiny", "--device", "cpu", "--precision", "fp32", "--json"],
