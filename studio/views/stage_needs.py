@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, 
 from engine.config import STAGE_INFO as STAGES
 from engine.config import stage_knobs
 from studio.i18n import tr
+from studio.views.combo_choice import combo_value, show_value
 
 DATA_NEEDS = {     # shown through translate("StageNeeds", ...)
     "pretrain": QT_TRANSLATE_NOOP("StageNeeds", "plain text"),
@@ -99,18 +100,10 @@ class RewardSource(QWidget):
         self.set_value(current)
 
     def value(self) -> str:
-        i, text = self.combo.currentIndex(), self.combo.currentText().strip()
-        if i >= 0 and self.combo.itemText(i) == text:
-            return str(self.combo.itemData(i) or text)
-        return text
+        return combo_value(self.combo)
 
     def set_value(self, value: str | None) -> None:
-        value = value or ""
-        for i in range(self.combo.count()):
-            if self.combo.itemData(i) == value:
-                self.combo.setCurrentIndex(i)
-                return
-        self.combo.setEditText(value)
+        show_value(self.combo, value)
 
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, self.tr("Choose a reward-model checkpoint"), str(Path.home()))

@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QPushButton, QWidget
 
+from studio.views.combo_choice import combo_value, show_value
 from studio.views.stage_needs import is_reward_checkpoint
 
 
@@ -45,19 +46,10 @@ class TeacherPicker(QWidget):
         self.set_value(current)
 
     def value(self) -> str:
-        i, text = self.combo.currentIndex(), self.combo.currentText().strip()
-        if i >= 0 and self.combo.itemText(i) == text:
-            return str(self.combo.itemData(i) or text)
-        return text
+        return combo_value(self.combo)
 
     def set_value(self, value: str | None) -> None:
-        value = value or ""
-        for i in range(self.combo.count()):
-            if self.combo.itemData(i) == value:
-                self.combo.setCurrentIndex(i)
-                return
-        self.combo.setCurrentIndex(-1)
-        self.combo.setEditText(value)
+        show_value(self.combo, value, deselect=True)
 
     def _on_browse_clicked(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the teacher's checkpoint or run folder", str(Path.home()))

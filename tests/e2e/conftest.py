@@ -32,3 +32,23 @@ def workspace(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("workspace")
     cli(["train", "--stage", "pretrain", "--max-steps", "1", "--out", str(ws / "warmup"), *FAST], ws)
     return ws
+
+
+def kill_after_checkpoint(args: list[str], out: Path, workspace: Path, step: int = 3) -> None:
+    """Start `minigpt train ARGS --out OUT`, SIGKILL it right after its step-`step` checkpoint, and check it died
+    there: what a crash mid-run leaves behind, for the exact-resume tests."""
+    import json
+    import signal
+    env = {**os.environ, "MINIGPT_HOME": str(workspace)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", *args, "--out", str(out),
+                             "--events", "jsonl"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.PIPE, text=True)
+    killed_at = None
+    for line in proc.stdout:
+        ev = json.loads(line)
+        if ev["event"] == "checkpoint" and ev["step"] == step:
+            killed_at = ev["step"]
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    assert killed_at == step and proc.returncode == -signal.SIGKILL

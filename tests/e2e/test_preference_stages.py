@@ -6,15 +6,11 @@ reward checkpoint; and a DPO run with no init, or with a data file of the wrong 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from engine.protocol import read_events_file
-from tests.e2e.conftest import FAST, cli
+from tests.e2e.conftest import FAST, cli, kill_after_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -43,19 +39,7 @@ def test_killed_preference_run_resumes_with_identical_losses(workspace, tmp_path
         assert reference[1]["margin"] == 0.0 and reference[1]["pref_accuracy"] == 0.0
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "MINIGPT_HOME": str(workspace)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", *args, "--out", str(killed),
-                             "--events", "jsonl"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.PIPE, text=True)
-    killed_at = None
-    for line in proc.stdout:
-        ev = json.loads(line)
-        if ev["event"] == "checkpoint" and ev["step"] == 3:
-            killed_at = ev["step"]
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert killed_at == 3 and proc.returncode == -signal.SIGKILL
+    kill_after_checkpoint(args, killed, workspace)
 
     cli(["train", "--resume", str(killed)], workspace)
     resumed = steps(killed, after_resume=True)

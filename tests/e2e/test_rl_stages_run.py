@@ -6,16 +6,12 @@ rollout in progress and sampling seeds included); bad reward settings stop befor
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from engine.protocol import read_events_file
-from tests.e2e.conftest import FAST, cli
+from tests.e2e.conftest import FAST, cli, kill_after_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -88,19 +84,7 @@ def test_killed_rl_run_resumes_mid_rollout_with_identical_losses(workspace, init
     assert sorted(reference) == list(range(1, 7))
 
     killed = tmp_path / "killed"
-    env = {**os.environ, "MINIGPT_HOME": str(workspace)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--stage", stage, "--out", str(killed),
-                             "--events", "jsonl", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.PIPE, text=True)
-    killed_at = None
-    for line in proc.stdout:
-        ev = json.loads(line)
-        if ev["event"] == "checkpoint" and ev["step"] == 3:
-            killed_at = ev["step"]
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert killed_at == 3 and proc.returncode == -signal.SIGKILL
+    kill_after_checkpoint(["--stage", stage, *args], killed, workspace)
 
     cli(["train", "--resume", str(killed)], workspace)
     resumed = step_losses(killed, after_resume=True)
