@@ -4,7 +4,9 @@ model preset: greedy tokens/s at batch 1 and 8 and time to first token, best of 
     .venv/bin/python bench/decode.py [--presets tiny,small] [--threads N] [--device cuda] [--repeats 5] [--int8]
                                      [--clock cpu]
 
-Rows: `ours` and `transformers` are fp32; `ours_int8` (with --int8, CPU only) is QUANTIZED: our model after
+Rows: `ours` and `transformers` are fp32; on CUDA `ours` replays its decode step from a CUDA graph and
+`ours_no_graph` is the same generator launching it op by op (`first_generation_b1_s`: a fresh generator's first
+reply, recording included); `ours_int8` (with --int8, CPU only) is QUANTIZED: our model after
 engine.model.quantize.apply_int8 (`--quantize int8`), its speedups over transformers' fp32 in `speedup_int8_*`.
 --clock cpu times this process's CPU seconds instead of elapsed ones: steadier on a loaded machine (use --threads 1).
 """
@@ -66,6 +68,9 @@ def race(fns: dict, repeats: int, clock=time.perf_counter) -> dict[str, float]:
 def contenders(model: GPT, hf, prompts: torch.Tensor, new: int, int8: GPT | None = None) -> dict:
     """Zero-arg callables: (who, what) -> run. Greedy, no stop tokens, exactly `new` tokens per row."""
     gens = {"ours": Generator(model, stop_ids=[], pad_id=0)}
+    if prompts.is_cuda:  # the same generator with the CUDA-graph decode step turned off: what the graph buys
+        gens["ours_no_graph"] = Generator(model, stop_ids=[], pad_id=0)
+        gens["ours_no_graph"].graphs.update({1: None, 8: None})
     if int8 is not None:
         gens["ours_int8"] = Generator(int8, stop_ids=[], pad_id=0)
     kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0, temperature=None, top_p=None, top_k=None)
@@ -91,6 +96,14 @@ def contenders(model: GPT, hf, prompts: torch.Tensor, new: int, int8: GPT | None
         runs[(who, "ttft")] = lambda who=who: ours_first(who)
     runs[("transformers", "ttft")] = lambda: theirs(1, 1)
     same = {"same_greedy_tokens": ours(8, new) == theirs(8, new)}
+    if prompts.is_cuda:
+        same["same_greedy_tokens_without_graph"] = ours(8, new) == ours(8, new, "ours_no_graph")
+        fresh = Generator(model, stop_ids=[], pad_id=0)  # the first generation records the graph: its cost
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fresh.generate(prompts[:1].tolist(), SamplingParams.greedy(new))
+        torch.cuda.synchronize()
+        same["first_generation_b1_s"] = time.perf_counter() - t0
     if int8 is not None:  # how many of the quantized model's greedy tokens match the fp32 model's, per position
         a, q = ours(8, new), ours(8, new, "ours_int8")
         same["int8_greedy_token_match"] = sum(x == y for r, s in zip(a, q, strict=True)
@@ -130,7 +143,8 @@ def main() -> None:
             runs, same = contenders(model, hf, prompts, args.new_tokens, int8)
             best = race(runs, args.repeats, time.process_time if args.clock == "cpu" else time.perf_counter)
         result: dict = {"params": model.num_params(), **same}
-        for who in ("ours", "transformers") + (("ours_int8",) if int8 is not None else ()):
+        extra = (("ours_int8",) if int8 is not None else ()) + (("ours_no_graph",) if dev.type == "cuda" else ())
+        for who in ("ours", "transformers") + extra:
             result[who] = {"tokens_per_s_b1": args.new_tokens / best[(who, "b1")],
                            "tokens_per_s_b8": 8 * args.new_tokens / best[(who, "b8")],
                            "ttft_s": best[(who, "ttft")]}

@@ -168,7 +168,7 @@ def refuse_existing(path: str | None, flag: str) -> Path | None:
 # ---------------------------------------------------------------- generate
 def cmd_generate(args, sink=None) -> int:
     from engine.generate import trim_at_stop
-    from engine.serve_http import StopTrimmer
+    from engine.stop_trim import StopTrimmer
     if args.mode == "batch":
         return generate_batch(args)
     if args.prompt is None or args.input or args.output:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.decode_graph import GraphedStep
 from engine.errors import UserError
 from engine.model.gpt import GPT, MLP, Attention, Block, KVCache, RMSNorm
 from engine.model.moe import MoE, activate
@@ -107,6 +108,17 @@ class Generator:
         self.model, self.stop_ids, self.pad_id = model, list(stop_ids), pad_id
         self.decode = decode
         self.autocast = autocast or contextlib.nullcontext
+        self.graphs: dict[int, GraphedStep | None] = {}  # CUDA: the recorded decode step per batch size
+
+    def graphed_step(self, batch: int, fast: FastStep | None, owner: Decoding) -> GraphedStep | None:
+        """The CUDA-graph decode step for `batch` rows, reserved for `owner` until it ends; None where graphs do
+        not apply (no CUDA, a model FastStep cannot run, a large batch) or another generation holds it."""
+        if fast is None:
+            return None
+        if batch not in self.graphs:
+            self.graphs[batch] = GraphedStep(fast, batch) if GraphedStep.applies_to(self.model, batch) else None
+        step = self.graphs[batch]
+        return step if step is not None and step.reserve(owner) else None
 
     @property
     def device(self) -> torch.device:
@@ -168,6 +180,7 @@ class Decoding:
         self.reason: list[str | None] = [None] * len(prompts)
         self.stop_ids = list(dict.fromkeys(gen.stop_ids + list(params.stop_ids)))
         self.fast = FastStep.for_model(gen.model)   # checked per run: LoRA or a dtype change may come in between
+        self.graphed: GraphedStep | None = None
 
     @property
     def completions(self) -> list[Completion]:
@@ -187,6 +200,8 @@ class Decoding:
                     events = self.step()
         finally:
             model.train(was_training)
+            if self.graphed is not None:
+                self.graphed.release(self)
 
     def budget(self) -> int:
         longest = max((len(p) for p in self.prompts), default=0)
@@ -233,7 +248,12 @@ class SampledDecoding(Decoding):
             for i, q in enumerate(self.prompts):
                 self.seen[i, torch.tensor(q, dtype=torch.long, device=dev)] = True
         self.stop = set(self.stop_ids)
-        self.caches = model.new_caches(B, T + self.n_steps)
+        self.graphed = gen.graphed_step(B, self.fast, self)
+        if self.graphed is not None:  # its own caches, of the model's full length, at fixed addresses
+            self.graphed.prepare(self.valid)
+            self.caches = self.graphed.caches
+        else:
+            self.caches = model.new_caches(B, T + self.n_steps)
         logits, _ = model(ids, mask=mask, caches=self.caches, pos=0, last_only=True)
         return self.pick(logits[:, -1, :])
 
@@ -242,6 +262,13 @@ class SampledDecoding(Decoding):
             self.reason = [r or "length" for r in self.reason]
             return None
         pos = self.T + self.t - 1
+        if self.graphed is not None:
+            try:
+                return self.pick(self.graphed(self.last, pos))
+            except RuntimeError:  # the graph could not be recorded here: the same step, launched op by op
+                self.gen.graphs[len(self.prompts)] = None
+                self.graphed.release(self)
+                self.graphed = None
         mask = self.valid[:, None, None, :pos + 1] if self.padded else None               # (B, 1, 1, S)
         return self.pick(self.gen.decode_step(self.last, self.caches, pos, mask, self.fast))
 
@@ -380,16 +407,22 @@ class FastStep:
                 return False
         return all(type(b) is Block and type(b.attn) is Attention and type(b.mlp) in (MLP, MoE) for b in model.blocks)
 
-    def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int | list[int], mask: torch.Tensor | None):
+    def __call__(self, tokens: torch.Tensor, caches: list[KVCache], pos: int | list[int] | torch.Tensor,
+                 mask: torch.Tensor | None):
         """pos: the position every row writes at, or one position per row (continuous batching: rows that joined
-        at different times). Per-row positions attend over slots [0, max(pos)]; `mask` hides each row's others."""
+        at different times). Per-row positions attend over slots [0, max(pos)]; `mask` hides each row's others.
+        A 0-d tensor pos is the static form a CUDA graph replays (engine/decode_graph.py): every shape stays the
+        same from token to token, the keys are the whole cache, and `mask` (B, 1, 1, S) must hide slots > pos."""
         model, cfg = self.model, self.model.cfg
         B, H, Hkv, D = tokens.shape[0], cfg.n_head, cfg.n_kv_head, cfg.head_dim
-        per_row = not isinstance(pos, int)
+        static = isinstance(pos, torch.Tensor)
+        per_row = not static and not isinstance(pos, int)
         if per_row:
             at = torch.tensor(pos, dtype=torch.long, device=tokens.device)
             rows, span = torch.arange(B, device=tokens.device), max(pos) + 1
             cos, sin = self.cos[at][:, None], self.sin[at][:, None]                 # (B, 1, 2, D/2)
+        elif static:  # index_select keeps the position on the device: no host sync inside a CUDA graph
+            cos, sin = self.cos.index_select(0, pos.view(1))[0], self.sin.index_select(0, pos.view(1))[0]
         else:
             cos, sin = self.cos[pos], self.sin[pos]                                 # (2, D/2)
         x = F.embedding(tokens, model.embed.weight)                                 # (B, C)
@@ -406,6 +439,10 @@ class FastStep:
             if per_row:
                 cache.k[rows, :, at], cache.v[rows, :, at] = k[:, :, 0], v[:, :, 0]  # row b writes at pos[b]
                 k, v = cache.k[:, :, :span], cache.v[:, :, :span]                   # (B, Hkv, span, D)
+            elif static:
+                cache.k.index_copy_(2, pos.view(1), k)
+                cache.v.index_copy_(2, pos.view(1), v)
+                k, v = cache.k, cache.v                                             # (B, Hkv, S, D)
             else:
                 k, v = cache.write(pos, k, v)                                       # (B, Hkv, pos+1, D)
             if Hkv != H and not _SDPA_GQA:

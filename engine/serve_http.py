@@ -36,9 +36,10 @@ from engine.serve_http_guard import (
     RequestGuard,
     error_response_bytes,
 )
-from engine.serve_openai import ApiError, ChatBody, ChatRequest, StopTrimmer, build_request, usage, validation_error
+from engine.serve_openai import ApiError, ChatBody, ChatRequest, build_request, usage, validation_error
+from engine.stop_trim import StopTrimmer
 
-__all__ = ["MAX_BODY", "ChatServer", "StopTrimmer", "make_server", "parse_address", "serve_http"]
+__all__ = ["MAX_BODY", "ChatServer", "make_server", "parse_address", "serve_http"]
 
 SEND_TIMEOUT = 10.0       # seconds one streamed chunk may wait on a client that does not read
 KEEP_ALIVE = 5            # seconds an idle kept-alive connection stays open

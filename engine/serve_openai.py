@@ -1,5 +1,6 @@
 """The OpenAI chat-completions request and its errors: a pydantic schema for the body, the checks it cannot express
-(supported features, the model name, the context length), and the streamed-text trimmer for stop strings.
+(supported features, the model name, the context length). The streamed-text trimmer for stop strings lives in
+engine/stop_trim.py (the CLI's `generate` uses it too, without the server's libraries).
 
 Knows nothing about sockets or the batch scheduler; engine/serve_http.py wires it to FastAPI.
 """
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from engine.generate import SamplingParams, trim_at_stop
+from engine.generate import SamplingParams
 from engine.tokenizer import Tokenizer
 
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
@@ -166,35 +167,3 @@ def build_request(body: ChatBody, tok: Tokenizer, max_seq_len: int, model_id: st
 
 def usage(req: ChatRequest, n: int) -> dict:
     return {"prompt_tokens": len(req.prompt), "completion_tokens": n, "total_tokens": len(req.prompt) + n}
-
-
-class StopTrimmer:
-    """Streamed text pieces as tokens arrive: holds back an incomplete UTF-8 character and any tail that could be
-    the start of a stop string, and ends the text before the first stop string."""
-
-    def __init__(self, tok: Tokenizer, stops: list[str]):
-        self.tok, self.stops, self.ids, self.sent, self.stopped = tok, stops, [], 0, False
-
-    def _text(self) -> str:
-        text, found = trim_at_stop(self.tok.decode(self.ids, skip_special=True), self.stops)
-        self.stopped = self.stopped or found
-        return text
-
-    def push(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self._text()
-        if text.endswith("\ufffd") and not self.stopped:
-            return ""
-        end = len(text)
-        if not self.stopped:
-            for s in self.stops:  # hold back the longest tail that is a prefix of a stop string
-                end = min(end, next((len(text) - k for k in range(min(len(s) - 1, len(text)), 0, -1)
-                                     if text.endswith(s[:k])), len(text)))
-        piece, self.sent = text[self.sent:end], max(self.sent, end)
-        return piece
-
-    def flush(self) -> str:
-        """What is left once generation ends (held-back text that turned out not to be a stop string)."""
-        text = self._text()
-        piece, self.sent = text[self.sent:], len(text)
-        return piece

@@ -12,7 +12,7 @@ import torch
 from engine.device_auto import compile_enabled
 from engine.events import EventSink
 from engine.hardware import Runtime
-from engine.model.apply import apply_compile
+from engine.model.apply import apply_compile, remove_compile
 from engine.train.autobatch import step_probe
 from engine.train.setup import RunParts
 
@@ -46,7 +46,6 @@ def root_cause(e: BaseException) -> str:
 
 
 def uncompile(model: torch.nn.Module) -> None:
-    """Back to eager: drop what Module.compile set on each block and dynamo's caches."""
-    for block in model.blocks:
-        block._compiled_call_impl = None
+    """Back to eager: drop what apply_compile set and dynamo's caches."""
+    remove_compile(model)
     torch._dynamo.reset()

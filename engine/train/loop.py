@@ -180,7 +180,7 @@ class Trainer:
         self.lr = lr
         device = self.rt.device
         # All micro-batches first, so the step's unit count (a device tensor: no sync) scales every backward.
-        batches = [{k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+        batches = [{k: to_device(v, device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
                    for b in (next(self.train_batches) for _ in range(cfg.run.grad_accum))]
         loss_mean, extras = self.backoff.accumulate(self, batches)
         if self.scaler:
@@ -353,6 +353,14 @@ def add_module_groups(optimizer: torch.optim.Optimizer, module: torch.nn.Module,
     for group, decay in ((matrices, weight_decay), (others, 0.0)):
         if group:
             optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind})
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A batch tensor onto the device. To a GPU from pinned (page-locked) memory, so the copy runs alongside the
+    queued kernels instead of waiting for them; a copy from ordinary memory would stage through a bounce buffer."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
 
 
 def event_value(v: torch.Tensor) -> float | list[float]:

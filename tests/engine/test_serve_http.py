@@ -12,7 +12,8 @@ import pytest
 from inference_fixtures import *  # noqa: F403 - the toy / toy_lm session fixtures
 
 from engine.errors import UserError
-from engine.serve_http import MAX_BODY, StopTrimmer, make_server, parse_address
+from engine.serve_http import MAX_BODY, make_server, parse_address
+from engine.stop_trim import StopTrimmer
 
 HELLO = [{"role": "user", "content": "hello 7"}]
 MODEL = "minigpt"  # the alias every server answers to besides its run name
