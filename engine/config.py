@@ -351,7 +351,18 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()
         doc = deep_merge(doc, extra)
     resolved = resolve_document(doc, overrides)
     _resolve_paths(resolved, Path.cwd())
-    return build_config(resolved, source)
+    try:
+        return build_config(resolved, source)
+    except ConfigError as exc:
+        raise _blame_override(exc, source, overrides) from None
+
+
+def _blame_override(exc: ConfigError, source: str, overrides: list[str]) -> ConfigError:
+    """An unknown key that came from --set is named as that --set: the YAML file does not hold it."""
+    given = [t for t in overrides if t.split("=", 1)[0].strip() == exc.key]
+    if given and exc.message == f"{exc.key}: unknown key in {source}":
+        return ConfigError(exc.key, f"unknown key in --set {given[-1]}", exc.hint)
+    return exc
 
 
 def default_workspace() -> Path:

@@ -114,6 +114,16 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path):
     assert "optim.lrr" in str(e.value) and str(path) in str(e.value)
 
 
+def test_unknown_key_given_by_set_names_the_set_not_the_file(tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", "optim:\n  lr: 0.001\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, overrides=["model.d_modle=64"])
+    assert str(e.value) == "model.d_modle: unknown key in --set model.d_modle=64"
+    assert e.value.hint == "did you mean d_model?"
+    with pytest.raises(ConfigError, match=r"unknown key in --set model\.moe\.top_kk=2"):
+        load_config(overrides=["model.moe.top_kk=2"])
+
+
 def test_unknown_model_preset_lists_the_available_ones():
     with pytest.raises(ConfigError) as e:
         load_config(extra={"model": {"preset": "gigantic"}})
