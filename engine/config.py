@@ -299,7 +299,9 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
-        _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}")
+        value = _whole_number(value)
+        _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}",
+                 "write it in digits (2000) or as a whole power of ten (2e3)")
     elif t.startswith("float"):
         if isinstance(value, str):
             try:
@@ -318,6 +320,18 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
         _require(isinstance(value, (str, int, float)) and not isinstance(value, bool), key,
                  f"expected text, got {value!r}")
         value = str(value)
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """'2e3' (YAML 1.1 reads it as text) or 2000.0 as the int 2000; anything else unchanged, for _coerce to judge."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 

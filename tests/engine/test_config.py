@@ -137,6 +137,17 @@ def test_yaml_scientific_notation_without_dot_is_read_as_a_number(tmp_path):
     assert load_config(path).optim.lr == pytest.approx(1e-3)
 
 
+def test_whole_numbers_in_scientific_notation_are_accepted_for_int_fields(tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", "run:\n  max_steps: 2e3\n")    # YAML 1.1 reads 2e3 as text
+    assert load_config(path).run.max_steps == 2000
+    assert load_config(overrides=["run.max_steps=1e5"]).run.max_steps == 100_000
+    with pytest.raises(ConfigError, match=r"run\.max_steps: expected a whole number, got '?1\.5") as e:
+        load_config(overrides=["run.max_steps=1.5"])
+    assert "digits" in e.value.hint
+    with pytest.raises(ConfigError, match="expected a whole number"):
+        load_config(overrides=["run.max_steps=many"])
+
+
 def test_ints_are_accepted_for_float_fields():
     cfg = build_config({"optim": {"lr": 1}, "model": {"rope_theta": 500000}})
     assert isinstance(cfg.optim.lr, float) and cfg.optim.lr == 1.0
