@@ -131,7 +131,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     </message>
     <message>
         <source>the largest micro-batch up to {0} whose step fits in {1} of {2}, tried before the first step</source>
-        <translation>第一步之前试出的、一步能放进{2}的 {1} 的最大微批次（不超过 {0}）</translation>
+        <translation>不超过 {0}、一步用量不超过{2} {1} 的最大微批次，在第一步之前试出</translation>
     </message>
     <message>
         <source>&lt;b&gt;CPU&lt;/b&gt;: {0}, {1} cores</source>
