@@ -64,6 +64,7 @@ def test_load_config_without_file_applies_the_pretrain_stage_preset():
         ({"data": {"seq_len": 512}, "model": {"max_seq_len": 256}}, "data.seq_len"),
         ({"hardware": {"precision": "fp8"}}, "hardware.precision"),
         ({"hardware": {"device": "gpu"}}, "hardware.device"),
+        ({"hardware": {"threads": 100_000}}, "hardware.threads"),  # crashed in native code at the process limit
         ({"stage": {"name": "rlhf"}}, "stage.name"),
         ({"tokenizer": {"vocab_size": 100}}, "tokenizer.vocab_size"),
         ({"run": {"batch_size": 0}}, "run.batch_size"),
@@ -135,6 +136,11 @@ def test_yaml_scientific_notation_without_dot_is_read_as_a_number(tmp_path):
     # PyYAML reads `1e-3` as a string (YAML 1.1); float fields must still accept it.
     path = write_yaml(tmp_path / "run.yaml", "optim:\n  lr: 1e-3\n")
     assert load_config(path).optim.lr == pytest.approx(1e-3)
+
+
+def test_threads_up_to_the_cap_are_accepted():
+    assert load_config(overrides=["hardware.threads=1024"]).hardware.threads == 1024
+    assert load_config(overrides=["hardware.threads=0"]).hardware.threads == 0
 
 
 def test_whole_numbers_in_scientific_notation_are_accepted_for_int_fields(tmp_path):
