@@ -2,7 +2,7 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
-    <name />
+    <name></name>
     <message>
         <source>about {0} seconds</source>
         <translation>约 {0} 秒</translation>
@@ -32,7 +32,7 @@
         <translation>需要约 {0} 内存，但{1} {2}：调小 run.batch_size 或 data.seq_len，打开 hardware.grad_checkpointing，或换一个更小的预设</translation>
     </message>
     <message>
-        <source>measuring this machine's speed…</source>
+        <source>measuring this machine&apos;s speed…</source>
         <translation>正在测量本机速度…</translation>
     </message>
     <message>
@@ -345,8 +345,8 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>在两边各加载一个检查点（两边用同一个，则比较两组采样设置）。</translation>
     </message>
     <message>
-        <source>&lt;span style='color:#d9534f'&gt;Could not write the preference file: {0}&lt;/span&gt; Check that the workspace is writable.</source>
-        <translation>&lt;span style='color:#d9534f'&gt;无法写入偏好文件：{0}&lt;/span&gt; 请检查工作区是否可写。</translation>
+        <source>&lt;span style=&apos;color:#d9534f&apos;&gt;Could not write the preference file: {0}&lt;/span&gt; Check that the workspace is writable.</source>
+        <translation>&lt;span style=&apos;color:#d9534f&apos;&gt;无法写入偏好文件：{0}&lt;/span&gt; 请检查工作区是否可写。</translation>
     </message>
     <message>
         <source>A preferred</source>
@@ -423,7 +423,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
 <context>
     <name>AttentionView</name>
     <message>
-        <source>Which transformer block's attention to show (0 = the first)</source>
+        <source>Which transformer block&apos;s attention to show (0 = the first)</source>
         <translation>显示哪个 Transformer 块的注意力（0 = 第一个）</translation>
     </message>
     <message>
@@ -536,7 +536,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>看看内部</translation>
     </message>
     <message>
-        <source>Show the last reply's tokens with the model's probabilities and alternatives, and its attention heatmap (one extra pass over the reply, only while open)</source>
+        <source>Show the last reply&apos;s tokens with the model&apos;s probabilities and alternatives, and its attention heatmap (one extra pass over the reply, only while open)</source>
         <translation>显示最近一条回复的各个 token、模型给出的概率和候选，以及注意力热力图（仅在面板打开时对回复多做一次前向计算）</translation>
     </message>
     <message>
@@ -707,8 +707,8 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>&lt;b&gt;偏好数据&lt;/b&gt;（来自 A/B 对比对话）</translation>
     </message>
     <message>
-        <source>&lt;tr&gt;&lt;th align='left'&gt;file&lt;/th&gt;&lt;th&gt;records&lt;/th&gt;&lt;th&gt;size&lt;/th&gt;&lt;/tr&gt;</source>
-        <translation>&lt;tr&gt;&lt;th align='left'&gt;文件&lt;/th&gt;&lt;th&gt;记录数&lt;/th&gt;&lt;th&gt;大小&lt;/th&gt;&lt;/tr&gt;</translation>
+        <source>&lt;tr&gt;&lt;th align=&apos;left&apos;&gt;file&lt;/th&gt;&lt;th&gt;records&lt;/th&gt;&lt;th&gt;size&lt;/th&gt;&lt;/tr&gt;</source>
+        <translation>&lt;tr&gt;&lt;th align=&apos;left&apos;&gt;文件&lt;/th&gt;&lt;th&gt;记录数&lt;/th&gt;&lt;th&gt;大小&lt;/th&gt;&lt;/tr&gt;</translation>
     </message>
 </context>
 <context>
@@ -718,7 +718,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>引擎输出了一行不是协议事件的内容（{0}）：{1!r}</translation>
     </message>
     <message>
-        <source>the output stream is corrupt, so the run was stopped; see the log for the engine's stderr</source>
+        <source>the output stream is corrupt, so the run was stopped; see the log for the engine&apos;s stderr</source>
         <translation>输出流已损坏，运行已停止；引擎的 stderr 见日志</translation>
     </message>
     <message>
@@ -734,7 +734,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>引擎进程崩溃了（被信号杀死或发生致命错误）</translation>
     </message>
     <message>
-        <source>the engine's last stderr lines are below; a crash without a traceback is often out-of-memory</source>
+        <source>the engine&apos;s last stderr lines are below; a crash without a traceback is often out-of-memory</source>
         <translation>下面是引擎 stderr 的最后几行；没有 traceback 的崩溃通常是内存不足</translation>
     </message>
     <message>
@@ -746,7 +746,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>引擎以退出码 {0} 退出</translation>
     </message>
     <message>
-        <source>the log holds the engine's stderr</source>
+        <source>the log holds the engine&apos;s stderr</source>
         <translation>日志中有引擎的 stderr</translation>
     </message>
     <message>
@@ -769,7 +769,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>提示：{0}</translation>
     </message>
     <message>
-        <source>— last lines of the engine's stderr —</source>
+        <source>— last lines of the engine&apos;s stderr —</source>
         <translation>—— 引擎 stderr 的最后几行 ——</translation>
     </message>
 </context>
@@ -784,7 +784,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>训练时间</translation>
     </message>
     <message>
-        <source>Memory: weights, gradients, the optimizer's state and one micro-batch of activations.</source>
+        <source>Memory: weights, gradients, the optimizer&apos;s state and one micro-batch of activations.</source>
         <translation>内存：权重、梯度、优化器状态，以及一个微批次的激活。</translation>
     </message>
 </context>
@@ -814,8 +814,8 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>设置</translation>
     </message>
     <message>
-        <source>You can still launch with device 'auto'.</source>
-        <translation>仍然可以用设备 'auto' 启动。</translation>
+        <source>You can still launch with device &apos;auto&apos;.</source>
+        <translation>仍然可以用设备 &apos;auto&apos; 启动。</translation>
     </message>
     <message>
         <source>&lt;b&gt;Training time here&lt;/b&gt;: {0} · memory ~{1}</source>
@@ -959,7 +959,7 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>帮助(&amp;H)</translation>
     </message>
     <message>
-        <source>&amp;Manual (this page's chapter)</source>
+        <source>&amp;Manual (this page&apos;s chapter)</source>
         <translation>手册（本页对应章节）(&amp;M)</translation>
     </message>
     <message>
@@ -1360,8 +1360,8 @@ Launch one from Train, or open a past run from Runs.</source>
         <translation>启动</translation>
     </message>
     <message>
-        <source>&lt;span style='color:#16a34a'&gt;✓ Valid run configuration&lt;/span&gt;</source>
-        <translation>&lt;span style='color:#16a34a'&gt;✓ 运行配置有效&lt;/span&gt;</translation>
+        <source>&lt;span style=&apos;color:#16a34a&apos;&gt;✓ Valid run configuration&lt;/span&gt;</source>
+        <translation>&lt;span style=&apos;color:#16a34a&apos;&gt;✓ 运行配置有效&lt;/span&gt;</translation>
     </message>
     <message>
         <source>&lt;b&gt;Cost&lt;/b&gt;: {0} parameters · {1} tokens · ~{2} memory · time: &lt;b&gt;{3}&lt;/b&gt;</source>
@@ -1575,7 +1575,7 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>恢复默认</translation>
     </message>
     <message>
-        <source>Back to the engine's defaults</source>
+        <source>Back to the engine&apos;s defaults</source>
         <translation>恢复为引擎的默认值</translation>
     </message>
 </context>
@@ -1590,7 +1590,7 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>保存对话</translation>
     </message>
     <message>
-        <source>Save this conversation to the workspace's chats folder</source>
+        <source>Save this conversation to the workspace&apos;s chats folder</source>
         <translation>把这段对话保存到工作区的 chats 文件夹</translation>
     </message>
     <message>
@@ -1621,15 +1621,15 @@ with its checkpoints and events? This cannot be undone.</source>
 <context>
     <name>ScheduleCurve</name>
     <message>
-        <source>Lion steps at a third of this lr (its sign updates are larger than Adam's)</source>
+        <source>Lion steps at a third of this lr (its sign updates are larger than Adam&apos;s)</source>
         <translation>Lion 以这个学习率的三分之一更新（它的符号更新比 Adam 的大）</translation>
     </message>
     <message>
-        <source>Muon's matrices take three times this lr; embeddings, head and norms (AdamW) this one</source>
+        <source>Muon&apos;s matrices take three times this lr; embeddings, head and norms (AdamW) this one</source>
         <translation>Muon 的矩阵用三倍于此的学习率；嵌入、输出头和归一化（AdamW）用这个学习率</translation>
     </message>
     <message>
-        <source>Sophia clips each weight's step to a third of this lr</source>
+        <source>Sophia clips each weight&apos;s step to a third of this lr</source>
         <translation>Sophia 把每个权重的步长裁剪到这个学习率的三分之一</translation>
     </message>
     <message>
@@ -1800,7 +1800,7 @@ with its checkpoints and events? This cannot be undone.</source>
 <context>
     <name>TokenView</name>
     <message>
-        <source>Point at a coloured reply token to see the model's alternatives.</source>
+        <source>Point at a coloured reply token to see the model&apos;s alternatives.</source>
         <translation>把鼠标指向一个彩色的回复 token，查看模型给出的候选。</translation>
     </message>
     <message>
@@ -1816,7 +1816,7 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>概率</translation>
     </message>
     <message>
-        <source>&lt;b&gt;{0}&lt;/b&gt; · id {1} · probability {2:.1%} — the model's likeliest alternatives here:</source>
+        <source>&lt;b&gt;{0}&lt;/b&gt; · id {1} · probability {2:.1%} — the model&apos;s likeliest alternatives here:</source>
         <translation>&lt;b&gt;{0}&lt;/b&gt; · id {1} · 概率 {2:.1%} —— 模型在这里最可能的候选：</translation>
     </message>
 </context>
