@@ -15,7 +15,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from engine import __version__, diskio
@@ -166,13 +166,30 @@ def read_weights(folder: Path) -> dict[str, torch.Tensor]:
     return read_tensors(folder / WEIGHTS)
 
 
+def check_weights_file(folder: Path) -> None:
+    """Read only model.safetensors' header (milliseconds), so a truncated or foreign file is refused before the
+    data is prepared rather than minutes later; read_tensors still checks every value when the weights load."""
+    from engine import lora_checkpoint
+    if lora_checkpoint.is_adapter_folder(folder):
+        return
+    try:
+        with safe_open(str(folder / WEIGHTS), framework="pt"):
+            pass
+    except (SafetensorError, OSError, ValueError) as e:
+        raise _unreadable(folder / WEIGHTS, e) from None
+
+
+def _unreadable(file: Path, e: Exception) -> UserError:
+    return UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
+                     "checkpoint (checkpoints/latest names the newest)", kind="checkpoint")
+
+
 def read_tensors(file: Path) -> dict[str, torch.Tensor]:
     """One safetensors file of a checkpoint, refusing a damaged file and tensors that are not finite."""
     try:
         state = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as e:
-        raise UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
-                        "checkpoint (checkpoints/latest names the newest)", kind="checkpoint") from None
+        raise _unreadable(file, e) from None
     for name, t in state.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             bad = int((~torch.isfinite(t)).sum())

@@ -299,7 +299,9 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
-        _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}")
+        value = _whole_number(value)
+        _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}",
+                 "write it in digits (2000) or as a whole power of ten (2e3)")
     elif t.startswith("float"):
         if isinstance(value, str):
             try:
@@ -318,6 +320,18 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
         _require(isinstance(value, (str, int, float)) and not isinstance(value, bool), key,
                  f"expected text, got {value!r}")
         value = str(value)
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """'2e3' (YAML 1.1 reads it as text) or 2000.0 as the int 2000; anything else unchanged, for _coerce to judge."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
@@ -351,7 +365,18 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()
         doc = deep_merge(doc, extra)
     resolved = resolve_document(doc, overrides)
     _resolve_paths(resolved, Path.cwd())
-    return build_config(resolved, source)
+    try:
+        return build_config(resolved, source)
+    except ConfigError as exc:
+        raise _blame_override(exc, source, overrides) from None
+
+
+def _blame_override(exc: ConfigError, source: str, overrides: list[str]) -> ConfigError:
+    """An unknown key that came from --set is named as that --set: the YAML file does not hold it."""
+    given = [t for t in overrides if t.split("=", 1)[0].strip() == exc.key]
+    if given and exc.message == f"{exc.key}: unknown key in {source}":
+        return ConfigError(exc.key, f"unknown key in --set {given[-1]}", exc.hint)
+    return exc
 
 
 def default_workspace() -> Path:

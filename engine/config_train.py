@@ -50,6 +50,8 @@ COMPILE_MODES = ("auto", "on", "off")
 LEGACY_VALUES = {"hardware.compile": {True: "on", False: "off"}}  # old `compile: true/false` files read forward
 
 
+MAX_THREADS = 1024   # hardware.threads' upper bound
+
 @dataclass(kw_only=True)
 class HardwareConfig:
     device: str = knob("auto", "Where to train: auto, cpu, cuda, cuda:N or mps.")
@@ -70,7 +72,10 @@ class HardwareConfig:
         _require(ok, "hardware.device", f"unknown device {self.device!r}", "use auto, cpu, cuda, cuda:0 or mps")
         _require(self.precision in ("auto", "bf16", "fp16", "fp32"), "hardware.precision",
                  f"unknown precision {self.precision!r}", "use auto, bf16, fp16 or fp32")
-        _require(self.threads >= 0, "hardware.threads", "must be >= 0")
+        # a cap far above any CPU's cores: 100000 threads ran into the process limit and crashed in native code
+        _require(0 <= self.threads <= MAX_THREADS, "hardware.threads",
+                 f"must be between 0 and {MAX_THREADS}, got {self.threads}",
+                 "0 keeps torch's default (one per core); more threads than cores only slow a run down")
         _require(self.compile in COMPILE_MODES, "hardware.compile", f"unknown mode {self.compile!r}",
                  "use auto, on or off")
         _require(0.0 < self.memory_fraction <= 1.0, "hardware.memory_fraction",

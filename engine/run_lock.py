@@ -59,11 +59,14 @@ def claim_out(out: Path, timeout: float = CLAIM_TIMEOUT_S) -> RunLock:
     except OSError as e:
         raise path_error(e) or UserError(f"cannot create {out}: {e.strerror or e}", "choose a writable --out folder",
                                          kind="output") from None
+    lock_existed = (out / LOCK_NAME).exists()
     lock = hold_run(out, timeout)
     try:
         claim_out_dir(out)
     except BaseException:
         lock.release()
+        if not lock_existed:  # a refused folder is the user's: leave it as it was, without our run.lock
+            (out / LOCK_NAME).unlink(missing_ok=True)
         raise
     return lock
 

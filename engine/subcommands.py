@@ -265,7 +265,7 @@ def cmd_chat(args, sink) -> int:
 
     lm = load_for_inference(args.checkpoint, args.device, args.quantize)
     print(f"chatting with {lm.folder} ({lm.model.num_params():,} params, {lm.rt.describe()}); "
-          "empty line or Ctrl-D quits, /reset starts over", file=sys.stderr)
+          "an empty line, /quit or Ctrl-D quits, /reset starts over", file=sys.stderr)
     history = [{"role": "system", "content": args.system}] if args.system else []
     params = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
               "max_new_tokens": args.max_new_tokens}
@@ -274,7 +274,7 @@ def cmd_chat(args, sink) -> int:
             line = input("you> ").strip()
         except EOFError:
             break
-        if not line:
+        if not line or line in ("/quit", "/exit"):   # what other chat CLIs take; never sent to the model
             break
         if line == "/reset":
             history = history[:1] if args.system else []

@@ -108,19 +108,27 @@ class Tokenizer:
         return [next(encoded) if len(t) <= SEGMENT_CHARS else [i for part in self.iter_encoded(t, control_tokens)
                                                                for i in part] for t in texts]
 
-    def iter_encoded(self, text: str, control_tokens: bool = False) -> Iterator[list[int]]:
-        """The ids of `text` in consecutive parts, holding at most about BATCH_CHARS of it in the encoder at once."""
+    def iter_encoded(self, text: str, control_tokens: bool = False,
+                     on_chars: Callable[[int], None] | None = None) -> Iterator[list[int]]:
+        """The ids of `text` in consecutive parts, holding at most about BATCH_CHARS of it in the encoder at once.
+        `on_chars(n)` hears how many characters of `text` are encoded so far, after each batch (a long line's
+        progress)."""
         hf = self.hf if control_tokens else self._plain
         group: list[str] = []
-        size = 0
+        size = done = 0
         for segment in split_long(text):
             group.append(segment)
             size += len(segment)
             if size >= BATCH_CHARS:
                 yield from (e.ids for e in hf.encode_batch(group, add_special_tokens=False))
+                done += size
+                if on_chars is not None:
+                    on_chars(done)
                 group, size = [], 0
         if group:
             yield from (e.ids for e in hf.encode_batch(group, add_special_tokens=False))
+            if on_chars is not None:
+                on_chars(done + size)
 
     def encode_control(self, text: str) -> list[int]:
         """Text that may hold control tokens on purpose (opted-in pretrain data): "<|im_end|>" becomes its id."""

@@ -103,8 +103,11 @@ def claim_out_dir(out: Path) -> Path:
             keep_aside(out / "run.yaml", f"run-{how}-{stamp}", ".yaml")
         return out
     if out.exists() and (not out.is_dir() or any(p.name not in RUN_FOLDER_PLUMBING for p in out.iterdir())):
-        raise UserError(f"{out} already exists and is not empty", "choose a new --out folder, or continue that run "
-                        f"with --resume {out}", kind="output")
+        is_run = (out / "run.yaml").is_file() or (out / "checkpoints").is_dir()
+        raise UserError(f"{out} already exists and is not empty",
+                        f"choose a new --out folder, or continue that run with --resume {out}" if is_run
+                        else "choose a new --out folder (an existing folder is used only when it is empty)",
+                        kind="output")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

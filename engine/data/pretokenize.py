@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -96,12 +97,15 @@ def dataset_key(paths: list[Path], kind: str, tok: Tokenizer, encoding: str = "u
     return h.hexdigest()[:20]
 
 
-def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer,
-                    control_tokens: bool) -> Iterator[tuple[Iterable[list[int]], list[int] | None]]:
+def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer, control_tokens: bool,
+                    progress: Progress | None = None) -> Iterator[tuple[Iterable[list[int]], list[int] | None]]:
     """(ids in parts, mask) per record; mask is None for pretrain text (every token carries loss).
 
-    Short pretrain texts are encoded CHUNK at a time in one parallel call; a long one part by part as it is written.
+    Short pretrain texts are encoded CHUNK at a time in one parallel call; a long one part by part as it is written,
+    its characters reported as a phase of their own ("pretokenize record N"), since one record of a 2 GB line would
+    otherwise hold the record count still for minutes.
     """
+    n = 0
     while batch := list(islice(records, CHUNK)):
         if kind != "pretrain":
             for ids, mask in tok.encode_chats([r["messages"] for r in batch]):
@@ -110,8 +114,17 @@ def _encode_records(records: Iterator[dict], kind: str, tok: Tokenizer,
         texts = [r["text"] for r in batch]
         encoded = iter(tok.encode_batch([t for t in texts if len(t) <= SEGMENT_CHARS], control_tokens))
         for text in texts:
-            ids = [next(encoded)] if len(text) <= SEGMENT_CHARS else tok.iter_encoded(text, control_tokens)
+            n += 1
+            if len(text) <= SEGMENT_CHARS:
+                ids = [next(encoded)]
+            else:
+                report = None if progress is None else partial(_record_progress, progress, n, len(text))
+                ids = tok.iter_encoded(text, control_tokens, on_chars=report)
             yield _then(ids, tok.document_end(text, control_tokens)), None
+
+
+def _record_progress(progress: Progress, n: int, total: int, done: int) -> None:
+    progress(f"pretokenize record {n:,}", done, total)
 
 
 def encode_pair(tok: Tokenizer, record: dict) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
@@ -171,7 +184,7 @@ def pretokenize(paths: list[Path], kind: str, tok: Tokenizer, data_root: Path,
                 docs = _encode_pairs(formats.iter_numbered_records(path, kind, encoding), tok, file_index, pairs)
             else:
                 docs = _encode_records(formats.iter_records(path, kind, encoding=encoding), kind, tok,
-                                       control_tokens)
+                                       control_tokens, progress)
             for parts, mask in docs:
                 n = 0
                 for ids in parts:

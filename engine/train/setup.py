@@ -132,6 +132,8 @@ def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt
                  init_dir: Path | None, origin: Path | None, resume_dir: Path | None) -> RunParts:
     # First with the configured vocabulary (before data and tokenizer cost anything), then with the real one.
     early = ckpt.model_config_of(init_dir) if init_dir is not None else cfg.model
+    if init_dir is not None:
+        ckpt.check_weights_file(init_dir)   # a damaged file fails now, not after the data is tokenized
     check_memory(cfg, early, early.vocab_size or cfg.tokenizer.vocab_size, rt)
     data = resolve_stage_data(stage.name, cfg.data.train, cfg.data.val, workspace, cfg.data.max_bad_fraction,
                               cfg.data.seed, log=lambda m, level="info": sink.log(m, level),

@@ -122,6 +122,18 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>模型从什么数据中学习。内置数据集无需任何文件；也可以添加你自己的 .jsonl / .txt。</translation>
     </message>
     <message>
+        <source>RAM</source>
+        <translation>内存</translation>
+    </message>
+    <message>
+        <source>GPU memory</source>
+        <translation>显存</translation>
+    </message>
+    <message>
+        <source>the largest micro-batch up to {0} whose step fits in {1} of {2}, tried before the first step</source>
+        <translation>不超过 {0}、一步用量不超过{2} {1} 的最大微批次，在第一步之前试出</translation>
+    </message>
+    <message>
         <source>&lt;b&gt;CPU&lt;/b&gt;: {0}, {1} cores</source>
         <translation>&lt;b&gt;CPU&lt;/b&gt;：{0}，{1} 核</translation>
     </message>
@@ -160,6 +172,14 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source>&lt;b&gt;Default device&lt;/b&gt;: {0} · engine {1} · torch {2}</source>
         <translation>&lt;b&gt;默认设备&lt;/b&gt;：{0} · 引擎 {1} · torch {2}</translation>
+    </message>
+    <message>
+        <source>on</source>
+        <translation>开</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关</translation>
     </message>
     <message>
         <source>&lt;b&gt;What auto picks here&lt;/b&gt;: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}</source>
@@ -1233,6 +1253,34 @@ Launch one from Train, or open a past run from Runs.</source>
     <message>
         <source>reward std</source>
         <translation>奖励标准差</translation>
+    </message>
+    <message>
+        <source>add</source>
+        <translation>加法</translation>
+    </message>
+    <message>
+        <source>sub</source>
+        <translation>减法</translation>
+    </message>
+    <message>
+        <source>count letter</source>
+        <translation>数字母</translation>
+    </message>
+    <message>
+        <source>count items</source>
+        <translation>数项目</translation>
+    </message>
+    <message>
+        <source>copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>reverse</source>
+        <translation>倒序</translation>
+    </message>
+    <message>
+        <source>unit</source>
+        <translation>单位换算</translation>
     </message>
     <message>
         <source>Log scale</source>

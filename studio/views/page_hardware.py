@@ -18,6 +18,17 @@ from studio.views.processes_row import ProcessesRow
 from studio.views.wizard_page import WizardPage
 
 
+def auto_batch_text(auto: dict) -> str:
+    """How auto picks the batch size, in the interface's language from the doctor's fields (its `text` is English;
+    it is shown as it is only for a rule this studio does not know)."""
+    batch = auto.get("batch_size") or {}
+    if batch.get("how") != "probe" or not {"ceiling", "memory_fraction"} <= batch.keys():
+        return batch.get("text", "")
+    memory = tr("RAM") if str(auto.get("device", "")).startswith("cpu") else tr("GPU memory")
+    return tr("the largest micro-batch up to {0} whose step fits in {1} of {2}, tried before the first step").format(
+        batch["ceiling"], f"{batch['memory_fraction']:.0%}", memory)
+
+
 def describe_machine(report: dict) -> str:
     cpu, mem = report.get("cpu") or {}, report.get("memory") or {}
     auto = html.escape(str(cpu.get("auto_precision")))
@@ -42,11 +53,12 @@ def describe_machine(report: dict) -> str:
         esc["default_device"], esc["engine_version"], esc["torch"]))
     auto = report.get("auto")
     if auto:
-        batch = (auto.get("batch_size") or {}).get("text", "")
+        batch = auto_batch_text(auto)
+        compile_ = {"on": tr("on"), "off": tr("off")}.get(str(auto.get("compile")), str(auto.get("compile")))
         rows.append(tr("<b>What auto picks here</b>: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}").format(
             html.escape(str(auto.get("device"))), human_bytes(auto.get("memory", 0)),
             tr("yes") if auto.get("bf16") else tr("no"), html.escape(str(auto.get("precision"))),
-            html.escape(str(auto.get("compile"))))
+            html.escape(compile_))
             + (tr(" · batch size: {0}").format(html.escape(batch)) if batch else ""))
     return "<br>".join(rows)
 

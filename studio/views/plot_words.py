@@ -5,6 +5,8 @@ name (a new engine metric) has no entry and shows as it is.
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication
 
 WORDS = (
@@ -26,8 +28,18 @@ WORDS = (
     QT_TRANSLATE_NOOP("PlotGrid", "all tasks"), QT_TRANSLATE_NOOP("PlotGrid", "chosen reward"),
     QT_TRANSLATE_NOOP("PlotGrid", "rejected reward"), QT_TRANSLATE_NOOP("PlotGrid", "reward mean"),
     QT_TRANSLATE_NOOP("PlotGrid", "reward std"),
+    # the built-in task families of the Task accuracy plot (engine/data/builtin_tasks.py TASK_FAMILIES)
+    QT_TRANSLATE_NOOP("PlotGrid", "add"), QT_TRANSLATE_NOOP("PlotGrid", "sub"),
+    QT_TRANSLATE_NOOP("PlotGrid", "count letter"), QT_TRANSLATE_NOOP("PlotGrid", "count items"),
+    QT_TRANSLATE_NOOP("PlotGrid", "copy"), QT_TRANSLATE_NOOP("PlotGrid", "reverse"),
+    QT_TRANSLATE_NOOP("PlotGrid", "unit"),
 )
 
 
 def plot_text(text: str) -> str:
     return QCoreApplication.translate("PlotGrid", text)
+
+
+def nowrap(text: str) -> str:
+    """`text` as HTML that a wrapping label keeps on one line ("count items" never splits over the legend's lines)."""
+    return html.escape(text).replace(" ", "&nbsp;")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from studio.models.run_state import RunState
 from studio.models.series import MAX_BUCKETS
-from studio.views.plot_words import plot_text
+from studio.views.plot_words import nowrap, plot_text
 
 REFRESH_MS = 33          # one plot per tick: the loss plot at ~15 Hz, the others in turn
 BASE_PLOTS = (("loss", "Loss"), ("lr", "Learning rate"), ("grad_norm", "Gradient norm"),
@@ -307,7 +307,7 @@ class PlotGrid(QWidget):
         """Title and legend as a wrapping label over the plot. (pyqtgraph's LegendItem crashed PySide 6.12 in
         paint, and a title inside the plot is clipped when the plot is narrow.)"""
         names = self.legend.get(group, [])
-        keys = " ".join(f"<span style='color:{c}'>━</span>&nbsp;{html.escape(plot_text(n))}" for n, c in names) \
+        keys = " ".join(f"<span style='color:{c}'>━</span>&nbsp;{nowrap(plot_text(n))}" for n, c in names) \
             if len(names) > 1 else ""
         title = html.escape(plot_text(self.titles[group]))
         header = self.headers[group]

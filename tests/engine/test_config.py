@@ -64,6 +64,7 @@ def test_load_config_without_file_applies_the_pretrain_stage_preset():
         ({"data": {"seq_len": 512}, "model": {"max_seq_len": 256}}, "data.seq_len"),
         ({"hardware": {"precision": "fp8"}}, "hardware.precision"),
         ({"hardware": {"device": "gpu"}}, "hardware.device"),
+        ({"hardware": {"threads": 100_000}}, "hardware.threads"),  # crashed in native code at the process limit
         ({"stage": {"name": "rlhf"}}, "stage.name"),
         ({"tokenizer": {"vocab_size": 100}}, "tokenizer.vocab_size"),
         ({"run": {"batch_size": 0}}, "run.batch_size"),
@@ -114,6 +115,16 @@ def test_unknown_key_in_a_file_names_the_file(tmp_path):
     assert "optim.lrr" in str(e.value) and str(path) in str(e.value)
 
 
+def test_unknown_key_given_by_set_names_the_set_not_the_file(tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", "optim:\n  lr: 0.001\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(path, overrides=["model.d_modle=64"])
+    assert str(e.value) == "model.d_modle: unknown key in --set model.d_modle=64"
+    assert e.value.hint == "did you mean d_model?"
+    with pytest.raises(ConfigError, match=r"unknown key in --set model\.moe\.top_kk=2"):
+        load_config(overrides=["model.moe.top_kk=2"])
+
+
 def test_unknown_model_preset_lists_the_available_ones():
     with pytest.raises(ConfigError) as e:
         load_config(extra={"model": {"preset": "gigantic"}})
@@ -125,6 +136,22 @@ def test_yaml_scientific_notation_without_dot_is_read_as_a_number(tmp_path):
     # PyYAML reads `1e-3` as a string (YAML 1.1); float fields must still accept it.
     path = write_yaml(tmp_path / "run.yaml", "optim:\n  lr: 1e-3\n")
     assert load_config(path).optim.lr == pytest.approx(1e-3)
+
+
+def test_threads_up_to_the_cap_are_accepted():
+    assert load_config(overrides=["hardware.threads=1024"]).hardware.threads == 1024
+    assert load_config(overrides=["hardware.threads=0"]).hardware.threads == 0
+
+
+def test_whole_numbers_in_scientific_notation_are_accepted_for_int_fields(tmp_path):
+    path = write_yaml(tmp_path / "run.yaml", "run:\n  max_steps: 2e3\n")    # YAML 1.1 reads 2e3 as text
+    assert load_config(path).run.max_steps == 2000
+    assert load_config(overrides=["run.max_steps=1e5"]).run.max_steps == 100_000
+    with pytest.raises(ConfigError, match=r"run\.max_steps: expected a whole number, got '?1\.5") as e:
+        load_config(overrides=["run.max_steps=1.5"])
+    assert "digits" in e.value.hint
+    with pytest.raises(ConfigError, match="expected a whole number"):
+        load_config(overrides=["run.max_steps=many"])
 
 
 def test_ints_are_accepted_for_float_fields():

@@ -89,6 +89,21 @@ def test_a_long_single_record_is_written_whole_and_exact(tok, tmp_path, jsonl):
     assert ts.tokens[ts.offsets[2]:ts.offsets[3]].tolist() == tok.encode_document("after")
 
 
+def test_a_line_longer_than_one_encoder_batch_reports_its_own_progress(tok, tmp_path, monkeypatch):
+    from engine import tokenizer
+    monkeypatch.setattr(tokenizer, "BATCH_CHARS", 2 * tokenizer.SEGMENT_CHARS)  # small batches: a quick test
+    long = ("word 今天 " * tokenizer.BATCH_CHARS)[: 3 * tokenizer.BATCH_CHARS + 7]   # one paragraph: one record
+    src = tmp_path / "one_line.txt"
+    src.write_text("short first paragraph\n\n" + long + "\n", encoding="utf-8")
+    seen = []
+    pretokenize([src], "pretrain", tok, tmp_path / "data", progress=lambda *a: seen.append(a))
+    inside = [(done, total) for phase, done, total in seen if phase == "pretokenize record 2"]
+    # the long record moves on its own, in characters, before the record count does
+    assert len(inside) >= 3 and inside[-1] == (len(long), len(long))
+    assert all(a[0] < b[0] for a, b in zip(inside, inside[1:], strict=False)) and 0 < inside[0][0] < len(long)
+    assert seen[-1][0] == "pretokenize"
+
+
 def test_sft_set_holds_each_conversation_with_its_loss_mask(tok, files, tmp_path):
     ts = pretokenize([files[1]], "sft", tok, tmp_path / "data")
     assert ts.n_docs == len(SFT) and ts.mask is not None and len(ts.mask) == ts.n_tokens

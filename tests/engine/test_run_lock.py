@@ -71,9 +71,11 @@ def test_claim_accepts_an_empty_folder_and_refuses_one_with_content(tmp_path):
     full = tmp_path / "full"
     full.mkdir()
     (full / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="already exists and is not empty"):
+    with pytest.raises(UserError, match="already exists and is not empty") as refused:
         claim_out(full)
     assert (full / "notes.txt").read_text() == "mine" and not is_live(full)
+    assert sorted(p.name for p in full.iterdir()) == ["notes.txt"]  # no run.lock left in the user's folder
+    assert "--resume" not in refused.value.hint  # not a run: resuming it cannot work
     a_file = tmp_path / "file"
     a_file.write_text("x")
     with pytest.raises(UserError, match="not a folder"):
