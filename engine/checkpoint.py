@@ -180,8 +180,9 @@ def check_weights_file(folder: Path) -> None:
 
 
 def _unreadable(file: Path, e: Exception) -> UserError:
-    return UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use another "
-                     "checkpoint (checkpoints/latest names the newest)", kind="checkpoint")
+    return UserError(f"{file}: cannot read weights ({e})", "the file is truncated or not safetensors; use an "
+                     f"earlier step folder beside it in {file.parent.parent} (e.g. --resume or --init with that "
+                     "step-NNNNNN folder)", kind="checkpoint")
 
 
 def read_tensors(file: Path) -> dict[str, torch.Tensor]:
