@@ -62,6 +62,9 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "stage.rpo_alpha": ("RPO 系数",
                         "DPO：把 chosen 回复自身的 NLL 乘以这个权重加到每对的损失上（RPO）；在拉开差距的同时让正确答"
                         "案保持高概率。0 即普通 DPO。"),
+    "stage.rm_negatives": ("合成负例权重",
+                           "奖励模型：合成负例的权重。每个 chosen 回复还要排在空回复和另一个提示的回复之前，这样 PPO 就"
+                           "不能靠什么都不说或答非所问来得分。0 = 只用偏好对。"),
     "stage.reward": ("奖励来源",
                      "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查点的文件"
                      "夹。"),

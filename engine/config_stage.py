@@ -28,6 +28,9 @@ class StageConfig:
                                   "wrong, in [0, 0.5).")
     rpo_alpha: float = knob(0.0, "DPO: weight of the chosen reply's own NLL added to each pair's loss (RPO); keeps the "
                             "right answer likely while the margin grows. 0 = plain DPO.")
+    rm_negatives: float = knob(0.0, "Reward model: weight of synthetic negatives, each chosen reply also ranked above "
+                               "an empty reply and another prompt's reply, so PPO cannot win by saying nothing or "
+                               "answering off-topic. 0 = the pairs only.")
     # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
     reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
                            "reward-model checkpoint.")
@@ -69,6 +72,8 @@ class StageConfig:
                  f"must be in [0, 0.5), got {self.label_smoothing}", "0 trusts every label; 0.1 allows some noise")
         _require(0.0 <= self.rpo_alpha < float("inf"), "stage.rpo_alpha", f"must be >= 0, got {self.rpo_alpha}",
                  "0 = plain DPO; 0.5 .. 1 adds the chosen reply's NLL")
+        _require(0.0 <= self.rm_negatives < float("inf"), "stage.rm_negatives",
+                 f"must be >= 0, got {self.rm_negatives}", "0 = off; 0.5 .. 1 weighs them like half or all a pair")
         self._check_rl()
         self._check_distill()
 

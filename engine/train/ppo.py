@@ -10,6 +10,8 @@ Per step (each pass over the rollout, stage.ppo_epochs passes; fewer once KL(pi_
     + vf_coef * sum_t 1/2 max((V_t - R_t)^2, (V_old + clip(V_t - V_old, -eps, eps) - R_t)^2)
 summed over reply tokens; the loop divides by the step's reply tokens. The value head is a small MLP on the
 policy's final hidden states, detached, so the value loss trains the head and never pulls on the policy.
+pi, pi_old and ref are all taken at stage.rollout_temperature tau (softmax(z / tau)), the distribution the
+rollout sampled from: so the ratio is on-policy and the KL is the one between what is sampled and the reference.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class PPOStage(RLStage):
         """(logits, log-probs, values) of the policy on the batch's rows, all per position, and its MoE router
         stats (None for a dense model)."""
         with ro.HiddenTap(model) as tap:
-            logits, logp, router = ro.policy_logprobs(model, batch)
+            logits, logp, router = ro.policy_logprobs(model, batch, self.cfg.stage.rollout_temperature)
         return logits, logp, self.value_head(tap.hidden.detach()), router
 
     @torch.no_grad()
@@ -69,7 +71,7 @@ class PPOStage(RLStage):
                 _, logp, values, _ = self.values(model, mb)
             old_logp.append(logp.float())
             old_values.append(values.float())
-            ref_logp.append(ro.frozen_logprobs(self.reference, mb, rt.autocast))
+            ref_logp.append(ro.frozen_logprobs(self.reference, mb, rt.autocast, s.rollout_temperature))
         old_logp, ref_logp = torch.cat(old_logp), torch.cat(ref_logp)
         old_values = torch.cat(old_values) * mask
         scores = self.score(prompts, replies)

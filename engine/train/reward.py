@@ -23,6 +23,7 @@ from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer
 from engine.train.losses import reward_pair_loss
 from engine.train.pairs import PairStage
+from engine.train.reward_negatives import negatives_loss, synthetic_negatives
 from engine.train.stage import StageContext, add_router_loss
 
 REWARD_KIND = "reward_model"
@@ -60,10 +61,13 @@ class RewardStage(PairStage):
     def __init__(self) -> None:
         super().__init__()
         self.head: nn.Linear | None = None
+        self.negatives_weight, self.special = 0.0, (0, 0)
 
     def setup(self, ctx: StageContext) -> None:
         super().setup(ctx)
         self.head = reward_head(ctx.model.cfg.d_model).to(ctx.rt.device)  # on resume its weights come back
+        self.special = (ctx.tok.im_end_id, ctx.tok.pad_id)
+        self.negatives_weight = ctx.cfg.stage.rm_negatives
 
     def trainable(self) -> dict[str, nn.Module]:
         return {"head": self.head} if self.head is not None else {}
@@ -85,7 +89,14 @@ class RewardStage(PairStage):
         margin = (chosen - rejected).detach()
         extras = {"chosen_reward": chosen.detach().mean(), "rejected_reward": rejected.detach().mean(),
                   "margin": margin.mean(), "pref_accuracy": (margin > 0).float().mean()}
-        loss, router_extras = add_router_loss(model, reward_pair_loss(chosen, rejected).sum(), router, B)
+        loss = reward_pair_loss(chosen, rejected).sum()
+        if self.negatives_weight > 0 and model.training:  # held-out figures stay those of the real pairs
+            neg = synthetic_negatives(batch["ids"][:B], batch["mask"][:B], batch["lengths"][:B], *self.special)
+            r_neg = self.head(last_token_hidden(model, neg["ids"], neg["lengths"]).to(self.head.weight.dtype))
+            loss = loss + self.negatives_weight * negatives_loss(chosen, r_neg.squeeze(-1).float(), neg["valid"])
+            extras["negatives_accuracy"] = (chosen.detach().repeat(2) > r_neg.detach().squeeze(-1))[neg["valid"]
+                                                                                                  ].float().mean()
+        loss, router_extras = add_router_loss(model, loss, router, B)
         return loss, {**extras, **router_extras}
 
     def evaluate(self, trainer):

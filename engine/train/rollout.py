@@ -18,6 +18,7 @@ import torch
 from engine.data import formats
 from engine.generate import Completion, Generator, SamplingParams
 from engine.tokenizer import Tokenizer
+from engine.train import losses
 
 IGNORE = -100
 
@@ -96,17 +97,24 @@ class HiddenTap:
         self.handle.remove()
 
 
-def policy_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]):
-    """(logits (B, T, V), log p of each target (B, T), 0 outside the reply, the MoE router stats or None)."""
+def policy_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], temperature: float = 1.0):
+    """(logits (B, T, V), log p of each target (B, T), 0 outside the reply, the MoE router stats or None).
+
+    With a sampling temperature tau != 1 both are those of the distribution the rollout drew from, softmax(z / tau):
+    PPO's ratio pi / pi_old and its KL to the reference must be taken on the policy that sampled, else the update
+    treats samples of a sharpened policy as its own (the logits are divided by tau as in TRL's PPO trainer)."""
     logits, nll, router = model(batch["x"], batch["y"], reduction="none", return_aux=True)
-    return logits, -nll, router
+    if temperature == 1.0:
+        return logits, -nll, router
+    logits = logits / temperature
+    return logits, losses.token_logprobs(logits, batch["y"]), router
 
 
 @torch.no_grad()
-def frozen_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], autocast=contextlib.nullcontext
-                    ) -> torch.Tensor:
+def frozen_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor], autocast=contextlib.nullcontext,
+                    temperature: float = 1.0) -> torch.Tensor:
     with autocast():
-        return policy_logprobs(model, batch)[1].float()
+        return policy_logprobs(model, batch, temperature)[1].float()
 
 
 class RolloutBatches:

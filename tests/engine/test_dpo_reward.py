@@ -66,9 +66,9 @@ def pref_file(tmp_path, jsonl) -> Path:
 
 
 def trainer_for(stage: str, tmp_path, workspace, init_dir, data: Path, *more: str, sink=None) -> Trainer:
-    # plain DPO unless a test asks otherwise (the dpo preset adds the RPO term)
+    # plain DPO and reward model unless a test asks otherwise (the presets add the RPO term and the negatives)
     cfg = load_config(overrides=[*TOY, f"stage.name={stage}", f"stage.init={init_dir}", f"data.train=[{data}]",
-                                 "stage.rpo_alpha=0", *more])
+                                 "stage.rpo_alpha=0", "stage.rm_negatives=0", *more])
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     sink = sink or NullSink()
     parts = build_parts(cfg, make_stage(stage), workspace, sink, rt, init_dir, origin=init_dir)
@@ -276,7 +276,7 @@ def test_doctor_offers_the_preference_stages_their_knobs_and_the_rule_rewards():
     assert info["dpo"]["kind"] == info["reward"]["kind"] == "preference"
     assert info["dpo"]["needs_init"] and info["reward"]["needs_init"]
     assert info["dpo"]["knobs"] == ["loss_type", "beta", "label_smoothing", "rpo_alpha"]
-    assert info["reward"]["knobs"] == []
+    assert info["reward"]["knobs"] == ["rm_negatives"]
     assert {"exact_match", "numeric_match", "format"} <= {r["name"] for r in options["rule_rewards"]}
     assert {"dpo", "reward"} <= set(options["stage_presets"])
 

@@ -71,8 +71,9 @@ def rl_trainer(tmp_path: Path, workspace: Path, init_dir: Path, data: Path, stag
 
 
 def logps(trainer: Trainer, batch: dict) -> torch.Tensor:
+    """The policy's log-probs as PPO takes them: at the rollout temperature (the ppo preset samples at 0.7)."""
     with torch.no_grad():
-        return ro.policy_logprobs(trainer.model, batch)[1]
+        return ro.policy_logprobs(trainer.model, batch, trainer.cfg.stage.rollout_temperature)[1]
 
 
 def one_step(trainer: Trainer, batch: dict) -> None:
