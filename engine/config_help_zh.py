@@ -148,6 +148,9 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "lora.targets": ("LoRA 目标层",
                      "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力）以及 gate_proj、up_proj、down_proj（MLP）"
                      "。"),
+    "lora.train_special_tokens": ("训练特殊 token 的词嵌入行",
+                                  "同时训练分词器特殊 token（<|im_start|>、<|im_end|> 等）在词嵌入（以及共享的输出头）"
+                                  "中的那几行：只有几千个数，却让模型学会基座从没见过的对话格式。"),
 }
 
 

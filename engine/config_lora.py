@@ -13,6 +13,9 @@ from engine.config_base import _require, knob
 
 # The Linear layers of a block (engine/model/gpt.py) an adapter can sit on.
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# How many special tokens our tokenizers have (engine/tokenizer.py SPECIAL_TOKENS, which needs the `tokenizers`
+# package; a test holds the two equal): the rows lora.train_special_tokens trains, for the torch-free estimate.
+SPECIAL_TOKEN_COUNT = 8
 
 
 @dataclass(kw_only=True)
@@ -22,6 +25,9 @@ class LoraConfig:
     dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
     targets: list[str] = knob(list(LORA_TARGETS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
                               "(attention) and gate_proj, up_proj, down_proj (MLP).")
+    train_special_tokens: bool = knob(True, "Also train the embedding (and tied output) rows of the tokenizer's "
+                                      "special tokens (<|im_start|>, <|im_end|>, ...): a few thousand numbers that "
+                                      "let the model learn a chat format its base never saw.")
 
     def __post_init__(self) -> None:
         _require(self.rank >= 0, "lora.rank", f"must be >= 0 (0 = off), got {self.rank}", "typical values: 4 .. 64")
@@ -34,6 +40,11 @@ class LoraConfig:
             _require(name in LORA_TARGETS, "lora.targets", f"{name!r} is not a projection of the model",
                      f"did you mean {close[0]}?" if close else f"use some of: {', '.join(LORA_TARGETS)}")
         _require(len(set(self.targets)) == len(self.targets), "lora.targets", "names a layer twice")
+
+    @property
+    def special_token_rows(self) -> int:
+        """Embedding rows that train beside the adapters (0 when off or when LoRA is off)."""
+        return SPECIAL_TOKEN_COUNT if self.rank and self.train_special_tokens else 0
 
     @property
     def scaling(self) -> float:

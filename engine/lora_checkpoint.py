@@ -25,7 +25,8 @@ from engine.config import Config
 from engine.diskio import resolve_path
 from engine.errors import UserError
 from engine.events import EventSink
-from engine.model.lora import apply_lora, merge_into, trainable_count
+from engine.model.lora import ADAPTER_SUFFIXES, adapter_state_dict, apply_lora, merge_into, trainable_count
+from engine.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 _merging: set[Path] = set()   # folders being merged right now: a base chain that loops is refused, not followed
 
@@ -90,7 +91,7 @@ def find_base(folder: Path, info: dict) -> Path:
 
 def read_adapters(folder: Path) -> dict[str, torch.Tensor]:
     state = ckpt.read_tensors(folder / ckpt.WEIGHTS)
-    bad = [k for k in state if not k.endswith((".lora_A", ".lora_B"))]
+    bad = [k for k in state if not k.endswith(ADAPTER_SUFFIXES)]
     if bad:
         raise UserError(f"{folder / ckpt.WEIGHTS}: config.json says LoRA adapters, but the file holds {bad[0]}",
                         "the weights and config.json come from different checkpoints", kind="checkpoint")
@@ -123,17 +124,24 @@ def merged_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- a LoRA run's model
 
+def special_token_ids(tok: Tokenizer) -> list[int]:
+    """The ids of the tokenizer's special tokens (chat template, end of text, padding, reserved) that it has."""
+    return sorted(i for i in (tok.hf.token_to_id(t) for t in SPECIAL_TOKENS) if i is not None)
+
+
 def prepare_lora_model(model: torch.nn.Module, cfg: Config, origin: Path | None, resume_dir: Path | None,
-                       sink: EventSink) -> None:
-    """Base weights from stage.init (merged, if it is itself an adapter checkpoint), adapters on cfg.lora.targets,
-    and on resume the adapters the step folder saved. Only the adapters are left trainable."""
+                       sink: EventSink, tok: Tokenizer | None = None) -> None:
+    """Base weights from stage.init (merged, if it is itself an adapter checkpoint), adapters on cfg.lora.targets
+    (and trainable rows for `tok`'s special tokens with lora.train_special_tokens), and on resume the adapters
+    the step folder saved. Only the adapters are left trainable."""
     if origin is None:
         raise UserError("lora.rank > 0 trains adapters on the base checkpoint stage.init, which is not set or no "
                         "longer readable", "set stage.init (--init) to the base checkpoint; on resume, restore it",
                         kind="config")
     ckpt.load_weights(model, origin)
     identity = base_identity(origin)
-    layers = apply_lora(model, cfg.lora, base=identity)
+    layers = apply_lora(model, cfg.lora, base=identity,
+                        token_ids=special_token_ids(tok) if tok is not None else None)
     if resume_dir is not None:
         info = adapter_info(ckpt.read_checkpoint_config(resume_dir))
         if info is None:
@@ -143,14 +151,18 @@ def prepare_lora_model(model: torch.nn.Module, cfg: Config, origin: Path | None,
             raise UserError(f"{resume_dir}: its adapters were trained on another base than {origin} (the weights' "
                             "sha256 differs)", "restore the base checkpoint the run started from", kind="checkpoint")
         saved = read_adapters(resume_dir)
-        expected = {k for k in model.state_dict() if k.endswith((".lora_A", ".lora_B"))}
-        if set(saved) != expected or any(saved[k].shape != model.state_dict()[k].shape for k in saved):
-            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets of this run",
-                            "resume with the run's own settings", kind="checkpoint")
+        expected = adapter_state_dict(model)
+        if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in saved) or any(
+                not torch.equal(saved[k], expected[k]) for k in saved if k.endswith(".token_ids")):
+            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets / "
+                            "lora.train_special_tokens of this run", "resume with the run's own settings",
+                            kind="checkpoint")
         model.load_state_dict(saved, strict=False)
     trainable, total = trainable_count(model)
+    rows = len(model.lora_info["token_ids"])
     sink.log(f"lora: rank {cfg.lora.rank} adapters (alpha {cfg.lora.alpha:g}) on {len(layers)} layers "
-             f"({', '.join(cfg.lora.targets)}) of base {origin}; {trainable:,} of {total:,} parameters train "
+             f"({', '.join(cfg.lora.targets)})" + (f" and the embedding rows of {rows} special tokens" if rows else "")
+             + f" of base {origin}; {trainable:,} of {total:,} parameters train "
              f"({100 * trainable / total:.2f}%)")
 
 

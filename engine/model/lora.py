@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ConfigError, LoraConfig
+from engine.model.lora_tokens import IDS, ROWS, apply_token_rows, merge_token_rows
 
 
 class LoRALinear(nn.Linear):
@@ -52,9 +53,12 @@ class LoRALinear(nn.Linear):
         return f"{super().extra_repr()}, rank={self.lora_A.shape[0]}, scaling={self.scaling:g}"
 
 
-def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> list[str]:
+def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
+               token_ids: list[int] | None = None) -> list[str]:
     """Freeze every parameter of `model` and put an adapter on each Linear named in cfg.targets, in place.
     `base` (where the frozen weights came from) is kept with the settings for the checkpoints (`lora_meta`).
+    With cfg.train_special_tokens, the embedding rows of `token_ids` (the tokenizer's special tokens, which the
+    caller knows) train too (engine/model/lora_tokens.py).
 
     Returns the adapted layers' names. A target that matches no Linear of this model (e.g. gate_proj in a gelu
     model, which has none) is a ConfigError naming lora.targets."""
@@ -72,14 +76,18 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> l
                           f"this model's projections are: {', '.join(present)}")
     for parent, child_name, _ in sites:
         setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
+    rows = sorted(set(token_ids or [])) if cfg.train_special_tokens else []
+    if rows:
+        apply_token_rows(model, rows)
     model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
-                       "base": base}
+                       "train_special_tokens": bool(rows), "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
 
 
-def lora_layers(model: nn.Module) -> Iterator[tuple[str, LoRALinear]]:
+def lora_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Every module that adds a trainable update to a frozen weight: LoRALinear and the token-row layers."""
     for name, m in model.named_modules():
-        if isinstance(m, LoRALinear):
+        if hasattr(m, "adapter_enabled"):
             yield name, m
 
 
@@ -87,10 +95,14 @@ def has_lora(model: nn.Module) -> bool:
     return next(lora_layers(model), None) is not None
 
 
+ADAPTER_SUFFIXES = (".lora_A", ".lora_B", f".{ROWS}", f".{IDS}")
+
+
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Only the adapters' tensors, on the CPU, under their names in the model (`blocks.0.attn.q_proj.lora_A`)."""
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
-            if k.endswith((".lora_A", ".lora_B"))}
+    """Only the adapters' tensors, on the CPU, under their names in the model (`blocks.0.attn.q_proj.lora_A`,
+    `embed.token_rows` with its `embed.token_ids`). A tied head's rows are the embedding's and are stored once."""
+    named = [*model.named_parameters(), *model.named_buffers()]  # each tensor once, under its first name
+    return {k: v.detach().to("cpu").contiguous() for k, v in named if k.endswith(ADAPTER_SUFFIXES)}
 
 
 def lora_meta(model: nn.Module) -> dict:
@@ -106,12 +118,15 @@ def trainable_count(model: nn.Module) -> tuple[int, int]:
 
 def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Tensor],
                scaling: float) -> dict[str, torch.Tensor]:
-    """A full state dict: W + scaling * B A for every adapted `<layer>.weight`, computed in fp32 and stored in
-    W's dtype. Every key of `adapters` must pair with a weight of `base_state` (KeyError names the first that
-    does not)."""
+    """A full state dict: W + scaling * B A for every adapted `<layer>.weight` (and W[ids] += d for trained token
+    rows), computed in fp32 and stored in W's dtype. Every key of `adapters` must pair with a weight of
+    `base_state` (KeyError names the first that does not)."""
     out = dict(base_state)
     layers = sorted({k.rsplit(".", 1)[0] for k in adapters})
     for layer in layers:
+        if f"{layer}.{ROWS}" in adapters:
+            merge_token_rows(out, base_state, adapters, layer)
+            continue
         w = base_state[f"{layer}.weight"]
         delta = adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()   # (out, in)
         out[f"{layer}.weight"] = (w.float() + scaling * delta).to(w.dtype)
