@@ -146,8 +146,8 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "lora.alpha": ("LoRA alpha", "LoRA alpha：适配器的输出乘以 alpha / rank。"),
     "lora.dropout": ("LoRA dropout", "适配器输入上的 dropout（基座路径从不 dropout）。"),
     "lora.targets": ("LoRA 目标层",
-                     "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力）以及 gate_proj、up_proj、down_proj（MLP）"
-                     "。"),
+                     "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力），gate_proj、up_proj、down_proj（MLP）"
+                     "以及 embed（词嵌入和与之共享的输出头：r × (词表大小 + d_model) 个权重）。"),
     "lora.train_special_tokens": ("训练特殊 token 的词嵌入行",
                                   "同时训练分词器特殊 token（<|im_start|>、<|im_end|> 等）在词嵌入（以及共享的输出头）"
                                   "中的那几行：只有几千个数，却让模型学会基座从没见过的对话格式。"),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from engine.config_base import _require, knob
 
 # The Linear layers of a block (engine/model/gpt.py) an adapter can sit on.
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+LORA_TARGETS = (*PROJECTIONS, "embed")  # embed: the token embedding (and the output head tied to it)
 # How many special tokens our tokenizers have (engine/tokenizer.py SPECIAL_TOKENS, which needs the `tokenizers`
 # package; a test holds the two equal): the rows lora.train_special_tokens trains, for the torch-free estimate.
 SPECIAL_TOKEN_COUNT = 8
@@ -23,8 +24,9 @@ class LoraConfig:
     rank: int = knob(0, "LoRA rank r: train r x (in + out) adapter weights per targeted layer, base frozen (0 = off).")
     alpha: float = knob(16.0, "LoRA alpha: the adapter's output is scaled by alpha / rank.")
     dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
-    targets: list[str] = knob(list(LORA_TARGETS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
-                              "(attention) and gate_proj, up_proj, down_proj (MLP).")
+    targets: list[str] = knob(list(PROJECTIONS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
+                              "(attention), gate_proj, up_proj, down_proj (MLP) and embed (the token embedding, "
+                              "with the output head tied to it: r x (vocab + d_model) weights).")
     train_special_tokens: bool = knob(True, "Also train the embedding (and tied output) rows of the tokenizer's "
                                       "special tokens (<|im_start|>, <|im_end|>, ...): a few thousand numbers that "
                                       "let the model learn a chat format its base never saw.")

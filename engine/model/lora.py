@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ConfigError, LoraConfig
-from engine.model.lora_tokens import IDS, ROWS, apply_token_rows, merge_token_rows
+from engine.model.lora_embedding import IDS, ROWS, apply_embedding_adapters, merge_embedding
 
 
 class LoRALinear(nn.Linear):
@@ -58,7 +58,7 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
     """Freeze every parameter of `model` and put an adapter on each Linear named in cfg.targets, in place.
     `base` (where the frozen weights came from) is kept with the settings for the checkpoints (`lora_meta`).
     With cfg.train_special_tokens, the embedding rows of `token_ids` (the tokenizer's special tokens, which the
-    caller knows) train too (engine/model/lora_tokens.py).
+    caller knows) train too (engine.model.lora_embedding.py).
 
     Returns the adapted layers' names. A target that matches no Linear of this model (e.g. gate_proj in a gelu
     model, which has none) is a ConfigError naming lora.targets."""
@@ -68,7 +68,7 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
     sites = [(parent, child_name, f"{parent_name}.{child_name}" if parent_name else child_name)
              for parent_name, parent in model.named_modules() for child_name, child in parent.named_children()
              if child_name in cfg.targets and type(child) is nn.Linear]
-    missing = [t for t in cfg.targets if not any(name == t for _, name, _ in sites)]
+    missing = [t for t in cfg.targets if t != "embed" and not any(name == t for _, name, _ in sites)]
     if missing:
         present = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
                          - {"lm_head"})
@@ -77,8 +77,8 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
     for parent, child_name, _ in sites:
         setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
     rows = sorted(set(token_ids or [])) if cfg.train_special_tokens else []
-    if rows:
-        apply_token_rows(model, rows)
+    if rows or "embed" in cfg.targets:
+        apply_embedding_adapters(model, rows, cfg.rank if "embed" in cfg.targets else 0, cfg.alpha)
     model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
                        "train_special_tokens": bool(rows), "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
@@ -124,8 +124,8 @@ def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Te
     out = dict(base_state)
     layers = sorted({k.rsplit(".", 1)[0] for k in adapters})
     for layer in layers:
-        if f"{layer}.{ROWS}" in adapters:
-            merge_token_rows(out, base_state, adapters, layer)
+        if layer in ("embed", "lm_head"):  # the token embedding and an untied head: low-rank and/or rows
+            merge_embedding(out, base_state, adapters, layer, scaling)
             continue
         w = base_state[f"{layer}.weight"]
         delta = adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()   # (out, in)

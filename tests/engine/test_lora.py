@@ -151,16 +151,21 @@ def perturb_all(model: GPT, seed: int = 1) -> None:
 
 
 @pytest.mark.parametrize("tied", [True, False])
-def test_special_token_rows_train_merge_exactly_and_switch_off_with_the_adapters(model_cfg, tied):
+@pytest.mark.parametrize("embed", [False, True])
+def test_embedding_updates_train_merge_exactly_and_switch_off_with_the_adapters(model_cfg, tied, embed):
+    """Special-token rows, and with target `embed` a low-rank update of the embedding (and the head tied to it)."""
     model = toy(model_cfg, tie_embeddings=tied)
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randint(0, 512, (2, 16))
     x[:, :3] = torch.tensor(SPECIAL)
     base_logits, _ = model(x)
-    apply_lora(model, LoraConfig(rank=4, alpha=8.0), token_ids=SPECIAL)
+    targets = [*LoraConfig().targets, "embed"] if embed else LoraConfig().targets
+    apply_lora(model, LoraConfig(rank=4, alpha=8.0, targets=targets), token_ids=SPECIAL)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     rows = {"embed.token_rows"} | (set() if tied else {"lm_head.token_rows"})
-    assert rows <= trainable and model.lora_info["token_ids"] == SPECIAL
+    low_rank = {"embed.lora_A", "embed.lora_B"} if embed else set()
+    assert rows | low_rank <= trainable and model.lora_info["token_ids"] == SPECIAL
+    assert low_rank or not any(n.startswith("embed.lora") for n in trainable)
     assert set(adapter_state_dict(model)) == trainable | {n.replace("rows", "ids") for n in rows}
     assert torch.equal(model(x)[0], base_logits)  # the rows' update starts at zero
     perturb_all(model)
@@ -171,8 +176,9 @@ def test_special_token_rows_train_merge_exactly_and_switch_off_with_the_adapters
     merged = GPT(model.cfg).eval()
     merged.load_state_dict(merge_into(base_state, adapter_state_dict(model), 8.0 / 4))
     assert torch.allclose(merged(x)[0], adapted, atol=1e-5)
-    others = [i for i in range(model.cfg.vocab_size) if i not in SPECIAL]
-    assert torch.equal(merged.embed.weight[others], base_state["embed.weight"][others])  # only those rows moved
+    if not embed:
+        others = [i for i in range(model.cfg.vocab_size) if i not in SPECIAL]
+        assert torch.equal(merged.embed.weight[others], base_state["embed.weight"][others])  # only those rows
 
 
 def test_special_token_rows_only_receive_gradient_where_those_tokens_are(model_cfg):
@@ -198,11 +204,11 @@ def test_default_lora_with_special_rows_stays_under_5_percent_and_estimate_count
     from engine.config import load_preset
     from engine.tokenizer import SPECIAL_TOKENS
     tiny = {k: v for k, v in load_preset("models", "tiny")["model"].items() if k != "preset"}
-    cfg = LoraConfig(rank=4)
-    assert cfg.special_token_rows == len(SPECIAL_TOKENS)  # the estimate's count is the tokenizer's
-    for tied in (True, False):
+    assert LoraConfig(rank=4).special_token_rows == len(SPECIAL_TOKENS)  # the estimate's count is the tokenizer's
+    for tied, cfg in ((True, LoraConfig(rank=4)), (False, LoraConfig(rank=4)),
+                      (True, LoraConfig(rank=4, targets=[*LoraConfig().targets, "embed"]))):
         model = toy(model_cfg, **{**tiny, "vocab_size": 2048, "tie_embeddings": tied})
         apply_lora(model, cfg, token_ids=list(range(len(SPECIAL_TOKENS))))
         trainable, total = trainable_count(model)
         assert trainable == lora_param_count(model.cfg, 4, cfg.targets, cfg.special_token_rows)
-        assert trainable / (total - trainable) < 0.05, (tied, trainable, total)
+        assert trainable / (total - trainable) < 0.05, (tied, cfg.targets, trainable, total)
