@@ -151,6 +151,9 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "lora.train_special_tokens": ("训练特殊 token 的词嵌入行",
                                   "同时训练分词器特殊 token（<|im_start|>、<|im_end|> 等）在词嵌入（以及共享的输出头）"
                                   "中的那几行：只有几千个数，却让模型学会基座从没见过的对话格式。"),
+    "lora.train_frequent_tokens": ("训练高频 token 的词嵌入行",
+                                   "同时训练训练数据中出现最多的这么多个 token 在词嵌入（以及共享的输出头）中的行："
+                                   "也就是这次微调最常用的词（0 = 不训练；每行 d_model 个数）。"),
 }
 
 

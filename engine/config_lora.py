@@ -30,6 +30,9 @@ class LoraConfig:
     train_special_tokens: bool = knob(True, "Also train the embedding (and tied output) rows of the tokenizer's "
                                       "special tokens (<|im_start|>, <|im_end|>, ...): a few thousand numbers that "
                                       "let the model learn a chat format its base never saw.")
+    train_frequent_tokens: int = knob(64, "Also train the embedding (and tied output) rows of this many of the "
+                                      "training data's most frequent tokens: the words the fine-tuning is about "
+                                      "(0 = none; each row is d_model numbers).")
 
     def __post_init__(self) -> None:
         _require(self.rank >= 0, "lora.rank", f"must be >= 0 (0 = off), got {self.rank}", "typical values: 4 .. 64")
@@ -42,11 +45,14 @@ class LoraConfig:
             _require(name in LORA_TARGETS, "lora.targets", f"{name!r} is not a projection of the model",
                      f"did you mean {close[0]}?" if close else f"use some of: {', '.join(LORA_TARGETS)}")
         _require(len(set(self.targets)) == len(self.targets), "lora.targets", "names a layer twice")
+        _require(self.train_frequent_tokens >= 0, "lora.train_frequent_tokens",
+                 f"must be >= 0, got {self.train_frequent_tokens}", "0 trains no frequent-token rows")
 
     @property
-    def special_token_rows(self) -> int:
-        """Embedding rows that train beside the adapters (0 when off or when LoRA is off)."""
-        return SPECIAL_TOKEN_COUNT if self.rank and self.train_special_tokens else 0
+    def token_rows(self) -> int:
+        """Embedding rows that train beside the adapters: special and frequent tokens (0 when LoRA is off; the
+        frequent ones assume the data has that many distinct other tokens)."""
+        return (SPECIAL_TOKEN_COUNT * self.train_special_tokens + self.train_frequent_tokens) if self.rank else 0
 
     @property
     def scaling(self) -> float:

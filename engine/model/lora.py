@@ -57,8 +57,8 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
                token_ids: list[int] | None = None) -> list[str]:
     """Freeze every parameter of `model` and put an adapter on each Linear named in cfg.targets, in place.
     `base` (where the frozen weights came from) is kept with the settings for the checkpoints (`lora_meta`).
-    With cfg.train_special_tokens, the embedding rows of `token_ids` (the tokenizer's special tokens, which the
-    caller knows) train too (engine.model.lora_embedding.py).
+    The embedding rows of `token_ids` (special and frequent tokens: the caller knows the tokenizer and the data)
+    train too (engine/model/lora_embedding.py).
 
     Returns the adapted layers' names. A target that matches no Linear of this model (e.g. gate_proj in a gelu
     model, which has none) is a ConfigError naming lora.targets."""
@@ -76,11 +76,12 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
                           f"this model's projections are: {', '.join(present)}")
     for parent, child_name, _ in sites:
         setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
-    rows = sorted(set(token_ids or [])) if cfg.train_special_tokens else []
+    rows = sorted(set(token_ids or []))
     if rows or "embed" in cfg.targets:
         apply_embedding_adapters(model, rows, cfg.rank if "embed" in cfg.targets else 0, cfg.alpha)
     model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
-                       "train_special_tokens": bool(rows), "token_ids": rows, "base": base}
+                       "train_special_tokens": cfg.train_special_tokens,
+                       "train_frequent_tokens": cfg.train_frequent_tokens, "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
 
 

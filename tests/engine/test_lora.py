@@ -68,7 +68,7 @@ def test_memory_estimate_counts_gradients_and_moments_of_the_adapters_only(model
     cfg = Config(model=model_cfg(), stage=StageConfig(name="sft", init="/x"))
     lora = dataclasses.replace(cfg, lora=LoraConfig(rank=4))
     full, adapted = memory_bytes(cfg), memory_bytes(lora)
-    n_adapters = lora_param_count(cfg.model, 4, LoraConfig().targets, LoraConfig(rank=4).special_token_rows)
+    n_adapters = lora_param_count(cfg.model, 4, LoraConfig().targets, LoraConfig(rank=4).token_rows)
     assert adapted["optimizer"] == 8 * n_adapters and adapted["grads"] == 4 * n_adapters
     assert adapted["weights"] == full["weights"] + 4 * n_adapters
     assert adapted["total"] < full["total"]
@@ -193,22 +193,32 @@ def test_special_token_rows_only_receive_gradient_where_those_tokens_are(model_c
     assert model.embed.weight.grad is None and model.embed.weight.requires_grad is False
 
 
-def test_train_special_tokens_off_trains_the_adapters_alone(model_cfg):
+def test_the_rows_that_train_are_the_special_tokens_and_the_datas_most_frequent(tok, model_cfg):
+    import numpy as np
+
+    from engine.config import Config
+    from engine.lora_checkpoint import special_token_ids, token_rows_for
+    special = special_token_ids(tok)
+    assert tok.im_start_id in special and tok.im_end_id in special and len(special) == 8
+    tokens = np.array([100] * 5 + [101] * 3 + [102] * 3 + [103] + [tok.im_end_id] * 9, dtype=np.uint16)
+    cfg = Config(stage=StageConfig(name="sft", init="/x"), lora=LoraConfig(rank=4, train_frequent_tokens=2))
+    assert token_rows_for(cfg, tok, tokens, 512) == sorted(special + [100, 101])  # a tie goes to the lower id
+    off = dataclasses.replace(cfg, lora=LoraConfig(rank=4, train_special_tokens=False, train_frequent_tokens=3))
+    assert token_rows_for(off, tok, tokens, 512) == [100, 101, 102]  # <|im_end|> is special, not counted here
     model = toy(model_cfg)
-    apply_lora(model, LoraConfig(rank=4, train_special_tokens=False), token_ids=SPECIAL)
+    apply_lora(model, off.lora, token_ids=[])
     assert not any("token" in n for n, p in model.named_parameters() if p.requires_grad)
-    assert model.lora_info["token_ids"] == []
 
 
 def test_default_lora_with_special_rows_stays_under_5_percent_and_estimate_counts_it_exactly(model_cfg):
     from engine.config import load_preset
     from engine.tokenizer import SPECIAL_TOKENS
     tiny = {k: v for k, v in load_preset("models", "tiny")["model"].items() if k != "preset"}
-    assert LoraConfig(rank=4).special_token_rows == len(SPECIAL_TOKENS)  # the estimate's count is the tokenizer's
+    assert LoraConfig(rank=4, train_frequent_tokens=0).token_rows == len(SPECIAL_TOKENS)  # the tokenizer's count
     for tied, cfg in ((True, LoraConfig(rank=4)), (False, LoraConfig(rank=4)),
-                      (True, LoraConfig(rank=4, targets=[*LoraConfig().targets, "embed"]))):
+                      (True, LoraConfig(rank=4, targets=[*LoraConfig().targets, "embed"], train_frequent_tokens=0))):
         model = toy(model_cfg, **{**tiny, "vocab_size": 2048, "tie_embeddings": tied})
-        apply_lora(model, cfg, token_ids=list(range(len(SPECIAL_TOKENS))))
+        apply_lora(model, cfg, token_ids=list(range(cfg.token_rows)))  # special + 64 frequent ones
         trainable, total = trainable_count(model)
-        assert trainable == lora_param_count(model.cfg, 4, cfg.targets, cfg.special_token_rows)
+        assert trainable == lora_param_count(model.cfg, 4, cfg.targets, cfg.token_rows)
         assert trainable / (total - trainable) < 0.05, (tied, cfg.targets, trainable, total)
