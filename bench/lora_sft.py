@@ -1,7 +1,7 @@
 """LoRA vs full SFT on the built-in data: one short pretrain of a preset (or --base, an existing one), then SFT from
-it for the same steps with all weights, with LoRA at its defaults (adapters + special-token rows) and with LoRA
-adapters alone (lora.train_special_tokens=false). Prints a JSON table: val loss, task accuracy, trainable share,
-tokens/s (and its ratio to full SFT's), peak memory and wall time of each.
+it for the same steps with all weights, with LoRA at the engine's defaults (adapters + special-token rows) and with
+LoRA adapters alone as LoRA was before (alpha 16, no embedding rows). Prints a JSON table: val loss, task accuracy,
+trainable share, tokens/s (and its ratio to full SFT's), peak memory and wall time of each.
 
     nice -n 10 python bench/lora_sft.py [--preset tiny] [--pretrain-steps 150] [--base RUN] [--sft-steps 100]
                                         [--rank 8] [--targets q_proj,v_proj,...] [--lora-lr 2e-3] [--task-items 100]
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 QUIET = ["--set", "run.sample_prompts=[]", "--set", "run.eval_batches=8"]
+BEFORE = ["lora.alpha=16", "lora.train_special_tokens=false", "lora.train_frequent_tokens=0"]
 
 
 def train(args: list[str], threads: int) -> None:
@@ -56,7 +57,7 @@ def main() -> None:
     ap.add_argument("--pretrain-steps", type=int, default=150)
     ap.add_argument("--sft-steps", type=int, default=100)
     ap.add_argument("--rank", type=int, default=8)
-    ap.add_argument("--alpha", type=float, default=16.0)
+    ap.add_argument("--alpha", type=float, help="lora.alpha of the `lora` run (default: the engine's)")
     ap.add_argument("--targets", default="", help="comma list (default: the lora.targets default)")
     ap.add_argument("--lora-lr", type=float, help="LoRA's optim.lr (default: the sft preset's, as full SFT)")
     ap.add_argument("--base", help="an existing pretrain run or step folder to start from (no pretrain then)")
@@ -74,16 +75,18 @@ def main() -> None:
     if not a.base and not (pre / "checkpoints" / "latest").is_file():
         train(["--stage", "pretrain", "--preset", a.preset, "--max-steps", str(a.pretrain_steps), "--out", str(pre),
                "--eval-every", str(a.pretrain_steps), "--set", "run.task_eval_items=0", *same], a.threads)
-    lora = ["--set", f"lora.rank={a.rank}", "--set", f"lora.alpha={a.alpha}"]
+    lora = ["--set", f"lora.rank={a.rank}"] + (["--set", f"lora.alpha={a.alpha}"] if a.alpha else [])
     if a.targets:
         lora += ["--set", f"lora.targets=[{a.targets}]"]
     if a.lora_lr:
         lora += ["--set", f"optim.lr={a.lora_lr}"]
-    runs = {"full": [], "lora": lora, "adapters-only": [*lora, "--set", "lora.train_special_tokens=false"]}
+    # adapters-only: LoRA as it was before the embedding rows and the larger alpha (alpha 16, no rows)
+    runs = {"full": [], "lora": lora, "adapters-only": [*lora, *[x for kv in BEFORE for x in ("--set", kv)]]}
     rows = {}
-    tag = f"-r{a.rank}" + (f"-lr{a.lora_lr:g}" if a.lora_lr else "")
+    tag = f"-r{a.rank}" + (f"-a{a.alpha:g}" if a.alpha else "") + (f"-lr{a.lora_lr:g}" if a.lora_lr else "")
     for name in a.only.split(","):
-        out = root / f"sft-{name}{tag if name != 'full' else ''}"
+        out = root / f"sft-{name}" if name == "full" else root / (f"sft-lora{tag}" if name == "lora"
+                                                                   else f"sft-{name}-r{a.rank}")
         if not (out / "checkpoints" / "latest").is_file():  # a finished run of an earlier call is reused
             train(["--stage", "sft", "--init", str(pre), "--max-steps", str(a.sft_steps), "--out", str(out),
                    *every, *same, *runs[name]], a.threads)

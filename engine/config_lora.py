@@ -30,7 +30,7 @@ class LoraConfig:
     train_special_tokens: bool = knob(True, "Also train the embedding (and tied output) rows of the tokenizer's "
                                       "special tokens (<|im_start|>, <|im_end|>, ...): a few thousand numbers that "
                                       "let the model learn a chat format its base never saw.")
-    train_frequent_tokens: int = knob(64, "Also train the embedding (and tied output) rows of this many of the "
+    train_frequent_tokens: int = knob(0, "Also train the embedding (and tied output) rows of this many of the "
                                       "training data's most frequent tokens: the words the fine-tuning is about "
                                       "(0 = none; each row is d_model numbers).")
 
