@@ -22,7 +22,8 @@ SPECIAL_TOKEN_COUNT = 8
 @dataclass(kw_only=True)
 class LoraConfig:
     rank: int = knob(0, "LoRA rank r: train r x (in + out) adapter weights per targeted layer, base frozen (0 = off).")
-    alpha: float = knob(16.0, "LoRA alpha: the adapter's output is scaled by alpha / rank.")
+    alpha: float = knob(64.0, "LoRA alpha: the adapter's output is scaled by alpha / rank; with Adam that is the "
+                        "adapters' learning rate, which LoRA wants larger than full fine-tuning's.")
     dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
     targets: list[str] = knob(list(PROJECTIONS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
                               "(attention), gate_proj, up_proj, down_proj (MLP) and embed (the token embedding, "
@@ -37,7 +38,7 @@ class LoraConfig:
     def __post_init__(self) -> None:
         _require(self.rank >= 0, "lora.rank", f"must be >= 0 (0 = off), got {self.rank}", "typical values: 4 .. 64")
         _require(0 < self.alpha < float("inf"), "lora.alpha", f"must be positive, got {self.alpha}",
-                 "alpha = 2 x rank is a common choice")
+                 "64 (the default) suits ranks 4 .. 16")
         _require(0.0 <= self.dropout < 1.0, "lora.dropout", "must be in [0, 1)")
         _require(bool(self.targets), "lora.targets", "names no layer", f"use some of: {', '.join(LORA_TARGETS)}")
         for name in self.targets:

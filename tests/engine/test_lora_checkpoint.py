@@ -195,7 +195,8 @@ def test_dpo_with_lora_holds_no_reference_copy_and_matches_the_frozen_copy_loss(
         for name, p in lora.model.named_parameters():
             if name.endswith("lora_B"):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    merged = merge_into({k: v for k, v in ckpt.read_weights(base_dir).items()}, adapter_state_dict(lora.model), 4.0)
+    merged = merge_into({k: v for k, v in ckpt.read_weights(base_dir).items()}, adapter_state_dict(lora.model),
+                        lora.cfg.lora.scaling)
     merged["lm_head.weight"] = merged["embed.weight"]
     copy.model.load_state_dict(merged)
     with_view = lora.stage.loss(lora.model, batch)[0].detach()
