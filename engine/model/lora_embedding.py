@@ -9,7 +9,9 @@ Two updates, each zero at start, each merged into E by `merge_embedding`:
     E' = E + (alpha / r) B A + R      (R: d_i in row i of each chosen token, zero elsewhere)
     embed'(i) = E'[i]                 logits' = h E'^T   (tied head: the same E')
 
-The head is computed without building E': h E^T + (alpha / r) (h A^T) B^T, plus h d_i^T added to column i.
+E' is built in each forward (V x d_model numbers, far fewer than the (B, T, V) logits a separate update of the
+head would copy), with the same operations `merge_embedding` uses, so a merged checkpoint's rows are equal bit for
+bit in fp32.
 """
 
 from __future__ import annotations
@@ -37,10 +39,6 @@ class AdaptedEmbedding(nn.Embedding):
         if k:
             self.register_buffer(IDS, torch.tensor(token_ids, dtype=torch.long, device=w.device))
             self.token_rows = nn.Parameter(torch.zeros(k, d, device=w.device, dtype=w.dtype))
-            # slot[i] = the row of R for token i, or k (a zero row appended in forward) for every other token
-            slot = torch.full((v,), k, dtype=torch.long, device=w.device)
-            slot[self.token_ids] = torch.arange(k, device=w.device)
-            self.register_buffer("token_slot", slot, persistent=False)
         self.scaling = alpha / rank if rank else 0.0
         if rank:
             # A = 0 so the update starts at zero; B spread like a Linear's A over d_model inputs
@@ -51,24 +49,19 @@ class AdaptedEmbedding(nn.Embedding):
             self.lora_A = self.lora_B = None
         self.adapter_enabled = True
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        x = F.embedding(idx, self.weight)                                     # (B, T, C)
+    def adapted_weight(self) -> torch.Tensor:
+        """E' = E + (alpha / r) B A + R, shape (V, C); E itself when the adapters are off."""
+        w = self.weight
         if not self.adapter_enabled:
-            return x
+            return w
         if self.lora_A is not None:
-            x = x + F.embedding(idx, self.lora_B) @ self.lora_A * self.scaling  # (B, T, r) @ (r, C)
+            w = w + (self.lora_B @ self.lora_A) * self.scaling               # (V, r) @ (r, C)
         if self.token_rows is not None:
-            rows = torch.cat([self.token_rows, self.token_rows.new_zeros(1, self.embedding_dim)])   # (k + 1, C)
-            x = x + F.embedding(self.token_slot[idx], rows)
-        return x
+            w = w.index_add(0, self.token_ids, self.token_rows)              # row i += d_i
+        return w
 
-    def delta_logits(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """y = h E^T (B, T, V) plus what the updates add to a head tied to this embedding."""
-        if self.lora_A is not None:
-            y = y + F.linear(F.linear(h, self.lora_A), self.lora_B) * self.scaling   # (B, T, r) -> (B, T, V)
-        if self.token_rows is not None:
-            y = y.index_add(-1, self.token_ids, F.linear(h, self.token_rows))      # (B, T, k) onto k columns
-        return y
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return F.embedding(idx, self.adapted_weight())                        # (B, T, C)
 
 
 class AdaptedHead(nn.Linear):
@@ -88,13 +81,13 @@ class AdaptedHead(nn.Linear):
         self.adapter_enabled = True
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        y = F.linear(h, self.weight, self.bias)                               # (B, T, V)
         tied = self._tied[0]
-        if tied is not None:  # switched on and off with the embedding it is tied to
-            return tied.delta_logits(h, y) if tied.adapter_enabled else y
+        if tied is not None:  # the embedding's E', switched on and off with it
+            return F.linear(h, tied.adapted_weight(), self.bias)              # (B, T, V)
+        w = self.weight
         if self.adapter_enabled and self.token_rows is not None:
-            y = y.index_add(-1, self.token_ids, F.linear(h, self.token_rows))   # (B, T, k) onto k columns
-        return y
+            w = w.index_add(0, self.token_ids, self.token_rows)
+        return F.linear(h, w, self.bias)                                      # (B, T, V)
 
 
 def apply_embedding_adapters(model: nn.Module, token_ids: list[int], rank: int, alpha: float) -> int:
@@ -119,7 +112,7 @@ def merge_embedding(out: dict[str, torch.Tensor], base_state: dict[str, torch.Te
     w = base_state[f"{layer}.weight"]
     merged = w.float()
     if f"{layer}.lora_A" in adapters:
-        merged = merged + scaling * (adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float())
+        merged = merged + (adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()) * scaling
     if f"{layer}.{ROWS}" in adapters:
         merged = merged.index_add(0, adapters[f"{layer}.{IDS}"].long(), adapters[f"{layer}.{ROWS}"].float())
     out[f"{layer}.weight"] = merged.to(w.dtype)

@@ -176,6 +176,7 @@ def test_embedding_updates_train_merge_exactly_and_switch_off_with_the_adapters(
     merged = GPT(model.cfg).eval()
     merged.load_state_dict(merge_into(base_state, adapter_state_dict(model), 8.0 / 4))
     assert torch.allclose(merged(x)[0], adapted, atol=1e-5)
+    assert torch.equal(merged.embed.weight, model.embed.adapted_weight())  # the same arithmetic, bit for bit
     if not embed:
         others = [i for i in range(model.cfg.vocab_size) if i not in SPECIAL]
         assert torch.equal(merged.embed.weight[others], base_state["embed.weight"][others])  # only those rows
