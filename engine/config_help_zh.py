@@ -146,11 +146,18 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
                                 "每个优化步的 token 数；设置后由它推出 grad_accum（批大小 × 累积 × 序列长度必须等于它"
                                 "）。0 = 不设置。"),
     "lora.rank": ("LoRA 秩", "LoRA 的秩 r：每个目标层训练 r × (输入 + 输出) 个适配器权重，基座冻结（0 = 关闭）。"),
-    "lora.alpha": ("LoRA alpha", "LoRA alpha：适配器的输出乘以 alpha / rank。"),
+    "lora.alpha": ("LoRA alpha", "LoRA alpha：适配器的输出乘以 alpha / rank；用 Adam 时这就是适配器的学习率，"
+                   "LoRA 需要比全量微调更大的学习率。"),
     "lora.dropout": ("LoRA dropout", "适配器输入上的 dropout（基座路径从不 dropout）。"),
     "lora.targets": ("LoRA 目标层",
-                     "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力）以及 gate_proj、up_proj、down_proj（MLP）"
-                     "。"),
+                     "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力），gate_proj、up_proj、down_proj（MLP）"
+                     "以及 embed（词嵌入和与之共享的输出头：r × (词表大小 + d_model) 个权重）。"),
+    "lora.train_special_tokens": ("训练特殊 token 的词嵌入行",
+                                  "同时训练分词器特殊 token（<|im_start|>、<|im_end|> 等）在词嵌入（以及共享的输出头）"
+                                  "中的那几行：只有几千个数，却让模型学会基座从没见过的对话格式。"),
+    "lora.train_frequent_tokens": ("训练高频 token 的词嵌入行",
+                                   "同时训练训练数据中出现最多的这么多个 token 在词嵌入（以及共享的输出头）中的行："
+                                   "也就是这次微调最常用的词（0 = 不训练；每行 d_model 个数）。"),
 }
 
 

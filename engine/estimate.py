@@ -41,17 +41,21 @@ def param_count(m: ModelConfig, vocab_size: int | None = None) -> dict[str, int]
             "per_layer": per_layer, "active": active, "active_non_embedding": active - embedding - head}
 
 
-def lora_param_count(m: ModelConfig, rank: int, targets: list[str] | tuple[str, ...]) -> int:
+def lora_param_count(m: ModelConfig, rank: int, targets: list[str] | tuple[str, ...], token_rows: int = 0,
+                     vocab_size: int | None = None) -> int:
     """Exactly the adapters engine/model/lora.py adds: rank x (in + out) per targeted Linear of every block
-    (gate_proj exists only in gated MLPs)."""
+    (gate_proj exists only in gated MLPs), rank x (vocab + d_model) for `embed`, plus d_model per trained
+    trained token row (special and frequent tokens; twice with an untied head)."""
     if rank <= 0:
         return 0
+    rows = token_rows * m.d_model * (1 if m.tie_embeddings else 2)
+    rows += rank * ((vocab_size or m.vocab_size) + m.d_model) if "embed" in targets else 0
     d, q, kv, f = m.d_model, m.n_head * m.head_dim, m.n_kv_head * m.head_dim, m.ffn_dim
     shapes = {"q_proj": (d, q), "k_proj": (d, kv), "v_proj": (d, kv), "o_proj": (q, d),
               "up_proj": (d, f), "down_proj": (f, d)}
     if m.activation in ("swiglu", "geglu"):
         shapes["gate_proj"] = (d, f)
-    return m.n_layer * sum(rank * sum(shapes[t]) for t in targets if t in shapes)
+    return m.n_layer * sum(rank * sum(shapes[t]) for t in targets if t in shapes) + rows
 
 
 def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None) -> int:
@@ -67,11 +71,13 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     With LoRA only the adapters have gradients and optimizer state; the frozen base is weights alone."""
     m = cfg.model
     n = param_count(m, vocab_size)["total"]
-    adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets)
+    adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets, cfg.lora.token_rows, vocab_size)
     trained = adapters if adapters else n
     weights = 4 * (n + adapters)
     grads = 4 * trained
-    optimizer = (optimizer_state_bytes(cfg.optim.name, adapters, adapters) if adapters  # adapters are matrices
+    # the blocks' adapters are matrices; the embedding's (low-rank and rows) train as embedding, with AdamW
+    matrices = lora_param_count(m, cfg.lora.rank, [t for t in cfg.lora.targets if t != "embed"])
+    optimizer = (optimizer_state_bytes(cfg.optim.name, adapters, matrices) if adapters
                  else optimizer_state_bytes(cfg.optim.name, n, matrix_params(m, vocab_size)))
     b, t, d = 1 if cfg.run.auto_batch else cfg.run.micro_batch, cfg.data.seq_len, m.d_model  # auto: the least
     act_bytes = BYTES.get(precision, 4)
@@ -159,7 +165,8 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
     tokens_per_step = cfg.tokens_per_step
     return {
         "params": params["total"], "params_non_embedding": params["non_embedding"], "params_active": params["active"],
-        "params_trainable": lora_param_count(cfg.model, cfg.lora.rank, cfg.lora.targets) or params["total"],
+        "params_trainable": lora_param_count(cfg.model, cfg.lora.rank, cfg.lora.targets,
+                                             cfg.lora.token_rows, v) or params["total"],
         "tokens_per_step": tokens_per_step, "total_tokens": tokens_per_step * cfg.run.max_steps,
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],

@@ -17,6 +17,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from engine import checkpoint as ckpt
@@ -25,8 +26,10 @@ from engine.config import Config
 from engine.diskio import resolve_path
 from engine.errors import UserError
 from engine.events import EventSink
-from engine.model.lora import apply_lora, merge_into, trainable_count
+from engine.model.lora import ADAPTER_SUFFIXES, adapter_state_dict, apply_lora, merge_into, trainable_count
+from engine.tokenizer import SPECIAL_TOKENS, Tokenizer
 
+FREQUENT_SCAN = 50_000_000  # tokens counted for lora.train_frequent_tokens: a big corpus is judged by its start
 _merging: set[Path] = set()   # folders being merged right now: a base chain that loops is refused, not followed
 
 
@@ -90,7 +93,7 @@ def find_base(folder: Path, info: dict) -> Path:
 
 def read_adapters(folder: Path) -> dict[str, torch.Tensor]:
     state = ckpt.read_tensors(folder / ckpt.WEIGHTS)
-    bad = [k for k in state if not k.endswith((".lora_A", ".lora_B"))]
+    bad = [k for k in state if not k.endswith(ADAPTER_SUFFIXES)]
     if bad:
         raise UserError(f"{folder / ckpt.WEIGHTS}: config.json says LoRA adapters, but the file holds {bad[0]}",
                         "the weights and config.json come from different checkpoints", kind="checkpoint")
@@ -123,17 +126,47 @@ def merged_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 # ---------------------------------------------------------------- a LoRA run's model
 
+def special_token_ids(tok: Tokenizer) -> list[int]:
+    """The ids of the tokenizer's special tokens (chat template, end of text, padding, reserved) that it has."""
+    return sorted(i for i in (tok.hf.token_to_id(t) for t in SPECIAL_TOKENS) if i is not None)
+
+
+def frequent_token_ids(tokens: np.ndarray, k: int, skip: list[int], vocab_size: int) -> list[int]:
+    """The k most frequent ids among the first FREQUENT_SCAN tokens (ties: the lower id), less `skip`."""
+    if k <= 0 or len(tokens) == 0:
+        return []
+    counts = np.bincount(np.asarray(tokens[:FREQUENT_SCAN], dtype=np.int64), minlength=vocab_size)[:vocab_size]
+    counts[skip] = 0
+    order = np.argsort(-counts, kind="stable")[:k]
+    return sorted(int(i) for i in order if counts[i] > 0)
+
+
+def token_rows_for(cfg: Config, tok: Tokenizer | None, tokens: np.ndarray | None, vocab_size: int) -> list[int]:
+    """The token ids whose embedding rows train: special (lora.train_special_tokens) and frequent
+    (lora.train_frequent_tokens, counted in the training data's tokens)."""
+    special = special_token_ids(tok) if tok is not None and cfg.lora.train_special_tokens else []
+    frequent = (frequent_token_ids(tokens, cfg.lora.train_frequent_tokens, special_token_ids(tok) if tok else [],
+                                   vocab_size) if tokens is not None else [])
+    return sorted(set(special) | set(frequent))
+
+
 def prepare_lora_model(model: torch.nn.Module, cfg: Config, origin: Path | None, resume_dir: Path | None,
-                       sink: EventSink) -> None:
-    """Base weights from stage.init (merged, if it is itself an adapter checkpoint), adapters on cfg.lora.targets,
-    and on resume the adapters the step folder saved. Only the adapters are left trainable."""
+                       sink: EventSink, tok: Tokenizer | None = None, tokens: np.ndarray | None = None) -> None:
+    """Base weights from stage.init (merged, if it is itself an adapter checkpoint), adapters on cfg.lora.targets
+    and trainable embedding rows for `tok`'s special tokens and the most frequent of the training `tokens`; on
+    resume the adapters (and row ids) the step folder saved. Only the adapters are left trainable."""
     if origin is None:
         raise UserError("lora.rank > 0 trains adapters on the base checkpoint stage.init, which is not set or no "
                         "longer readable", "set stage.init (--init) to the base checkpoint; on resume, restore it",
                         kind="config")
     ckpt.load_weights(model, origin)
     identity = base_identity(origin)
-    layers = apply_lora(model, cfg.lora, base=identity)
+    saved = read_adapters(resume_dir) if resume_dir is not None else {}
+    if "embed.token_ids" in saved:  # the rows the run chose at its start, whatever the data holds now
+        rows = saved["embed.token_ids"].tolist()
+    else:
+        rows = token_rows_for(cfg, tok, tokens, model.embed.num_embeddings)
+    layers = apply_lora(model, cfg.lora, base=identity, token_ids=rows)
     if resume_dir is not None:
         info = adapter_info(ckpt.read_checkpoint_config(resume_dir))
         if info is None:
@@ -142,15 +175,18 @@ def prepare_lora_model(model: torch.nn.Module, cfg: Config, origin: Path | None,
         if info["base"].get("sha256") != identity["sha256"]:
             raise UserError(f"{resume_dir}: its adapters were trained on another base than {origin} (the weights' "
                             "sha256 differs)", "restore the base checkpoint the run started from", kind="checkpoint")
-        saved = read_adapters(resume_dir)
-        expected = {k for k in model.state_dict() if k.endswith((".lora_A", ".lora_B"))}
-        if set(saved) != expected or any(saved[k].shape != model.state_dict()[k].shape for k in saved):
-            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets of this run",
+        expected = adapter_state_dict(model)
+        if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in saved) or any(
+                not torch.equal(saved[k], expected[k]) for k in saved if k.endswith(".token_ids")):
+            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets / "
+                            "lora.train_special_tokens / lora.train_frequent_tokens of this run",
                             "resume with the run's own settings", kind="checkpoint")
         model.load_state_dict(saved, strict=False)
     trainable, total = trainable_count(model)
+    rows = len(model.lora_info["token_ids"])
     sink.log(f"lora: rank {cfg.lora.rank} adapters (alpha {cfg.lora.alpha:g}) on {len(layers)} layers "
-             f"({', '.join(cfg.lora.targets)}) of base {origin}; {trainable:,} of {total:,} parameters train "
+             f"({', '.join(cfg.lora.targets)})" + (f" and the embedding rows of {rows} tokens" if rows else "")
+             + f" of base {origin}; {trainable:,} of {total:,} parameters train "
              f"({100 * trainable / total:.2f}%)")
 
 

@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ConfigError, LoraConfig
+from engine.model.lora_embedding import IDS, ROWS, apply_embedding_adapters, merge_embedding
 
 
 class LoRALinear(nn.Linear):
@@ -52,9 +53,12 @@ class LoRALinear(nn.Linear):
         return f"{super().extra_repr()}, rank={self.lora_A.shape[0]}, scaling={self.scaling:g}"
 
 
-def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> list[str]:
+def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
+               token_ids: list[int] | None = None) -> list[str]:
     """Freeze every parameter of `model` and put an adapter on each Linear named in cfg.targets, in place.
     `base` (where the frozen weights came from) is kept with the settings for the checkpoints (`lora_meta`).
+    The embedding rows of `token_ids` (special and frequent tokens: the caller knows the tokenizer and the data)
+    train too (engine/model/lora_embedding.py).
 
     Returns the adapted layers' names. A target that matches no Linear of this model (e.g. gate_proj in a gelu
     model, which has none) is a ConfigError naming lora.targets."""
@@ -64,7 +68,7 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> l
     sites = [(parent, child_name, f"{parent_name}.{child_name}" if parent_name else child_name)
              for parent_name, parent in model.named_modules() for child_name, child in parent.named_children()
              if child_name in cfg.targets and type(child) is nn.Linear]
-    missing = [t for t in cfg.targets if not any(name == t for _, name, _ in sites)]
+    missing = [t for t in cfg.targets if t != "embed" and not any(name == t for _, name, _ in sites)]
     if missing:
         present = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
                          - {"lm_head"})
@@ -72,14 +76,19 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None) -> l
                           f"this model's projections are: {', '.join(present)}")
     for parent, child_name, _ in sites:
         setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
+    rows = sorted(set(token_ids or []))
+    if rows or "embed" in cfg.targets:
+        apply_embedding_adapters(model, rows, cfg.rank if "embed" in cfg.targets else 0, cfg.alpha)
     model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
-                       "base": base}
+                       "train_special_tokens": cfg.train_special_tokens,
+                       "train_frequent_tokens": cfg.train_frequent_tokens, "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
 
 
-def lora_layers(model: nn.Module) -> Iterator[tuple[str, LoRALinear]]:
+def lora_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """Every module that adds a trainable update to a frozen weight: LoRALinear and the token-row layers."""
     for name, m in model.named_modules():
-        if isinstance(m, LoRALinear):
+        if hasattr(m, "adapter_enabled"):
             yield name, m
 
 
@@ -87,10 +96,14 @@ def has_lora(model: nn.Module) -> bool:
     return next(lora_layers(model), None) is not None
 
 
+ADAPTER_SUFFIXES = (".lora_A", ".lora_B", f".{ROWS}", f".{IDS}")
+
+
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Only the adapters' tensors, on the CPU, under their names in the model (`blocks.0.attn.q_proj.lora_A`)."""
-    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()
-            if k.endswith((".lora_A", ".lora_B"))}
+    """Only the adapters' tensors, on the CPU, under their names in the model (`blocks.0.attn.q_proj.lora_A`,
+    `embed.token_rows` with its `embed.token_ids`). A tied head's rows are the embedding's and are stored once."""
+    named = [*model.named_parameters(), *model.named_buffers()]  # each tensor once, under its first name
+    return {k: v.detach().to("cpu").contiguous() for k, v in named if k.endswith(ADAPTER_SUFFIXES)}
 
 
 def lora_meta(model: nn.Module) -> dict:
@@ -106,12 +119,15 @@ def trainable_count(model: nn.Module) -> tuple[int, int]:
 
 def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Tensor],
                scaling: float) -> dict[str, torch.Tensor]:
-    """A full state dict: W + scaling * B A for every adapted `<layer>.weight`, computed in fp32 and stored in
-    W's dtype. Every key of `adapters` must pair with a weight of `base_state` (KeyError names the first that
-    does not)."""
+    """A full state dict: W + scaling * B A for every adapted `<layer>.weight` (and W[ids] += d for trained token
+    rows), computed in fp32 and stored in W's dtype. Every key of `adapters` must pair with a weight of
+    `base_state` (KeyError names the first that does not)."""
     out = dict(base_state)
     layers = sorted({k.rsplit(".", 1)[0] for k in adapters})
     for layer in layers:
+        if layer in ("embed", "lm_head"):  # the token embedding and an untied head: low-rank and/or rows
+            merge_embedding(out, base_state, adapters, layer, scaling)
+            continue
         w = base_state[f"{layer}.weight"]
         delta = adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()   # (out, in)
         out[f"{layer}.weight"] = (w.float() + scaling * delta).to(w.dtype)

@@ -182,7 +182,7 @@ def _build_parts(cfg: Config, stage: Stage, workspace: Path, sink: EventSink, rt
     torch.manual_seed(cfg.run.seed)
     model = GPT(cfg.model)
     if cfg.lora.rank:  # a frozen base from stage.init, trainable adapters (restored on resume)
-        prepare_lora_model(model, cfg, origin, resume_dir, sink)
+        prepare_lora_model(model, cfg, origin, resume_dir, sink, tok, train_set.tokens)
     elif init_dir is not None:
         ckpt.load_weights(model, init_dir)
     model.to(rt.device)

@@ -53,7 +53,8 @@ GROUPS = ((QT_TRANSLATE_NOOP("StagePage", "Model"), "model"), (QT_TRANSLATE_NOOP
           (QT_TRANSLATE_NOOP("StagePage", "Data handling"), "data"))
 # on the Stage box itself, not among the stage's settings
 STAGE_OWN = ("stage.name", "stage.init", "stage.reward", "stage.teacher")
-LORA_KEYS = ("lora.rank", "lora.alpha", "lora.targets")  # shown where a checkpoint is fine-tuned (not pretrain)
+# shown where a checkpoint is fine-tuned (not pretrain)
+LORA_KEYS = ("lora.rank", "lora.alpha", "lora.targets", "lora.train_special_tokens")
 
 
 class StagePage(WizardPage):

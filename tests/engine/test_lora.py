@@ -68,7 +68,7 @@ def test_memory_estimate_counts_gradients_and_moments_of_the_adapters_only(model
     cfg = Config(model=model_cfg(), stage=StageConfig(name="sft", init="/x"))
     lora = dataclasses.replace(cfg, lora=LoraConfig(rank=4))
     full, adapted = memory_bytes(cfg), memory_bytes(lora)
-    n_adapters = lora_param_count(cfg.model, 4, LoraConfig().targets)
+    n_adapters = lora_param_count(cfg.model, 4, LoraConfig().targets, LoraConfig(rank=4).token_rows)
     assert adapted["optimizer"] == 8 * n_adapters and adapted["grads"] == 4 * n_adapters
     assert adapted["weights"] == full["weights"] + 4 * n_adapters
     assert adapted["total"] < full["total"]
@@ -136,3 +136,90 @@ def test_lora_without_a_base_checkpoint_is_refused():
     with pytest.raises(ConfigError) as e:
         Config(lora=LoraConfig(rank=4))
     assert e.value.key == "lora.rank" and "stage.init" in e.value.message
+
+
+SPECIAL = [0, 1, 2]  # rows that train beside the adapters (the toy tokenizer's special ids are its first ones)
+
+
+def perturb_all(model: GPT, seed: int = 1) -> None:
+    """Every trainable tensor non-zero: B and the special-token rows."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+@pytest.mark.parametrize("embed", [False, True])
+def test_embedding_updates_train_merge_exactly_and_switch_off_with_the_adapters(model_cfg, tied, embed):
+    """Special-token rows, and with target `embed` a low-rank update of the embedding (and the head tied to it)."""
+    model = toy(model_cfg, tie_embeddings=tied)
+    base_state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randint(0, 512, (2, 16))
+    x[:, :3] = torch.tensor(SPECIAL)
+    base_logits, _ = model(x)
+    targets = [*LoraConfig().targets, "embed"] if embed else LoraConfig().targets
+    apply_lora(model, LoraConfig(rank=4, alpha=8.0, targets=targets), token_ids=SPECIAL)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    rows = {"embed.token_rows"} | (set() if tied else {"lm_head.token_rows"})
+    low_rank = {"embed.lora_A", "embed.lora_B"} if embed else set()
+    assert rows | low_rank <= trainable and model.lora_info["token_ids"] == SPECIAL
+    assert low_rank or not any(n.startswith("embed.lora") for n in trainable)
+    assert set(adapter_state_dict(model)) == trainable | {n.replace("rows", "ids") for n in rows}
+    assert torch.equal(model(x)[0], base_logits)  # the rows' update starts at zero
+    perturb_all(model)
+    adapted, _ = model(x)
+    assert not torch.allclose(adapted[:, :3], base_logits[:, :3], atol=1e-4)
+    with adapters_disabled(model):
+        assert torch.equal(model(x)[0], base_logits)
+    merged = GPT(model.cfg).eval()
+    merged.load_state_dict(merge_into(base_state, adapter_state_dict(model), 8.0 / 4))
+    assert torch.allclose(merged(x)[0], adapted, atol=1e-5)
+    assert torch.equal(merged.embed.weight, model.embed.adapted_weight())  # the same arithmetic, bit for bit
+    if not embed:
+        others = [i for i in range(model.cfg.vocab_size) if i not in SPECIAL]
+        assert torch.equal(merged.embed.weight[others], base_state["embed.weight"][others])  # only those rows
+
+
+def test_special_token_rows_only_receive_gradient_where_those_tokens_are(model_cfg):
+    model = toy(model_cfg)
+    apply_lora(model, LoraConfig(rank=4), token_ids=SPECIAL)
+    x = torch.randint(3, 512, (2, 16))
+    x[0, 5] = SPECIAL[1]
+    _, loss = model(x[:, :-1], x[:, 1:])
+    loss.backward()
+    grad = model.embed.token_rows.grad
+    assert grad[1].abs().sum() > 0  # seen as input and as a logit
+    assert model.embed.weight.grad is None and model.embed.weight.requires_grad is False
+
+
+def test_the_rows_that_train_are_the_special_tokens_and_the_datas_most_frequent(tok, model_cfg):
+    import numpy as np
+
+    from engine.config import Config
+    from engine.lora_checkpoint import special_token_ids, token_rows_for
+    special = special_token_ids(tok)
+    assert tok.im_start_id in special and tok.im_end_id in special and len(special) == 8
+    tokens = np.array([100] * 5 + [101] * 3 + [102] * 3 + [103] + [tok.im_end_id] * 9, dtype=np.uint16)
+    cfg = Config(stage=StageConfig(name="sft", init="/x"), lora=LoraConfig(rank=4, train_frequent_tokens=2))
+    assert token_rows_for(cfg, tok, tokens, 512) == sorted(special + [100, 101])  # a tie goes to the lower id
+    off = dataclasses.replace(cfg, lora=LoraConfig(rank=4, train_special_tokens=False, train_frequent_tokens=3))
+    assert token_rows_for(off, tok, tokens, 512) == [100, 101, 102]  # <|im_end|> is special, not counted here
+    model = toy(model_cfg)
+    apply_lora(model, off.lora, token_ids=[])
+    assert not any("token" in n for n, p in model.named_parameters() if p.requires_grad)
+
+
+def test_default_lora_with_special_rows_stays_under_5_percent_and_estimate_counts_it_exactly(model_cfg):
+    from engine.config import load_preset
+    from engine.tokenizer import SPECIAL_TOKENS
+    tiny = {k: v for k, v in load_preset("models", "tiny")["model"].items() if k != "preset"}
+    assert LoraConfig(rank=4, train_frequent_tokens=0).token_rows == len(SPECIAL_TOKENS)  # the tokenizer's count
+    for tied, cfg in ((True, LoraConfig(rank=4)), (False, LoraConfig(rank=4)),
+                      (True, LoraConfig(rank=4, targets=[*LoraConfig().targets, "embed"], train_frequent_tokens=0))):
+        model = toy(model_cfg, **{**tiny, "vocab_size": 2048, "tie_embeddings": tied})
+        apply_lora(model, cfg, token_ids=list(range(cfg.token_rows)))  # special + 64 frequent ones
+        trainable, total = trainable_count(model)
+        assert trainable == lora_param_count(model.cfg, 4, cfg.targets, cfg.token_rows)
+        assert trainable / (total - trainable) < 0.05, (tied, cfg.targets, trainable, total)

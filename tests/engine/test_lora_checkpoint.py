@@ -20,7 +20,7 @@ from engine.config import LoraConfig, load_config
 from engine.errors import UserError
 from engine.events import EventSink, NullSink
 from engine.hardware import init_runtime
-from engine.lora_checkpoint import base_identity, file_sha256, merge_checkpoint
+from engine.lora_checkpoint import base_identity, file_sha256, merge_checkpoint, special_token_ids
 from engine.model.gpt import GPT
 from engine.model.lora import BaseModelView, adapter_state_dict, apply_lora, merge_into
 from engine.train.registry import make_stage
@@ -41,15 +41,15 @@ def base_dir(tmp_path, tok, model_cfg) -> Path:
                                 {"stage": "sft"})
 
 
-def adapted(base_dir: Path, rank: int = 4) -> GPT:
-    """The base with rank-`rank` adapters whose B is non-zero (so they change the model)."""
+def adapted(base_dir: Path, tok, rank: int = 4) -> GPT:
+    """The base with rank-`rank` adapters and special-token rows that are non-zero (so they change the model)."""
     model = GPT(ckpt.model_config_of(base_dir))
     ckpt.load_weights(model, base_dir)
-    apply_lora(model, LoraConfig(rank=rank), base=base_identity(base_dir))
+    apply_lora(model, LoraConfig(rank=rank), base=base_identity(base_dir), token_ids=special_token_ids(tok))
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.endswith("lora_B"):
+            if name.endswith(("lora_B", "token_rows")):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     return model.eval()
 
@@ -66,14 +66,17 @@ def logits_of(folder: Path, x: torch.Tensor) -> torch.Tensor:
 
 
 def test_adapter_checkpoint_holds_only_adapters_names_its_base_and_loads_merged(tmp_path, tok, base_dir):
-    model = adapted(base_dir)
+    model = adapted(base_dir, tok)
     folder = save_adapters(model, tmp_path, tok)
     saved = load_file(str(folder / ckpt.WEIGHTS))
-    assert set(saved) == set(adapter_state_dict(model)) and all(k.endswith(("lora_A", "lora_B")) for k in saved)
+    assert set(saved) == set(adapter_state_dict(model)) and all(k.endswith(("lora_A", "lora_B")) for k in saved
+                                                                if not k.startswith("embed."))
+    assert saved["embed.token_ids"].tolist() == special_token_ids(tok) and "embed.token_rows" in saved
     info = json.loads((folder / ckpt.CONFIG).read_text())["lora"]
     assert info["rank"] == 4 and info["base"]["path"] == str(base_dir.resolve())
     assert info["base"]["sha256"] == file_sha256(base_dir / ckpt.WEIGHTS)
     x = torch.randint(0, 512, (2, 20))
+    x[:, :2] = torch.tensor([tok.im_start_id, tok.im_end_id])  # the trained rows count in the logits compared
     expected = model(x)[0]
     assert torch.allclose(logits_of(folder, x), expected, atol=1e-5)  # what chat / eval / serve / export load
 
@@ -89,7 +92,7 @@ def test_adapter_checkpoint_holds_only_adapters_names_its_base_and_loads_merged(
 
 
 def test_a_replaced_base_is_detected_by_its_hash(tmp_path, tok, base_dir, model_cfg):
-    folder = save_adapters(adapted(base_dir), tmp_path, tok)
+    folder = save_adapters(adapted(base_dir, tok), tmp_path, tok)
     torch.manual_seed(2)  # the base retrained: same folder, other weights
     ckpt.save_checkpoint(base_dir.parent, 0, GPT(model_cfg()), model_cfg(), tok.to_json(), None, {"stage": "sft"})
     with pytest.raises(UserError, match="not the one these LoRA adapters were trained on"):
@@ -99,7 +102,7 @@ def test_a_replaced_base_is_detected_by_its_hash(tmp_path, tok, base_dir, model_
 def test_merge_refuses_a_full_checkpoint_and_a_used_out_folder(tmp_path, tok, base_dir):
     with pytest.raises(UserError, match="not a LoRA adapter checkpoint"):
         merge_checkpoint(base_dir, tmp_path / "m")
-    folder = save_adapters(adapted(base_dir), tmp_path, tok)
+    folder = save_adapters(adapted(base_dir, tok), tmp_path, tok)
     used = tmp_path / "used"
     used.mkdir()
     (used / "mine.txt").write_text("keep")
@@ -138,12 +141,17 @@ def test_a_lora_run_resumes_exactly(tmp_path, workspace, tok_dir, base_dir, json
     train(sft_config(data, tok_dir, base_dir, 6), workspace, resume=split, more={"run": {"max_steps": 6}})
     a = load_file(str(full / "checkpoints" / "step-000006" / ckpt.WEIGHTS))
     b = load_file(str(split / "checkpoints" / "step-000006" / ckpt.WEIGHTS))
-    assert set(a) == set(b) and all(k.endswith(("lora_A", "lora_B")) for k in a)
+    assert set(a) == set(b) and {k for k in a if not k.endswith(("lora_A", "lora_B"))} == {"embed.token_rows",
+                                                                                          "embed.token_ids"}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in a.items() if k.endswith("lora_B"))  # it trained
-    # the base stayed frozen: the merged weights differ from the base only in the adapted layers
+    # the base stayed frozen: the merged weights differ from the base only in the adapted layers and special rows
     merged, base = ckpt.read_weights(full / "checkpoints" / "step-000006"), ckpt.read_weights(base_dir)
-    assert torch.equal(merged["embed.weight"], base["embed.weight"])
+    ids = a["embed.token_ids"]
+    others = torch.ones(base["embed.weight"].shape[0], dtype=torch.bool)
+    others[ids] = False
+    assert torch.equal(merged["embed.weight"][others], base["embed.weight"][others])
+    assert not torch.equal(merged["embed.weight"][ids], base["embed.weight"][ids])  # <|im_end|>'s row learned
     assert torch.equal(merged["blocks.0.attn_norm.weight"], base["blocks.0.attn_norm.weight"])
 
 
@@ -187,7 +195,8 @@ def test_dpo_with_lora_holds_no_reference_copy_and_matches_the_frozen_copy_loss(
         for name, p in lora.model.named_parameters():
             if name.endswith("lora_B"):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    merged = merge_into({k: v for k, v in ckpt.read_weights(base_dir).items()}, adapter_state_dict(lora.model), 4.0)
+    merged = merge_into({k: v for k, v in ckpt.read_weights(base_dir).items()}, adapter_state_dict(lora.model),
+                        lora.cfg.lora.scaling)
     merged["lm_head.weight"] = merged["embed.weight"]
     copy.model.load_state_dict(merged)
     with_view = lora.stage.loss(lora.model, batch)[0].detach()

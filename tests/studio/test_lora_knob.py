@@ -36,4 +36,8 @@ def test_lora_rank_is_offered_for_fine_tuning_with_the_engine_help(qtbot, wizard
     page.init.setEditText(str(base))
     assert not rank.error.isVisible()
     assert wizard.doc.get("lora.rank") == 8
+    rows = page.groups["lora"].fields["lora.train_special_tokens"]
+    assert rows.widget.isChecked()  # on by default: the chat tokens' rows train with the adapters
+    rows.set_value(False)
+    assert wizard.doc.get("lora.train_special_tokens") is False
     page.grab().save(str(tmp_path / "stage.png"))
