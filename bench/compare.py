@@ -197,6 +197,20 @@ def table(rows: list[Row], steps: int, tokens_per_step: int | None = None) -> st
     return "\n".join(lines)
 
 
+def markdown(rows: list[Row]) -> str:
+    """The same table in Markdown, for the README and bench/results/compare.md."""
+    lines = ["| group | run | val loss | task acc | tokens/s | peak RSS | wall | lr |", "|---" * 8 + "|"]
+    for r in rows:
+        res = r.result
+        if res.get("status") != "ok":
+            lines.append(f"| {r.group} | {r.name} | {res.get('status', 'skipped')}: {res.get('reason', '')} |||||| ")
+            continue
+        mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
+        lines.append(f"| {r.group} | {r.name} | {fmt(res['val_loss'], '.3f')} | {fmt(res['accuracy'], '.2f')} | "
+                     f"{fmt(res['tokens_per_s'], ',.0f')} | {mem} | {res['wall_s']:.0f} s | {res.get('lr', '?')} |")
+    return "\n".join(lines)
+
+
 def run_all(rows: list[Row], args, store: Store, workspace: Path, log) -> None:
     """Train the prerequisites and rows, --jobs at a time, prerequisites first so no worker waits long on one."""
     runs = store.root / "runs"
@@ -262,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", help="keep run folders and finished rows here; a rerun skips finished rows")
     ap.add_argument("--workspace", help="MINIGPT_HOME for the runs (default: $MINIGPT_HOME, else a temporary one)")
     ap.add_argument("--json", help="also write the rows as JSON here")
+    ap.add_argument("--markdown", help="also write the table as Markdown here")
     args = ap.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     rows = plan(only)
@@ -275,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     run_all(rows, args, store, workspace, log)
     tokens = next((r.result["tokens"] for r in rows if r.result.get("status") == "ok"), 0)
     print(table(rows, args.steps, tokens // args.steps if tokens else None))
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(rows) + "\n", encoding="utf-8")
     if args.json:
         Path(args.json).write_text(json.dumps({"steps": args.steps, "sets": args.set, "jobs": args.jobs, "rows": [
             {"group": r.group, "run": r.name, **r.result} for r in rows]}, indent=1), encoding="utf-8")
