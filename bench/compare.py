@@ -1,8 +1,8 @@
 """The model-zoo comparison: the tiny preset trained on the built-in data for the same token budget (same steps,
 batch, sequence length, seed, precision and eval) with each optimizer, MoE against dense at equal active parameters,
 LoRA against full SFT, and a distilled student against the same student trained alone. Prints one table (val loss,
-task accuracy, tokens/s, peak memory, wall time, the row's lr); each row is a real `minigpt train` subprocess whose
-events.jsonl is read afterwards.
+task accuracy, tokens/s, peak memory, wall time, CPU seconds, the row's lr); each row is a real `minigpt train`
+subprocess whose events.jsonl is read afterwards.
 
     .venv/bin/python bench/compare.py [--steps 150] [--jobs 2] [--results DIR] [--only optim,moe,lora,distill |
                                       --only optim:adamw,distill] [--teacher RUN] [--base RUN] [--set KEY=VALUE ...]
@@ -77,17 +77,24 @@ def train(args: list[str], out: Path, workspace: Path, log) -> dict:
     env = {**os.environ, "MINIGPT_HOME": str(workspace)}
     log(f"$ minigpt {' '.join(cmd[3:])}")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        # wait4 rather than wait: the child's own CPU seconds, which other jobs on a shared machine inflate far
+        # less than its wall time (at 1 thread; with more threads, spinning on a busy machine counts too)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        stderr = err.read()
     wall = time.perf_counter() - t0
     events = read_events(out / "events.jsonl")
     error = next((e for e in events if e.get("event") == "error"), None)
     if proc.returncode != 0 or error is not None:
         message = error["message"] if error else next(
-            (ln[len("error: "):] for ln in proc.stderr.splitlines() if ln.startswith("error: ")),
-            proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}")
-        kind = error["kind"] if error else ("config" if proc.returncode == 2 or "error: " in proc.stderr else "crash")
+            (ln[len("error: "):] for ln in stderr.splitlines() if ln.startswith("error: ")),
+            stderr.strip().splitlines()[-1] if stderr.strip() else f"exit {proc.returncode}")
+        kind = error["kind"] if error else ("config" if proc.returncode == 2 or "error: " in stderr else "crash")
         return {"status": "not available" if kind == "config" else "failed", "reason": message}
-    return {**summarize(events, wall), "lr": row_lr(out / "run.yaml")}
+    return {**summarize(events, wall), "cpu_s": usage.ru_utime + usage.ru_stime, "lr": row_lr(out / "run.yaml")}
 
 
 def read_events(path: Path) -> list[dict]:
@@ -184,7 +191,7 @@ def fmt(value, spec: str) -> str:
 def table(rows: list[Row], steps: int, tokens_per_step: int | None = None) -> str:
     budget = f", {steps * tokens_per_step:,} tokens" if tokens_per_step else ""
     head = (f"{'group':<8} {'run':<20} {'val loss':>9} {'task acc':>9} {'tokens/s':>9} {'peak mem':>10} {'wall':>8}"
-            f"  {'lr':<16}")
+            f" {'CPU':>7}  {'lr':<16}")
     lines = [f"tiny preset, built-in data, {steps} steps per row{budget}", head, "-" * len(head)]
     for r in rows:
         res = r.result
@@ -193,21 +200,23 @@ def table(rows: list[Row], steps: int, tokens_per_step: int | None = None) -> st
             continue
         mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
         lines.append(f"{r.group:<8} {r.name:<20} {fmt(res['val_loss'], '9.4f')} {fmt(res['accuracy'], '9.3f')} "
-                     f"{fmt(res['tokens_per_s'], '9,.0f')} {mem:>10} {res['wall_s']:7.0f}s  {res.get('lr', '?'):<16}")
+                     f"{fmt(res['tokens_per_s'], '9,.0f')} {mem:>10} {res['wall_s']:7.0f}s "
+                     f"{fmt(res.get('cpu_s'), '6.0f')}s  {res.get('lr', '?'):<16}")
     return "\n".join(lines)
 
 
 def markdown(rows: list[Row]) -> str:
     """The same table in Markdown, for the README and bench/results/compare.md."""
-    lines = ["| group | run | val loss | task acc | tokens/s | peak RSS | wall | lr |", "|---" * 8 + "|"]
+    lines = ["| group | run | val loss | task acc | tokens/s | peak RSS | wall | CPU | lr |", "|---" * 9 + "|"]
     for r in rows:
         res = r.result
         if res.get("status") != "ok":
-            lines.append(f"| {r.group} | {r.name} | {res.get('status', 'skipped')}: {res.get('reason', '')} |||||| ")
+            lines.append(f"| {r.group} | {r.name} | {res.get('status', 'skipped')}: {res.get('reason', '')} ||||||| ")
             continue
         mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
         lines.append(f"| {r.group} | {r.name} | {fmt(res['val_loss'], '.3f')} | {fmt(res['accuracy'], '.2f')} | "
-                     f"{fmt(res['tokens_per_s'], ',.0f')} | {mem} | {res['wall_s']:.0f} s | {res.get('lr', '?')} |")
+                     f"{fmt(res['tokens_per_s'], ',.0f')} | {mem} | {res['wall_s']:.0f} s | "
+                     f"{fmt(res.get('cpu_s'), '.0f')} s | {res.get('lr', '?')} |")
     return "\n".join(lines)
 
 
