@@ -10,7 +10,7 @@ from __future__ import annotations
 import psutil
 import torch
 
-from engine.hardware import cpu_bf16_support, pick_device, pick_precision
+from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device, pick_precision
 
 # The auto batch-size search stops here (sequences per micro-batch): each try is a real step, so the ceiling bounds
 # the search's start-up time, and a CPU gains little from micro-batches beyond a few dozen sequences. Chosen, not
@@ -72,7 +72,7 @@ def auto_picks(fraction: float = 0.9) -> dict:
     ceiling = AUTO_BATCH_CEILING.get(device.type, AUTO_BATCH_CEILING["cpu"])
     return {
         "device": str(device), **{k: summary[k] for k in ("kind", "name", "memory", "bf16")},
-        "precision": pick_precision("auto", device)[0],
+        "precision": pick_precision("auto", device)[0], "precision_why": auto_precision_reason(device),
         "compile": "on" if compile_enabled("auto", device) else "off",
         "batch_size": {"how": "probe", "budget": memory_budget(device, fraction), "memory_fraction": fraction,
                        "ceiling": ceiling,

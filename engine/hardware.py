@@ -38,26 +38,63 @@ class Runtime:
         return f"{device_name(self.device)} · {self.precision}"
 
 
-def cpu_bf16_support() -> str | None:
-    """'amx' (AMX tiles), 'avx512' (AVX512-BF16 dot products only), or None (not Linux, or neither)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return None  # not Linux: leave fp32 (Apple CPUs train on MPS instead)
-    if "amx_bf16" in flags:
+def cpu_bf16_support(flags: str | None = None) -> str | None:
+    """'amx' (AMX tiles), 'avx512' (AVX512-BF16 dot products only), or None (not Linux, or neither).
+    flags: the text of /proc/cpuinfo (read here when None; tests pass their own)."""
+    if flags is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                flags = f.read()
+        except OSError:
+            return None  # not Linux: leave fp32 (Apple CPUs train on MPS instead)
+    words = set(flags.split())
+    if "amx_bf16" in words:
         return "amx"
-    return "avx512" if "avx512_bf16" in flags else None
+    return "avx512" if "avx512_bf16" in words else None
 
 
 def cpu_has_native_bf16() -> bool:
     return cpu_bf16_support() is not None
 
 
-def cpu_prefers_bf16() -> bool:
-    """bf16 autocast on the CPU pays only with AMX. With AVX512-BF16 alone, measured on a 2-core Xeon with torch
-    2.13, bf16 ran at 0.70x (tiny) and 0.79x (small) of fp32's tokens/s: the casts cost more than they save."""
-    return cpu_bf16_support() == "amx"
+def cpu_auto_precision(flags: str | None = None, speedup: float | None = None) -> tuple[str, str]:
+    """What hardware.precision: auto trains in on this CPU, and why (`doctor --json` shows both). AMX: bf16. Neither
+    AMX nor AVX512-BF16: fp32 (bf16 would be emulated). AVX512-BF16 alone differs by chip (1.33x / 1.69x faster
+    than fp32 on an AMD EPYC, bench/results/cpu_precision.md; 0.70x / 0.79x on a Xeon measured earlier), so the chip
+    is asked: engine/cpu_bf16_probe.py times bf16 against fp32 once and caches the answer in the workspace root.
+    `speedup` stands in for that measurement (tests)."""
+    kind = cpu_bf16_support(flags)
+    if kind == "amx":
+        return "bf16", "the CPU has AMX-BF16: bf16 matmuls run on its tiles"
+    if kind == "avx512":
+        from engine.config import default_workspace
+        from engine.cpu_bf16_probe import WIN, bf16_speedup
+        if speedup is None:
+            speedup = bf16_speedup(default_workspace())
+        if speedup >= WIN:
+            return "bf16", f"the CPU has AVX512-BF16 and bf16 autocast measured {speedup:.2f}x fp32's speed here"
+        return "fp32", (f"the CPU has AVX512-BF16, but bf16 autocast measured {speedup:.2f}x fp32's speed here "
+                        f"(below {WIN}x)")
+    return "fp32", "the CPU has neither AVX512-BF16 nor AMX-BF16: bf16 would be emulated, slower than fp32"
+
+
+def cpu_prefers_bf16(flags: str | None = None, speedup: float | None = None) -> bool:
+    return cpu_auto_precision(flags, speedup)[0] == "bf16"
+
+
+def auto_precision_reason(device: torch.device) -> str:
+    """Why `auto` picks what pick_precision picks on `device`, in words for doctor and the Hardware page."""
+    if device.type == "cuda":
+        return "CUDA GPU: bf16 where it is supported, else fp16 with a gradient scaler"
+    if device.type == "mps":
+        return "Apple GPU: bf16 on macOS 14 or newer, else fp32"
+    return cpu_auto_precision()[1]
+
+
+def decode_autocast(rt: Runtime):
+    """The autocast for token-by-token decoding (samples and task evals during training): none on the CPU, where
+    decoding is bound by reading weights and bf16 autocast re-casts them every step (see engine/inference.py)."""
+    return contextlib.nullcontext if rt.device.type == "cpu" else rt.autocast
 
 
 def device_name(device: torch.device) -> str:
@@ -199,7 +236,8 @@ def doctor_report() -> dict:
         "platform": platform.platform(),
         "cpu": {"name": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                 "threads": torch.get_num_threads(), "native_bf16": cpu_has_native_bf16(),
-                "bf16_kind": cpu_bf16_support(), "auto_precision": "bf16" if cpu_prefers_bf16() else "fp32"},
+                "bf16_kind": cpu_bf16_support(), "auto_precision": cpu_auto_precision()[0],
+                "auto_precision_why": cpu_auto_precision()[1]},
         "memory": {"total": vm.total, "available": vm.available},
         "cuda": {"available": bool(gpus), "version": torch.version.cuda, "count": len(gpus), "gpus": gpus},
         "mps": mps_report(),

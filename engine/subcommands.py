@@ -227,7 +227,7 @@ def cmd_doctor(args, sink) -> int:
     print(f"platform: {report['platform']}")
     cpu = report["cpu"]
     print(f"cpu: {cpu['name']}, {cpu['cores']} cores, bf16 support: {cpu['bf16_kind'] or 'none'} "
-          f"(auto precision on the CPU: {cpu['auto_precision']})")
+          f"(auto precision on the CPU: {cpu['auto_precision']}: {cpu['auto_precision_why']})")
     print(f"memory: {report['memory']['total'] / 2**30:.1f} GiB ({report['memory']['available'] / 2**30:.1f} free)")
     for g in report["cuda"]["gpus"]:
         print(f"cuda:{g['index']}: {g['name']}, {g['memory'] / 2**30:.1f} GiB, sm {g['capability']}")

@@ -24,7 +24,7 @@ from engine.errors import UserError
 from engine.evaluate import perplexity
 from engine.events import EventSink
 from engine.generate import Generator, SamplingParams
-from engine.hardware import Runtime, memory_stats
+from engine.hardware import Runtime, decode_autocast, memory_stats
 from engine.optim import (
     build_optimizer,
     eval_weights,
@@ -63,7 +63,7 @@ class Trainer:
         self.nonfinite_streak = 0                     # how many of those in a row, up to the current step
         self.generator = Generator(parts.model, [parts.tok.im_end_id, parts.tok.eot_id, parts.tok.im_start_id],
                                    parts.tok.pad_id,
-                                   decode=parts.tok.decode, autocast=rt.autocast)
+                                   decode=parts.tok.decode, autocast=decode_autocast(rt))
         self.train_batches = distributed.shard_batches(self.stage.train_batches(self), rt)  # after the generator
         self.backoff = Backoff(self.cfg.run.micro_batch, self.cfg.run.grad_accum, sink)  # OOM: split, repeat
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-# Small and fast, but the real engine: a toy model over the built-in data with a small tokenizer.
+# Small and fast, but the real engine: a toy model over the built-in data with a small tokenizer. fp32 is pinned:
+# these tests compare losses across runs exactly, and auto picks bf16 on CPUs with AVX512-BF16 or AMX.
 FAST = ["--set", "model.d_model=64", "--set", "model.n_layer=2", "--set", "tokenizer.vocab_size=512",
         "--set", "run.batch_size=4", "--set", "data.seq_len=64", "--set", "run.task_eval_items=0",
-        "--set", "run.sample_prompts=[]", "--set", "run.eval_batches=2", "--set", "hardware.threads=1"]
+        "--set", "run.sample_prompts=[]", "--set", "run.eval_batches=2", "--set", "hardware.threads=1",
+        "--set", "hardware.precision=fp32"]
 
 
 def cli(args: list[str], workspace: Path, check: bool = True, timeout: float = 300,
