@@ -64,7 +64,7 @@ def plan(only: list[str]) -> list[Row]:
     # adamw is the engine's default optimizer: its row sets no optim.name, so it runs on any checkout
     rows = [Row("optim", name, "pretrain", [f"optim.name={name}"] if name != "adamw" else []) for name in OPTIMIZERS]
     rows += [Row("moe", "dense tiny", "pretrain"), Row("moe", "moe-tiny", "pretrain", preset="moe-tiny")]
-    rows += [Row("lora", "full SFT", "sft", needs="base"), Row("lora", "LoRA r8", "sft", ["lora.rank=8"], needs="base")]
+    rows += [Row("lora", "full SFT", "sft", needs="base"), Row("lora", "LoRA r4", "sft", ["lora.rank=4"], needs="base")]
     rows += [Row("distill", "SFT alone", "sft"), Row("distill", "distilled", "distill", needs="teacher")]
     if not only:
         return rows
