@@ -36,7 +36,7 @@ def test_rows_share_steps_seed_precision_and_threads_and_differ_in_their_own_kno
     extra = set(args["optim-lion"]) - set(args["optim-adamw"])
     assert extra == {"optim.name=lion"}
     assert args["optim-adamw"] == args["moe-dense-tiny"]
-    assert set(args["lora-lora-r8"]) - set(args["lora-full-sft"]) == {"lora.rank=8"}
+    assert set(args["lora-lora-r4"]) - set(args["lora-full-sft"]) == {"lora.rank=4"}
     assert "stage.teacher=T" in args["distill-distilled"] and "--init" in args["lora-full-sft"]
 
 
@@ -65,7 +65,7 @@ def test_the_scheduler_trains_prerequisites_first_and_a_shared_row_once(compare,
     rows = compare.plan(["optim:adamw", "moe", "lora"])
     args = SimpleNamespace(jobs=2, steps=5, threads=1, set=[], teacher=None, base=None)
     compare.run_all(rows, args, compare.Store(tmp_path), tmp_path, lambda m: None)
-    assert sorted(trained) == ["base", "lora-full-sft", "lora-lora-r8", "moe-moe-tiny", "optim-adamw"]
+    assert sorted(trained) == ["base", "lora-full-sft", "lora-lora-r4", "moe-moe-tiny", "optim-adamw"]
     assert all(r.result["status"] == "ok" for r in rows)
     trained.clear()
     compare.run_all(compare.plan(["optim:adamw", "moe", "lora"]), args, compare.Store(tmp_path), tmp_path,
