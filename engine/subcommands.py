@@ -85,6 +85,7 @@ def cmd_train(args, sink: EventSink) -> int:
     else:
         refuse_empty_config(args.config, requested)
         cfg = load_config(args.config, args.overrides, extra=train_extra(args))
+        refuse_missing_data(cfg)
         from engine.train.run import run_training
         status = run_training(cfg, workspace, sink, commands, out=args.out)
     return 0 if status in ("completed", "stopped") else 1
@@ -104,6 +105,16 @@ def requested_document(args) -> dict:
         doc = deep_merge(doc, parse_override(text))
     _resolve_paths(doc, Path.cwd())
     return doc
+
+
+def refuse_missing_data(cfg) -> None:
+    """A data file that is not there is named at once, before torch loads and the run is set up (which takes
+    seconds, or a minute on a busy machine); what is in the files is checked later, with the stage's record kind."""
+    from engine.data.formats import existing_file
+    for paths in (cfg.data.train, cfg.data.val):
+        for p in paths:
+            if p != "builtin":
+                existing_file(p)
 
 
 def refuse_empty_config(config: str | None, requested: dict) -> None:

@@ -81,7 +81,7 @@ def detect_format(path: str | os.PathLike, sample_lines: int = 50, encoding: str
 
     `encoding` is the `data.encoding` setting: utf-8, auto (guess this file's), or a Python codec name.
     """
-    label = _existing_file(path)
+    label = existing_file(path)
     if _is_text_file(label):
         if not _has_content(label):
             raise _empty_file(label)
@@ -283,7 +283,7 @@ def _near_miss(obj: object, line_no: int) -> tuple[int, str, str] | None:
 
 
 def _prepare(path: str | os.PathLike, kind: str | None, encoding: str) -> tuple[str, str, LineDecoder]:
-    label = _existing_file(path)
+    label = existing_file(path)
     decoder = LineDecoder(label, check_encoding(encoding))
     if kind is None:
         return label, detect_format(label, encoding=encoding), decoder
@@ -395,7 +395,8 @@ def broken_link_reason(label: str) -> str:
     return f"{label}: a symbolic link to {os.readlink(label)}, which does not exist"
 
 
-def _existing_file(path: str | os.PathLike) -> str:
+def existing_file(path: str | os.PathLike) -> str:
+    """The path as text if it names a readable regular file; else a UserError naming it, with a hint."""
     label = os.fspath(path)
     if not os.path.exists(label) and os.path.islink(label):
         raise UserError(broken_link_reason(label), hint="Fix or remove the link, or give the file's real path.")

@@ -71,6 +71,8 @@ def test_bad_data_files_stop_before_training(tmp_path, case):
     ev = error_event(proc)
     assert ev["message"] and ev["hint"] and ev["traceback"] is None
     assert not (out / "checkpoints").exists()
+    if case == "missing":  # named before the run is set up: no hello (which follows torch and the device)
+        assert "hello" not in [json.loads(line)["event"] for line in proc.stdout.splitlines() if line.strip()]
 
 
 def test_data_check_reports_bad_lines_and_fails(tmp_path):
