@@ -1,4 +1,4 @@
-"""A run whose set-up failed before its first step (here: a data file that does not exist, with the real engine)
+"""A run whose set-up failed before its first step (here: a data file with no records, with the real engine)
 is marked in Runs as "failed before training: <reason>" and deleted with one click, no question asked; a run
 that trained keeps the usual question."""
 
@@ -19,13 +19,14 @@ from studio.views.runs_view import RunsView
 @pytest.mark.timeout(300)
 def test_failed_start_is_marked_and_deleted_in_one_click(qtbot, tmp_path):
     ws = tmp_path / "ws"
+    empty = tmp_path / "gone.jsonl"
+    empty.write_text("\n\n", encoding="utf-8")  # there, but no records: found while the run is set up
     out = subprocess.run([sys.executable, "-m", "engine.cli", "--workspace", str(ws), "train", "--data",
-                          str(tmp_path / "gone.jsonl"), "--max-steps", "2"], capture_output=True, text=True,
-                         timeout=240)
+                          str(empty), "--max-steps", "2"], capture_output=True, text=True, timeout=240)
     assert out.returncode != 0 and "gone.jsonl" in out.stderr
     (folder,) = (ws / "runs").iterdir()
     info = scan_run(folder)
-    assert info.status == "failed" and info.failed_before_training and "gone.jsonl: file not found" in info.error
+    assert info.status == "failed" and info.failed_before_training and "gone.jsonl is empty" in info.error
 
     model = RunsTableModel(ws / "runs")
     view = RunsView(model)
@@ -33,8 +34,8 @@ def test_failed_start_is_marked_and_deleted_in_one_click(qtbot, tmp_path):
     with qtbot.waitSignal(model.refreshed, timeout=20_000):
         model.refresh()
     status = model.data(model.index(0, 2))
-    assert status == "failed before training: gone.jsonl: file not found"     # the folder is in the tooltip
-    assert "file not found" in model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
+    assert status == "failed before training: gone.jsonl is empty"     # the folder is in the tooltip
+    assert "is empty" in model.data(model.index(0, 0), Qt.ItemDataRole.ToolTipRole)
     assert view.select_path(str(folder))
     assert view.delete.isEnabled() and view.delete.text() == "Delete failed start"
     with qtbot.waitSignal(model.refreshed, timeout=20_000):
