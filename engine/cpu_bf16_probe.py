@@ -12,11 +12,13 @@ so each machine pays the probe (~0.3 s idle, ~1 s under heavy load) once.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
+
+from engine.diskio import atomic_write_text
+from engine.errors import UserError
 
 PROBE_FILE = "cpu_bf16_probe.json"
 WIN = 1.1       # bf16 must be clearly faster: below this the difference is within run-to-run noise on a busy machine
@@ -76,12 +78,10 @@ def bf16_speedup(root: Path | None) -> float:
             data = {}
     speedup = measure()
     if cache is not None:
+        data[key] = round(speedup, 3)
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            data[key] = round(speedup, 3)
-            tmp = cache.with_name(f"{PROBE_FILE}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-            tmp.replace(cache)
-        except OSError:
-            pass        # a read-only home: the answer is still right for this process
+            atomic_write_text(cache, json.dumps(data, indent=1), "the CPU's bf16 probe")
+        except (OSError, UserError):
+            pass        # a read-only or full home: the answer is still right for this process
     return speedup

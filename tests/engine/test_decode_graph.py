@@ -9,7 +9,7 @@ import torch
 from inference_fixtures import *  # noqa: F403 - the toy session fixture
 
 from engine.config import ModelConfig
-from engine.decode_graph import GraphedStep
+from engine.decode_graph import MAX_BATCH, GraphedStep
 from engine.generate import FastStep, Generator, SamplingParams
 from engine.model.gpt import GPT
 
@@ -64,10 +64,10 @@ def test_graphed_step_without_recording_generates_the_greedy_tokens(toy):
     assert got == want
 
 
-def test_graphs_apply_only_to_cuda_and_small_batches(toy):
-    assert not GraphedStep.applies_to(toy.model, 1) or torch.cuda.is_available()
-    assert Generator(toy.model, [], toy.tok.pad_id).graphed_step(1, FastStep.for_model(toy.model), object()) is None \
-        or torch.cuda.is_available()
+def test_graphs_apply_only_to_a_cuda_model_and_small_batches(toy):
+    """toy.model lives on the CPU: never graphed, whatever the machine has; nor is any batch above MAX_BATCH."""
+    assert not GraphedStep.applies_to(toy.model, 1) and not GraphedStep.applies_to(toy.model, MAX_BATCH + 1)
+    assert Generator(toy.model, [], toy.tok.pad_id).graphed_step(1, FastStep.for_model(toy.model), object()) is None
 
 
 @cuda
@@ -98,3 +98,9 @@ def test_recorded_graph_sees_weights_updated_in_place_and_records_again_when_the
     model.to(torch.float64).to(torch.float32)  # new tensors: the old graph would read freed memory
     assert gen.generate(prompt, params) == fresh.generate(prompt, params)
     assert gen.graphs[1].graph is not first_graph
+
+
+@cuda
+def test_large_batches_are_not_graphed_on_cuda():
+    model = small_model("cuda")
+    assert GraphedStep.applies_to(model, MAX_BATCH) and not GraphedStep.applies_to(model, MAX_BATCH + 1)
