@@ -4,9 +4,10 @@ samples, checkpoints, events, pause / resume / stop / save, and exact resume.
 A stage (engine/train/<stage>.py, interface in stage.py) supplies its set-up, batches, loss and eval. The loss of
 a step is the stage's summed loss over all its micro-batches divided by their total count of units (target tokens,
 pairs), counted on the device before the first forward. No host sync per micro-step: the loss is accumulated
-on the device. Once per optimizer step one scalar (is the loss and gradient finite?) is read,
-because a NaN/inf step must be skipped before the optimizer applies it; run.max_nonfinite_steps of them in a
-row stop the run as diverged, and weights that are not finite are never saved.
+on the device. A NaN/inf step must be skipped before the optimizer applies it: fused AdamW skips it on the
+device and the loop reads the flag a step later, behind the next step's queued work (skip_step.py); other
+optimizers read it before their step. run.max_nonfinite_steps skipped steps in a row stop the run as diverged, and
+weights that are not finite are never saved. Loss and gradient norm are read only on logging steps.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from engine.optim import (
 from engine.train import dist_checkpoint, distributed
 from engine.train.backoff import Backoff
 from engine.train.setup import RunParts
+from engine.train.skip_step import skips_on_device, step_if_finite
 
 
 class Trainer:
@@ -53,6 +55,8 @@ class Trainer:
             add_module_groups(self.optimizer, module, f"stage:{name}", self.cfg.optim.weight_decay)
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.scaler = torch.amp.GradScaler(rt.device.type) if rt.use_grad_scaler else None
+        self.skip_on_device = skips_on_device(self.optimizer, self.scaler)
+        self.unsettled: list[tuple[int, torch.Tensor | bool, torch.Tensor, torch.Tensor]] = []  # steps not yet judged
         self.step = 0
         self.tokens_seen = 0
         self.best_val = float("inf")
@@ -139,11 +143,11 @@ class Trainer:
             t0, tokens0 = time.perf_counter(), self.tokens_seen
             loss, grad_norm, extras, finite = self.train_step(lr_at(self.step, total, cfg.optim))
             self.step += 1  # a skipped step still counts: the schedule and the data cursor move on as on resume
-            if finite:
-                self.nonfinite_streak = 0
-            else:
-                self.skip_nonfinite(loss, grad_norm)
+            self.unsettled.append((self.step, finite, loss, grad_norm))
             logging = self.step % cfg.run.log_every == 0 or self.step == total or self.step == 1
+            eval_due, checkpoint_due = every(self.step, cfg.run.eval_every), every(self.step, cfg.run.checkpoint_every)
+            # Events, evals and saves need this step judged; other steps are judged one step late (skip_step.py).
+            self.settle(keep=0 if logging or eval_due or checkpoint_due else 1)
             if logging:
                 float(loss)  # wait for the device so the step's time is real
             elapsed = time.perf_counter() - t0
@@ -155,9 +159,8 @@ class Trainer:
                 train_time, train_tokens = 0.0, 0
             # Inside a run of skipped steps no periodic save: it would hold the weights from before the streak
             # under a newer step, and a resume from it would start one step short of the divergence limit.
-            checkpoint_due = (cfg.run.checkpoint_every and self.step % cfg.run.checkpoint_every == 0
-                              and not self.nonfinite_streak)
-            if cfg.run.eval_every and self.step % cfg.run.eval_every == 0 and self.step < total:
+            checkpoint_due = checkpoint_due and not self.nonfinite_streak
+            if eval_due and self.step < total:
                 self.evaluate()
                 if self.best_pending and not checkpoint_due and not self.nonfinite_streak:
                     self.save("best")
@@ -174,7 +177,7 @@ class Trainer:
     def train_step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, dict, bool]:
         """One optimizer step over grad_accum micro-batches. Returns (loss, grad norm, extras, finite): the loss is
         the summed loss over the step's total units; a step that is not finite leaves the weights and the
-        optimizer's moments as they were."""
+        optimizer's moments as they were. `finite` is a device tensor where the optimizer skips on the device."""
         cfg = self.cfg
         set_lr(self.optimizer, lr)
         self.lr = lr
@@ -190,16 +193,17 @@ class Trainer:
             grad_norm = distributed.full_value(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
         else:
             grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm() for p in params]))
-        # The one host sync of a step: whether to apply it must be known before optimizer.step(). It reads a
-        # single bool after the backward pass has been queued anyway, so it costs far less than the step.
-        if self.scaler:
+        if self.skip_on_device:  # no host sync: the fused kernel reads the flag itself
+            finite = torch.isfinite(loss_mean) & torch.isfinite(grad_norm)
+            step_if_finite(self.optimizer, finite)
+        elif self.scaler:
             # fp16: inf gradients at a too-high loss scale are routine; the scaler skips those steps itself and
             # lowers its scale. Only a non-finite loss means the model itself went wrong.
             finite = bool(torch.isfinite(loss_mean))
             if finite:
                 self.scaler.step(self.optimizer)
             self.scaler.update()
-        else:
+        else:  # one host sync: whether to apply the step must be known before optimizer.step()
             finite = bool(torch.isfinite(loss_mean) & torch.isfinite(grad_norm))
             if finite:
                 self.optimizer.step()
@@ -232,7 +236,17 @@ class Trainer:
         self.tokens_seen += tokens
         return loss_sum / (denom * self.rt.world), {k: v / len(batches) for k, v in extras_sum.items()}
 
-    def skip_nonfinite(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
+    def settle(self, keep: int = 0) -> None:
+        """Judge the steps taken but not yet judged, all but the last `keep`: count skipped ones, stop a run that
+        diverged. Reading a step's device flag waits only for that step, not for the ones queued after it."""
+        while len(self.unsettled) > keep:
+            step, finite, loss, grad_norm = self.unsettled.pop(0)
+            if bool(finite):
+                self.nonfinite_streak = 0
+            else:
+                self.skip_nonfinite(step, loss, grad_norm)
+
+    def skip_nonfinite(self, step: int, loss: torch.Tensor, grad_norm: torch.Tensor) -> None:
         """Count a skipped step; after run.max_nonfinite_steps in a row, stop the run as diverged."""
         self.skipped_steps += 1
         self.nonfinite_streak += 1
@@ -242,11 +256,11 @@ class Trainer:
                 else f"non-finite gradient norm ({norm_f}) at loss {loss_f:.4f}")
         if self.nonfinite_streak >= limit:
             raise UserError(
-                f"training diverged at step {self.step}: {what} ({self.nonfinite_streak} steps in a "
+                f"training diverged at step {step}: {what} ({self.nonfinite_streak} steps in a "
                 f"row, run.max_nonfinite_steps is {limit}); no checkpoint was saved from the diverged weights",
                 f"lower optim.lr (now {lr:g}; try {lr / 10:g}), or raise optim.warmup_steps; the last good "
                 "checkpoint, if any, is the one `latest` names", kind="diverged")
-        self.sink.log(f"step {self.step}: {what}; the update was skipped ({self.nonfinite_streak} in a "
+        self.sink.log(f"step {step}: {what}; the update was skipped ({self.nonfinite_streak} in a "
                       f"row; the run stops as diverged at {limit})", "warning")
 
     def emit_step(self, loss, grad_norm, extras, tok_s: float, sec_per_step: float) -> None:
@@ -320,6 +334,7 @@ class Trainer:
 
     def save(self, reason: str) -> Path:
         root = self.run_dir / "checkpoints"
+        self.settle()  # a checkpoint holds the streak of skipped steps; a diverged run stops before it saves
         if not self.weights_finite():  # never write, nor point latest/best at, weights that are NaN/inf
             raise UserError(f"training diverged by step {self.step}: the weights hold NaN/inf values, so the "
                             f"{reason} checkpoint was not saved", f"lower optim.lr (now {self.cfg.optim.lr:g}); "
@@ -353,6 +368,11 @@ def add_module_groups(optimizer: torch.optim.Optimizer, module: torch.nn.Module,
     for group, decay in ((matrices, weight_decay), (others, 0.0)):
         if group:
             optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind})
+
+
+def every(step: int, interval: int) -> bool:
+    """Whether a periodic action (interval 0: never) falls on this step."""
+    return bool(interval) and step % interval == 0
 
 
 def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
