@@ -44,6 +44,9 @@ class StageConfig:
     gamma: float = knob(1.0, "PPO: discount per reply token in GAE.")
     lam: float = knob(0.95, "PPO: GAE lambda (bias-variance trade-off of the advantages).")
     whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
+    prompt_baseline: bool = knob(False, "PPO: sample stage.group_size replies per prompt and subtract each prompt's "
+                                 "mean score, so a reward model's per-prompt offset does not drown the ranking of "
+                                 "replies to one prompt.")
     rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
     rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
     tasks: list[str] = knob([], "PPO/GRPO: train only on prompts of these task families (the records' \"task\" "
