@@ -68,7 +68,8 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "stage.reward": ("奖励来源",
                      "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查点的文件"
                      "夹。"),
-    "stage.group_size": ("组大小", "GRPO：每个提示采样的回复数；优势在每组内部归一化。"),
+    "stage.group_size": ("组大小", "GRPO（以及开启 stage.prompt_baseline 的 PPO）：每个提示采样的回复数；"
+                                   "优势在每组内部归一化。"),
     "stage.ppo_epochs": ("PPO 轮数", "PPO/GRPO：每批 rollout 在采样下一批之前，优化器遍历它的次数。"),
     "stage.kl_target": ("KL 目标",
                         "PPO/GRPO：一旦策略相对 rollout 策略的 KL 超过这个值，就提前结束这一批的遍历（0 = 从不）。"),

@@ -34,7 +34,8 @@ class StageConfig:
     # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
     reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
                            "reward-model checkpoint.")
-    group_size: int = knob(4, "GRPO: completions sampled per prompt; advantages are normalised within each group.")
+    group_size: int = knob(4, "GRPO (and PPO with stage.prompt_baseline): completions sampled per prompt; "
+                          "advantages are normalised within each group.")
     ppo_epochs: int = knob(2, "PPO/GRPO: optimizer passes over each rollout batch before sampling the next.")
     kl_target: float = knob(0.0, "PPO/GRPO: end a rollout batch's passes early once the policy's KL from the "
                                  "rollout policy passes this (0 = never).")
