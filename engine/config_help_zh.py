@@ -68,7 +68,8 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "stage.reward": ("奖励来源",
                      "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查点的文件"
                      "夹。"),
-    "stage.group_size": ("组大小", "GRPO：每个提示采样的回复数；优势在每组内部归一化。"),
+    "stage.group_size": ("组大小", "GRPO（以及开启 stage.prompt_baseline 的 PPO）：每个提示采样的回复数；"
+                                   "优势在每组内部归一化。"),
     "stage.ppo_epochs": ("PPO 轮数", "PPO/GRPO：每批 rollout 在采样下一批之前，优化器遍历它的次数。"),
     "stage.kl_target": ("KL 目标",
                         "PPO/GRPO：一旦策略相对 rollout 策略的 KL 超过这个值，就提前结束这一批的遍历（0 = 从不）。"),
@@ -78,6 +79,8 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "stage.gamma": ("折扣因子 gamma", "PPO：GAE 中每个回复 token 的折扣。"),
     "stage.lam": ("GAE lambda", "PPO：GAE 的 lambda（优势估计的偏差-方差权衡）。"),
     "stage.whiten_rewards": ("奖励白化", "PPO：把每批 rollout 的奖励归一化为均值 0、标准差 1。"),
+    "stage.prompt_baseline": ("按提示减基线", "PPO：每个提示采样 stage.group_size 条回复，减去该提示的平均分，"
+                              "使奖励模型对不同提示的整体偏移不淹没同一提示内回复的排序。"),
     "stage.rollout_tokens": ("rollout 长度", "PPO/GRPO：每个提示采样回复的最大 token 数。"),
     "stage.rollout_temperature": ("rollout 温度", "PPO/GRPO：rollout 的采样温度。"),
     "optim.lr": ("学习率 (lr)", "AdamW 的峰值学习率。"),

@@ -34,7 +34,8 @@ class StageConfig:
     # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
     reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
                            "reward-model checkpoint.")
-    group_size: int = knob(4, "GRPO: completions sampled per prompt; advantages are normalised within each group.")
+    group_size: int = knob(4, "GRPO (and PPO with stage.prompt_baseline): completions sampled per prompt; "
+                          "advantages are normalised within each group.")
     ppo_epochs: int = knob(2, "PPO/GRPO: optimizer passes over each rollout batch before sampling the next.")
     kl_target: float = knob(0.0, "PPO/GRPO: end a rollout batch's passes early once the policy's KL from the "
                                  "rollout policy passes this (0 = never).")
@@ -44,6 +45,9 @@ class StageConfig:
     gamma: float = knob(1.0, "PPO: discount per reply token in GAE.")
     lam: float = knob(0.95, "PPO: GAE lambda (bias-variance trade-off of the advantages).")
     whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
+    prompt_baseline: bool = knob(False, "PPO: sample stage.group_size replies per prompt and subtract each prompt's "
+                                 "mean score, so a reward model's per-prompt offset does not drown the ranking of "
+                                 "replies to one prompt.")
     rollout_tokens: int = knob(24, "PPO/GRPO: longest completion sampled per prompt, in tokens.")
     rollout_temperature: float = knob(1.0, "PPO/GRPO: sampling temperature of the rollouts.")
     tasks: list[str] = knob([], "PPO/GRPO: train only on prompts of these task families (the records' \"task\" "

@@ -8,6 +8,8 @@ Per step (stage.ppo_epochs passes over the rollout, fewer once KL(pi_old || pi) 
   k3_it = e^d - d - 1 with d = log ref(y_it) - log pi(y_it)
 summed over reply tokens and divided by the step's reply tokens (count_units): token-level normalisation, so a long
 reply weighs by its tokens. A group whose replies all score alike has A = 0 and teaches nothing: zero_std_share.
+pi, pi_old and ref are all taken at stage.rollout_temperature tau (softmax(z / tau)), the distribution the rollout
+sampled from, as in PPO: else the ratio and the KL would be those of another policy than the one that sampled.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ class GRPOStage(RLStage):
         batch = self.rows(prompts, replies)
         old_logp, ref_logp = [], []
         for mb in split(batch, cfg.run.batch_size):  # the shapes the loss will see: log-probs match it exactly
-            old_logp.append(ro.frozen_logprobs(self.trainer.model, mb, rt.autocast))
+            old_logp.append(ro.frozen_logprobs(self.trainer.model, mb, rt.autocast, s.rollout_temperature))
             if self.reference is not None:
-                ref_logp.append(ro.frozen_logprobs(self.reference, mb, rt.autocast))
+                ref_logp.append(ro.frozen_logprobs(self.reference, mb, rt.autocast, s.rollout_temperature))
         scores = self.score(prompts, replies)
         advantages, zero_std_share = losses.group_advantages(scores, s.group_size)
         batch.update(old_logp=torch.cat(old_logp), advantages=advantages, zero_std_share=zero_std_share,
@@ -58,7 +60,7 @@ class GRPOStage(RLStage):
 
     def loss(self, model, batch):
         s, mask = self.cfg.stage, batch["mask"]
-        logits, logp, router = ro.policy_logprobs(model, batch)
+        logits, logp, router = ro.policy_logprobs(model, batch, s.rollout_temperature)
         loss, clip_fraction, kl = losses.grpo_loss(logp, batch["old_logp"], batch.get("ref_logp"),
                                                    batch["advantages"], mask, s.clip_range, s.beta, n_tokens=1)
         self.approx_kl.append(losses.masked_mean(losses.k3_kl(batch["old_logp"], logp.detach()), mask))

@@ -5,6 +5,10 @@ Per rollout (no gradient; old = the policy that sampled, ref = the frozen SFT we
   r_t     = -kl_coef * (log pi_old(y_t) - log ref(y_t))  + [t is the reply's last token] * s     (s whitened if asked)
   delta_t = r_t + gamma V_old(t+1) - V_old(t);   A_t = delta_t + gamma lam A_(t+1);   R_t = A_t + V_old(t)   (GAE)
   A is then whitened over the rollout's reply tokens.
+  With stage.prompt_baseline, each prompt gets stage.group_size replies and s_i - mean(s of its prompt) replaces s_i
+  (before whitening): a reward model's scores differ more between prompts than between the replies to one prompt,
+  and the value head, fed one reply per prompt, learns that offset slowly; the group mean removes it at once
+  (the baseline of RLOO and GRPO, here inside PPO).
 Per step (each pass over the rollout, stage.ppo_epochs passes; fewer once KL(pi_old || pi) passes stage.kl_target):
   L = sum_t max(-A_t rho_t, -A_t clip(rho_t, 1 - eps, 1 + eps))                       rho_t = pi(y_t) / pi_old(y_t)
     + vf_coef * sum_t 1/2 max((V_t - R_t)^2, (V_old + clip(V_t - V_old, -eps, eps) - R_t)^2)
@@ -19,6 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from engine.errors import UserError
 from engine.train import losses
 from engine.train import rollout as ro
 from engine.train.rl_stage import RLStage, rollout_stats, split
@@ -36,6 +41,13 @@ class ValueHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.net(hidden.float()).squeeze(-1)
+
+
+def centre_by_prompt(scores: torch.Tensor, group_size: int) -> torch.Tensor:
+    """s_i - mean of its prompt's scores; the replies of one prompt are consecutive. E.g. (3, 1, 10, 12) in groups of
+    2 gives (1, -1, -1, 1): the first prompt's right reply and the second's are now worth the same."""
+    grouped = scores.view(-1, group_size)
+    return (grouped - grouped.mean(dim=1, keepdim=True)).view(-1)
 
 
 class PPOStage(RLStage):
@@ -56,11 +68,22 @@ class PPOStage(RLStage):
             logits, logp, router = ro.policy_logprobs(model, batch, self.cfg.stage.rollout_temperature)
         return logits, logp, self.value_head(tap.hidden.detach()), router
 
+    def replies_per_prompt(self) -> int:
+        return self.cfg.stage.group_size if self.cfg.stage.prompt_baseline else 1
+
+    def check_batch(self, cfg):
+        n, g = cfg.run.batch_size * cfg.run.grad_accum, self.replies_per_prompt()
+        if n % g:
+            raise UserError(f"with stage.prompt_baseline a PPO step holds run.batch_size x run.grad_accum = {n} "
+                            f"replies, which do not split into groups of stage.group_size {g}",
+                            f"make run.batch_size x run.grad_accum a multiple of {g}", kind="config")
+
     @torch.no_grad()
     def rollout(self, index: int) -> list[dict]:
         cfg, s, rt = self.cfg, self.cfg.stage, self.ctx.rt
-        n = cfg.run.batch_size * cfg.run.grad_accum
-        prompts = [self.train_prompts[i] for i in ro.pick_prompts(self.train_items, index, n, cfg.run.seed)]
+        n, g = cfg.run.batch_size * cfg.run.grad_accum, self.replies_per_prompt()
+        picked = ro.pick_prompts(self.train_items, index, n // g, cfg.run.seed)
+        prompts = [self.train_prompts[i] for i in picked for _ in range(g)]      # a prompt's replies are consecutive
         replies = [r for chunk in self.sample_replies(prompts, index) for r in chunk]
         batch = self.rows(prompts, replies)
         mask = batch["mask"]
@@ -75,7 +98,8 @@ class PPOStage(RLStage):
         old_logp, ref_logp = torch.cat(old_logp), torch.cat(ref_logp)
         old_values = torch.cat(old_values) * mask
         scores = self.score(prompts, replies)
-        score = losses.whiten(scores) if s.whiten_rewards else scores
+        score = centre_by_prompt(scores, g) if g > 1 else scores
+        score = losses.whiten(score) if s.whiten_rewards else score
         kl = losses.kl_penalty(old_logp, ref_logp) * mask                                  # (N, T)
         rewards = -s.kl_coef * kl
         last = mask.argmax(-1) + mask.sum(-1).long() - 1                                   # each reply's last token
