@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ModelConfig
+from engine.model import chunked_attention
 from engine.model.moe import MoE, RouterStats, activate
 
 
@@ -86,7 +87,9 @@ class Attention(nn.Module):
         # (enable_gqa) rather than from repeat_interleave'd copies: no (B, H, S, D) copy per layer and step.
         gqa = self.n_kv_head != self.n_head
         drop = self.dropout if self.training else 0.0
-        if mask is None:
+        if chunked_attention.wanted(q, drop, mask, cache):  # bf16 on a CPU: faster than SDPA's flash kernel
+            y = chunked_attention.chunked_causal_attention(q, k, v)
+        elif mask is None:
             # Plain causal training/prefill, or one new token that may see every cached key.
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1, enable_gqa=gqa)
         else:
