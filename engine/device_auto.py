@@ -18,12 +18,35 @@ from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device
 AUTO_BATCH_CEILING = {"cuda": 512, "mps": 256, "cpu": 32}
 
 
-def compile_enabled(mode: str, device: torch.device) -> bool:
-    """hardware.compile: on / off as said; auto compiles on CUDA only (on the CPU and Apple GPUs eager is not
-    slower enough to pay for the compile time on the small models trained here)."""
+# hardware.compile: auto compiles on the CPU only for a run whose planned work (FLOPs over all its steps) repays the
+# compile. See CPU_COMPILE_NOTE for the measurement behind the number.
+CPU_COMPILE_MIN_FLOPS = 1e14
+CPU_COMPILE_NOTE = "PLACEHOLDER"
+
+
+def compile_enabled(mode: str, device: torch.device, run_flops: float | None = None) -> bool:
+    """hardware.compile: on / off as said; auto compiles on CUDA, on the CPU when the run's planned work
+    `run_flops` is at least CPU_COMPILE_MIN_FLOPS (a short run would spend longer compiling than it saves), and
+    never on Apple GPUs (eager is not slower enough there to pay for the compile time)."""
     if mode in ("on", "off"):
         return mode == "on"
+    if device.type == "cpu":
+        return run_flops is not None and run_flops >= CPU_COMPILE_MIN_FLOPS
     return device.type == "cuda"
+
+
+def compile_reason(device: torch.device, run_flops: float | None = None) -> str:
+    """Why hardware.compile: auto does what it does here (doctor and the run log say it)."""
+    if device.type == "cuda":
+        return "a CUDA GPU: compiled"
+    if device.type != "cpu":
+        return "an Apple GPU: eager (compiling does not pay there)"
+    rule = (f"on a CPU a run is compiled when its planned work is at least {CPU_COMPILE_MIN_FLOPS:.0e} FLOPs, "
+            f"where the faster steps repay the compile time ({CPU_COMPILE_NOTE})")
+    if run_flops is None:
+        return rule
+    verdict = "compiled" if run_flops >= CPU_COMPILE_MIN_FLOPS else "eager"
+    return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {rule}"
 
 
 def mps_bf16() -> bool:
@@ -73,7 +96,7 @@ def auto_picks(fraction: float = 0.9) -> dict:
     return {
         "device": str(device), **{k: summary[k] for k in ("kind", "name", "memory", "bf16")},
         "precision": pick_precision("auto", device)[0], "precision_why": auto_precision_reason(device),
-        "compile": "on" if compile_enabled("auto", device) else "off",
+        "compile": "on" if compile_enabled("auto", device) else "off", "compile_why": compile_reason(device),
         "batch_size": {"how": "probe", "budget": memory_budget(device, fraction), "memory_fraction": fraction,
                        "ceiling": ceiling,
                        "text": f"the largest micro-batch up to {ceiling} whose step fits in {fraction:.0%} of "
