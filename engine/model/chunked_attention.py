@@ -35,10 +35,11 @@ def chunked_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, 
     qg = q.reshape(B, hkv, g, T, D)                 # the g query heads that share one kv head, side by side
     scale = 1.0 / math.sqrt(D)
     outs = []
-    for s in range(0, T, chunk):
-        e = min(s + chunk, T)
-        n = e - s
-        qc = qg[:, :, :, s:e].reshape(B, hkv, g * n, D)                         # (B, Hkv, g*n, D)
+    # split, not slices: its backward joins the chunks' gradients once instead of zero-filling a full copy per chunk
+    for s, qc in zip(range(0, T, chunk), qg.split(chunk, dim=3), strict=True):
+        n = qc.shape[3]
+        e = s + n
+        qc = qc.reshape(B, hkv, g * n, D)                                       # (B, Hkv, g*n, D)
         scores = (qc @ k[:, :, :e].transpose(-1, -2)).view(B, hkv, g, n, e)     # (B, Hkv, g, n, e)
         future = torch.ones(n, e, dtype=torch.bool, device=q.device).tril(diagonal=s).logical_not_()
         scores = scores.masked_fill(future, float("-inf"))
