@@ -61,7 +61,8 @@ def test_model_under_bf16_autocast_matches_its_fp32_loss(monkeypatch):
     monkeypatch.setattr(chunked_attention, "CHUNK", 16)
     calls = []
     real = chunked_attention.chunked_causal_attention
-    monkeypatch.setattr(chunked_attention, "chunked_causal_attention", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(chunked_attention, "chunked_causal_attention",
+                        lambda q, k, v: calls.append(1) or real(q, k, v, 16))   # 3 chunks of the 40 positions
     fp32 = model(ids[:, :-1], ids[:, 1:])[1]
     assert not calls
     with torch.autocast("cpu", dtype=torch.bfloat16):
