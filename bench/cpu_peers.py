@@ -3,11 +3,12 @@ threads (fp32 eager, each with its own training defaults: AdamW, grad clip 1.0),
 in turns, so that load from other processes hits every contender alike. Prints JSON with medians and ratios.
 
     python bench/cpu_peers.py --nanogpt PEERS/nanoGPT/model.py --minimind PEERS/minimind/model/model_minimind.py \
-        [--presets tiny small] [--threads 2] [--rounds 5] [--ref GIT_REF ...] [--bf16]
+        [--presets tiny small] [--threads 2] [--rounds 5] [--ref GIT_REF ...] [--bf16] [--compile] [--skip NAME ...]
 
 The peers' files are read from where you point (e.g. `git clone` of karpathy/nanoGPT and jingyaogong/minimind);
 nothing of theirs is copied here. `--ref` adds our engine's model and optimizer as they were at a git revision
-(read with `git show`), so before/after figures come from one run under one load.
+(read with `git show`; with --bf16 also under bf16), so before/after figures come from one run under one load.
+The compiled contenders' first step includes torch.compile's time (`first_step`): what a run pays once.
 """
 
 from __future__ import annotations
@@ -114,12 +115,14 @@ def race(preset: str, contenders: dict, batch: int, rounds: int, clock) -> dict:
     cfg, mc = shape(preset)
     t = cfg.data.seq_len
     x = torch.randint(0, mc.vocab_size, (batch, t + 1), generator=torch.Generator().manual_seed(1))
-    steps, times, first_loss = {}, {}, {}
+    steps, times, first_loss, first_step = {}, {}, {}, {}
     for name, build in contenders.items():
         model, opt, forward = build()
         model.train()
         steps[name] = step_fn(model, opt, forward, x)
-        first_loss[name] = steps[name]()  # warm-up: allocator, kernels
+        t0, w0 = clock(), time.perf_counter()
+        first_loss[name] = steps[name]()  # warm-up: allocator, kernels (and the compile, for compiled ones)
+        first_step[name] = {"clock_s": round(clock() - t0, 2), "wall_s": round(time.perf_counter() - w0, 2)}
         steps[name]()
         times[name] = []
     for r in range(rounds):
@@ -132,7 +135,8 @@ def race(preset: str, contenders: dict, batch: int, rounds: int, clock) -> dict:
     med = {n: statistics.median(v) for n, v in times.items()}
     out = {"batch": batch, "seq_len": t, "tokens_per_step": tokens,
            "tokens_per_s": {n: round(tokens / m, 1) for n, m in med.items()},
-           "first_loss": {n: round(v, 4) for n, v in first_loss.items()}}
+           "first_loss": {n: round(v, 4) for n, v in first_loss.items()}, "first_step": first_step,
+           "median_step_s": {n: round(m, 4) for n, m in med.items()}}
     base = "nanoGPT" if "nanoGPT" in med else next(iter(med))
     out[f"speed_over_{base}"] = {n: round(med[base] / m, 3) for n, m in med.items()}
     # Per-round ratios: each pair of steps ran within seconds of each other, under nearly the same load.
@@ -151,7 +155,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--ref", nargs="*", default=[], help="also race our engine as it was at these git revisions")
     ap.add_argument("--bf16", action="store_true", help="also race our model under bf16 autocast")
-    ap.add_argument("--compile", action="store_true", help="also race our model with torch.compile (per block)")
+    ap.add_argument("--compile", action="store_true", help="also race our model with torch.compile (per block; "
+                    "with --bf16 also compiled under bf16). The first step, which compiles, is timed apart")
+    ap.add_argument("--skip", nargs="*", default=[], help="contenders to leave out (e.g. minimind minigpt@REF)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: this process's CPU seconds (robust on a loaded machine, exact with 1 thread; run "
                          "with OMP_WAIT_POLICY=PASSIVE for more so idle threads do not spin); wall: elapsed seconds")
@@ -171,11 +177,17 @@ def main() -> None:
             contenders["minimind"] = lambda p=preset: minimind(p, args.minimind)
         for ref, (g, o) in old.items():
             contenders[f"minigpt@{ref}"] = lambda p=preset, g=g, o=o: ours(p, g, o)
+            if args.bf16:
+                contenders[f"minigpt@{ref}_bf16"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True)
         contenders["minigpt"] = lambda p=preset: ours(p)
         if args.bf16:
             contenders["minigpt_bf16"] = lambda p=preset: ours(p, bf16=True)
         if args.compile:
             contenders["minigpt_compiled"] = lambda p=preset: ours(p, compiled=True)
+            if args.bf16:
+                contenders["minigpt_bf16_compiled"] = lambda p=preset: ours(p, bf16=True, compiled=True)
+        for name in args.skip:
+            contenders.pop(name, None)
         batch = args.batch[i] if args.batch else shape(preset)[0].run.batch_size
         report["presets"][preset] = race(preset, contenders, batch, args.rounds, clock)
         print(json.dumps({preset: report["presets"][preset]}), file=sys.stderr)

@@ -28,12 +28,12 @@ def apply_grad_checkpointing(model: GPT) -> GPT:
 
 
 def apply_compile(model: GPT, **options) -> GPT:
-    """Compile each block in place, and the output (head and cross-entropy) as one more region; the module
+    """Compile each block in place, and the cross-entropy (GPT.token_loss) as one more region; the module
     tree and state_dict keys stay as they are. The blocks share one compiled graph (regional compilation), so
     compile time does not grow with depth. `options` go to torch.compile (e.g. backend)."""
     for block in model.blocks:
         block.compile(**options)
-    model.output = torch.compile(model.output, **options)  # an instance attribute: shadows the method
+    model.token_loss = torch.compile(model.token_loss, **options)  # an instance attribute: shadows the method
     return model
 
 
@@ -41,7 +41,7 @@ def remove_compile(model: GPT) -> None:
     """Back to eager: undo apply_compile (the caller resets dynamo's caches)."""
     for block in model.blocks:
         block._compiled_call_impl = None
-    model.__dict__.pop("output", None)
+    model.__dict__.pop("token_loss", None)
 
 
 def apply_ddp(model: GPT, device: torch.device) -> torch.nn.Module:

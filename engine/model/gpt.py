@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ModelConfig
+from engine.model import chunked_attention
 from engine.model.moe import MoE, RouterStats, activate
 
 
@@ -86,7 +87,9 @@ class Attention(nn.Module):
         # (enable_gqa) rather than from repeat_interleave'd copies: no (B, H, S, D) copy per layer and step.
         gqa = self.n_kv_head != self.n_head
         drop = self.dropout if self.training else 0.0
-        if mask is None:
+        if chunked_attention.wanted(q, drop, mask, cache):  # bf16 on a CPU: faster than SDPA's flash kernel
+            y = chunked_attention.chunked_causal_attention(q, k, v)
+        elif mask is None:
             # Plain causal training/prefill, or one new token that may see every cached key.
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=T > 1, enable_gqa=gqa)
         else:
@@ -217,21 +220,25 @@ class GPT(nn.Module):
 
     def output(self, x: torch.Tensor, targets: torch.Tensor | None, reduction: str):
         """The head's logits (B, T, V) of the final-norm hidden states x and their cross-entropy against targets
-        (or None). Its own function so that torch.compile can fuse it (model/apply.py): compiled, the fp32 upcast
-        of the logits happens inside the softmax kernels and the (B, T, V) fp32 copy is never written."""
+        (or None)."""
         logits = self.lm_head(x)                                              # (B, T, V)
-        loss = None
-        if targets is not None:
-            flat = targets.reshape(-1)
-            per_token = reduction == "none"
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
-                                   reduction="none" if per_token else "sum")
-            if per_token:
-                loss = loss.view(targets.shape)                               # (B, T)
-            elif reduction == "mean":
-                # Over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
-                loss = loss / (flat != -100).sum().clamp(min=1)
-        return logits, loss
+        return logits, None if targets is None else self.token_loss(logits, targets, reduction)
+
+    def token_loss(self, logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+        """Cross-entropy of the logits against targets. Its own function so that torch.compile can fuse it
+        (model/apply.py): compiled, the fp32 upcast of the logits happens inside the softmax kernels and the
+        (B, T, V) fp32 copy is never written. The head stays outside the compiled region, so a caller that drops
+        the logits (most losses) costs no zero-filled (B, T, V) gradient for them in the compiled backward."""
+        flat = targets.reshape(-1)
+        per_token = reduction == "none"
+        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
+                               reduction="none" if per_token else "sum")
+        if per_token:
+            return loss.view(targets.shape)                                   # (B, T)
+        if reduction == "mean":
+            # Over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
+            loss = loss / (flat != -100).sum().clamp(min=1)
+        return loss
 
     def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:
         """Empty KV caches for generation, one per layer."""

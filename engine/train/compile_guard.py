@@ -1,6 +1,6 @@
-"""hardware.compile for a run: decide (auto compiles on CUDA only), compile each block, and run one real step at
-once, so that a compiler that fails here (no C++ toolchain, an op it cannot lower) is found before training; the
-run then says why in a warning and continues uncompiled. Knows nothing about the loop.
+"""hardware.compile for a run: decide (auto compiles on CUDA, and on the CPU for long runs), compile each block,
+and run one real step at once, so that a compiler that fails here (no C++ toolchain, an op it cannot lower) is
+found before training; the run then says why in a warning and continues uncompiled. Knows nothing about the loop.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from collections.abc import Callable
 
 import torch
 
-from engine.device_auto import compile_enabled
+from engine.device_auto import compile_enabled, compile_reason
+from engine.estimate import run_estimate
 from engine.events import EventSink
 from engine.hardware import Runtime
 from engine.model.apply import apply_compile, remove_compile
@@ -20,7 +21,10 @@ from engine.train.setup import RunParts
 def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | Callable = "inductor") -> bool:
     """Compile the policy's blocks when hardware.compile says so; True when the model now runs compiled."""
     mode = parts.cfg.hardware.compile
-    if not compile_enabled(mode, rt.device):
+    run_flops = planned_flops(parts)
+    if mode == "auto" and rt.device.type == "cpu":
+        sink.log(f"torch.compile (auto) {compile_reason(rt.device, run_flops)}")
+    if not compile_enabled(mode, rt.device, run_flops):
         return False
     if parts.cfg.optim.name == "sophia":  # its Hessian steps differentiate the gradient; compiled graphs cannot
         sink.log("torch.compile is skipped: optim.name sophia needs a second derivative that compile lacks")
@@ -33,8 +37,14 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
         uncompile(model)
         sink.log(f"torch.compile failed ({root_cause(e)}); training continues without it", "warning")
         return False
-    sink.log(f"torch.compile ({'auto: a CUDA GPU' if mode == 'auto' else 'on'}): the model's blocks are compiled")
+    sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled")
     return True
+
+
+def planned_flops(parts: RunParts) -> float:
+    """The run's training work: FLOPs per optimizer step (engine/estimate.py) times run.max_steps."""
+    est = run_estimate(parts.cfg, vocab_size=parts.model.cfg.vocab_size)
+    return float(est["flops_per_step"]) * parts.cfg.run.max_steps
 
 
 def root_cause(e: BaseException) -> str:
