@@ -10,6 +10,7 @@ from __future__ import annotations
 import psutil
 import torch
 
+from engine.estimate import CPU_COMPILE_MIN_FLOPS
 from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device, pick_precision
 
 # The auto batch-size search stops here (sequences per micro-batch): each try is a real step, so the ceiling bounds
@@ -17,14 +18,6 @@ from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device
 # measured: raise them where a device shows otherwise.
 AUTO_BATCH_CEILING = {"cuda": 512, "mps": 256, "cpu": 32}
 
-
-# hardware.compile: auto compiles on the CPU only a run whose planned work (FLOPs over all its steps) repays the
-# compile many times over. Measured (tiny preset, bf16, batch 16 x 256, 1 thread, AMD EPYC with AVX512-BF16): a
-# cold compile costs ~55 CPU s (11 in this process, 44 in the C++ compiler) and saves 0.145 CPU s a step (0.435 ->
-# 0.29), so it repays itself after ~380 steps, ~1.2e13 FLOPs (the saving scales with a step's FLOPs). The threshold
-# is 8x that: the test suite's toy runs that plan 100000 steps (2.3e13 FLOPs) and are stopped after a few never
-# compile, nor does the tiny preset's default 1000 steps (3.1e13); the small preset's 1000 (1.5e15) do.
-CPU_COMPILE_MIN_FLOPS = 1e14
 
 
 def compile_enabled(mode: str, device: torch.device, run_flops: float | None = None) -> bool:

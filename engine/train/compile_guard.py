@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 
 from engine.device_auto import compile_enabled, compile_reason
-from engine.estimate import run_estimate
+from engine.estimate import planned_flops
 from engine.events import EventSink
 from engine.hardware import Runtime
 from engine.model.apply import apply_compile, remove_compile
@@ -21,7 +21,7 @@ from engine.train.setup import RunParts
 def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | Callable = "inductor") -> bool:
     """Compile the policy's blocks when hardware.compile says so; True when the model now runs compiled."""
     mode = parts.cfg.hardware.compile
-    run_flops = planned_flops(parts)
+    run_flops = planned_flops(parts.cfg, vocab_size=parts.model.cfg.vocab_size)
     if mode == "auto" and rt.device.type == "cpu":
         sink.log(f"torch.compile (auto) {compile_reason(rt.device, run_flops)}")
     if not compile_enabled(mode, rt.device, run_flops):
@@ -39,12 +39,6 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
         return False
     sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled")
     return True
-
-
-def planned_flops(parts: RunParts) -> float:
-    """The run's training work: FLOPs per optimizer step (engine/estimate.py) times run.max_steps."""
-    est = run_estimate(parts.cfg, vocab_size=parts.model.cfg.vocab_size)
-    return float(est["flops_per_step"]) * parts.cfg.run.max_steps
 
 
 def root_cause(e: BaseException) -> str:

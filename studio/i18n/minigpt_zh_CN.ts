@@ -182,6 +182,10 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>关</translation>
     </message>
     <message>
+        <source>for long runs</source>
+        <translation>仅长时间运行</translation>
+    </message>
+    <message>
         <source>&lt;b&gt;What auto picks here&lt;/b&gt;: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}</source>
         <translation>&lt;b&gt;auto 在这台机器上的选择&lt;/b&gt;：设备 {0}（{1}，bf16 {2}）· 精度 {3} · 编译 {4}</translation>
     </message>
@@ -192,6 +196,18 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
     <message>
         <source> · batch size: {0}</source>
         <translation> · 批大小：{0}</translation>
+    </message>
+    <message>
+        <source>compiled</source>
+        <translation>编译</translation>
+    </message>
+    <message>
+        <source>not compiled</source>
+        <translation>不编译</translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;torch.compile (auto)&lt;/b&gt;: {0}. This run plans {1:.1e} FLOPs; on a CPU auto compiles runs of at least {2:.0e}, where the faster steps repay the compile (about a minute, once per model shape)</source>
+        <translation>&lt;b&gt;torch.compile（auto）&lt;/b&gt;：{0}。本次运行计划 {1:.1e} FLOPs；在 CPU 上，auto 只编译计划量至少 {2:.0e} FLOPs 的运行，因为更快的训练步能抵回编译所花的时间（约一分钟，每种模型形状一次）</translation>
     </message>
     <message>
         <source>4 · Hardware</source>

@@ -11,6 +11,7 @@ from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from engine.config import COMPILE_MODES
+from engine.estimate import CPU_COMPILE_MIN_FLOPS, planned_flops
 from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
@@ -55,12 +56,27 @@ def describe_machine(report: dict) -> str:
     if auto:
         batch = auto_batch_text(auto)
         compile_ = {"on": tr("on"), "off": tr("off")}.get(str(auto.get("compile")), str(auto.get("compile")))
+        if str(auto.get("device", "")).startswith("cpu"):
+            compile_ = tr("for long runs")  # the run's planned work decides: see compile_text
         rows.append(tr("<b>What auto picks here</b>: device {0} ({1}, bf16 {2}) · precision {3} · compile {4}").format(
             html.escape(str(auto.get("device"))), human_bytes(auto.get("memory", 0)),
             tr("yes") if auto.get("bf16") else tr("no"), html.escape(str(auto.get("precision"))),
             html.escape(compile_))
             + (tr(" · batch size: {0}").format(html.escape(batch)) if batch else ""))
     return "<br>".join(rows)
+
+
+def compile_text(cfg, auto_device: str) -> str:
+    """What hardware.compile: auto does for this run on a CPU, where the run's planned FLOPs decide (the engine's
+    rule, engine/estimate.py); empty where it does not depend on the run."""
+    device = auto_device if cfg.hardware.device == "auto" else cfg.hardware.device
+    if cfg.hardware.compile != "auto" or not str(device).startswith("cpu"):
+        return ""
+    flops = planned_flops(cfg)
+    verdict = tr("compiled") if flops >= CPU_COMPILE_MIN_FLOPS else tr("not compiled")
+    return tr("<b>torch.compile (auto)</b>: {0}. This run plans {1:.1e} FLOPs; on a CPU auto compiles runs of at "
+              "least {2:.0e}, where the faster steps repay the compile (about a minute, once per model shape)"
+              ).format(verdict, flops, CPU_COMPILE_MIN_FLOPS)
 
 
 class HardwarePage(WizardPage):
@@ -162,5 +178,7 @@ class HardwarePage(WizardPage):
             return
         cost = self.cost_source(cfg, est["memory_bytes"])
         warn = warnings_html(cost)
+        compiled = compile_text(cfg, str(((self.report or {}).get("auto") or {}).get("device", "")))
         self.cost.setText(self.tr("<b>Training time here</b>: {0} · memory ~{1}").format(
-            html.escape(cost.eta_text), human_bytes(est["memory_bytes"])) + (f"<br>{warn}" if warn else ""))
+            html.escape(cost.eta_text), human_bytes(est["memory_bytes"])) + (f"<br>{warn}" if warn else "")
+            + (f"<br>{compiled}" if compiled else ""))
