@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import typing
 from dataclasses import dataclass, field, fields
@@ -21,6 +22,7 @@ import yaml
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
 from engine.config_help_zh import help_zh, label_zh
+from engine.config_limits import INT64_MAX, check_limits  # noqa: F401 - check_limits: for `train` and the wizard
 from engine.config_lora import LORA_TARGETS, LoraConfig  # noqa: F401 - re-exported
 from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
@@ -294,14 +296,17 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
         _require("None" in t, key, "may not be empty")
         return None
     if t == "int | str":  # a number or a word (run.batch_size: auto); the dataclass says which words
+        value = _whole_number(value) if not (isinstance(value, str) and value.isalpha()) else value
         _require(isinstance(value, (int, str)) and not isinstance(value, bool), key,
                  f"expected a whole number or auto, got {value!r}")
+        _require(not isinstance(value, int) or abs(value) <= INT64_MAX, key, _int64(value), _INT64_WHY)
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
         value = _whole_number(value)
         _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}",
                  "write it in digits (2000) or as a whole power of ten (2e3)")
+        _require(abs(value) <= INT64_MAX, key, _int64(value), _INT64_WHY)
     elif t.startswith("float"):
         if isinstance(value, str):
             try:
@@ -310,6 +315,8 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
                 pass
         _require(isinstance(value, (int, float)) and not isinstance(value, bool), key,
                  f"expected a number, got {value!r}")
+        _require(math.isfinite(value), key, f"must be a finite number, got {value!r}",
+                 "NaN and infinity make every loss and update NaN; write the number out, e.g. 1e-3")
         value = float(value)
     elif t.startswith("list"):
         if isinstance(value, str):
@@ -321,6 +328,14 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
                  f"expected text, got {value!r}")
         value = str(value)
     return value
+
+
+_INT64_WHY = "steps, token counts and tensor sizes are 64-bit integers in torch and in checkpoints"
+
+
+def _int64(value: Any) -> str:
+    shown = f"{value:.3g}" if isinstance(value, (int, float)) else repr(value)
+    return f"{shown} is beyond the 64-bit integer range (-{INT64_MAX:,} .. {INT64_MAX:,})"
 
 
 def _whole_number(value: Any) -> Any:
