@@ -1,7 +1,8 @@
 """A stand-in for `python -m engine.cli` that prints scripted protocol lines, for the studio's failure paths.
 
 Usage: fake_engine.py MODE [--workspace W] [train ...]. Modes: ok, crash, exit_nonzero, garbage, error, slow,
-ignore_stop, serve_ok, serve_fail, serve_stubborn (ignores the end of its stdin). It writes a run folder (events.jsonl, run.yaml, a checkpoint) like the engine.
+ignore_stop, serve_ok, serve_fail, serve_stubborn (ignores the end of its stdin). It writes a run folder
+(events.jsonl, run.yaml, a checkpoint) like the engine.
 """
 
 from __future__ import annotations
