@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_checkpoints import RUNS, chat_workspace, checkpoint_of, click_nav  # noqa: F401 - fixture
+from chat_checkpoints import RUNS, checkpoint_of, click_nav
 from PySide6.QtCore import Qt
 
 from engine.data import formats
@@ -34,7 +34,7 @@ def ask_both(qtbot, ab, prompt: str) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(500)
-def test_ab_compare_records_preferences(qtbot, chat_workspace):  # noqa: F811 - fixture
+def test_ab_compare_records_preferences(qtbot, chat_workspace):
     ckpt_a, ckpt_b = (checkpoint_of(chat_workspace, r) for r in RUNS)
     win = MainWindow(EngineCommand(workspace=chat_workspace), run_doctor=False)
     qtbot.addWidget(win)
