@@ -8,6 +8,7 @@ what an event, a bad line or an exit means for them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import time
 from collections import deque
@@ -241,3 +242,6 @@ def end_abandoned(max_wait_ms: int) -> int:
         _ABANDONED.discard(client)
         client.deleteLater()
     return killed
+
+
+atexit.register(end_abandoned, 1000)   # what a closed window did not wait for still ends before Qt's objects go

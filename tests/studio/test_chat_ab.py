@@ -138,4 +138,5 @@ def test_unpicked_turn_is_skipped_and_new_comparison_starts_over(qtbot, fake_com
     qtbot.mouseClick(ab.new_chat, Qt.MouseButton.LeftButton)
     assert ab.history == [] and ab.a.transcript.messages == [] and ab.b.pane.bubbles == []
     assert ab.send.isEnabled() and not ab.pick_a.isEnabled()
+    ab.close_servers()                  # as the main window does on close: no server outlives its view
     ab.close_servers()
