@@ -291,7 +291,7 @@ def nested_section(cls: type, name: str) -> type | None:
 
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     """Check a YAML value against the field's declared type (ints are accepted as floats)."""
-    t = str(f.type)
+    t, raw = str(f.type), value
     if value is None:
         _require("None" in t, key, "may not be empty")
         return None
@@ -299,14 +299,14 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
         value = _whole_number(value) if not (isinstance(value, str) and value.isalpha()) else value
         _require(isinstance(value, (int, str)) and not isinstance(value, bool), key,
                  f"expected a whole number or auto, got {value!r}")
-        _require(not isinstance(value, int) or abs(value) <= INT64_MAX, key, _int64(value), _INT64_WHY)
+        _require(not isinstance(value, int) or abs(value) <= INT64_MAX, key, _int64(raw), _INT64_WHY)
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
         value = _whole_number(value)
         _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}",
                  "write it in digits (2000) or as a whole power of ten (2e3)")
-        _require(abs(value) <= INT64_MAX, key, _int64(value), _INT64_WHY)
+        _require(abs(value) <= INT64_MAX, key, _int64(raw), _INT64_WHY)
     elif t.startswith("float"):
         if isinstance(value, str):
             try:
@@ -333,9 +333,9 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
 _INT64_WHY = "steps, token counts and tensor sizes are 64-bit integers in torch and in checkpoints"
 
 
-def _int64(value: Any) -> str:
-    shown = f"{value:.3g}" if isinstance(value, (int, float)) else repr(value)
-    return f"{shown} is beyond the 64-bit integer range (-{INT64_MAX:,} .. {INT64_MAX:,})"
+def _int64(raw: Any) -> str:
+    """The refusal of a whole number past int64, showing it as the user wrote it (digits, or 1e30)."""
+    return f"{raw} is beyond the 64-bit integer range (-{INT64_MAX:,} .. {INT64_MAX:,})"
 
 
 def _whole_number(value: Any) -> Any:
