@@ -8,8 +8,11 @@ Every field carries a one-line help text (`help_for`) that the studio shows as a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import functools
+import math
 import os
 import typing
 from dataclasses import dataclass, field, fields
@@ -21,6 +24,7 @@ import yaml
 from engine.config_base import ConfigError, _require, knob  # noqa: F401 - re-exported
 from engine.config_data import DataConfig, TokenizerConfig
 from engine.config_help_zh import help_zh, label_zh
+from engine.config_limits import INT64_MAX, check_limits  # noqa: F401 - check_limits: for `train` and the wizard
 from engine.config_lora import LORA_TARGETS, LoraConfig  # noqa: F401 - re-exported
 from engine.config_model import ACTIVATIONS, GATED, ModelConfig, MoEConfig  # noqa: F401 - re-exported
 from engine.config_stage import DPO_LOSS_TYPES, StageConfig, is_reward_path  # noqa: F401 - re-exported
@@ -183,6 +187,12 @@ def load_preset(kind: str, name: str) -> dict[str, Any]:
     if not path.is_file():
         key = "model.preset" if kind == "models" else "stage.name"
         raise ConfigError(key, f"no preset {name!r}", f"available: {', '.join(list_presets(kind))}")
+    return copy.deepcopy(_read_preset(path, path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=64)
+def _read_preset(path: Path, mtime_ns: int) -> dict[str, Any]:
+    """A preset's document, parsed once per version of the file (the wizard resolves presets on every edit)."""
     return read_yaml(path, "preset")
 
 
@@ -278,9 +288,16 @@ def _build(cls: type, path: str, values: dict[str, Any], source: str) -> Any:
     return cls(**values)
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A section's field types, evaluated once: typing.get_type_hints re-evaluates every annotation of the class
+    on each call, and the wizard validates its whole document on every edit (~14 s of CPU in one studio run)."""
+    return typing.get_type_hints(cls)
+
+
 def nested_section(cls: type, name: str) -> type | None:
     """The dataclass a field holds when it is a nested section (ModelConfig.moe -> MoEConfig), else None."""
-    hint = typing.get_type_hints(cls).get(name)
+    hint = _type_hints(cls).get(name)
     for t in typing.get_args(hint) or (hint,):
         if dataclasses.is_dataclass(t):
             return t
@@ -289,19 +306,22 @@ def nested_section(cls: type, name: str) -> type | None:
 
 def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
     """Check a YAML value against the field's declared type (ints are accepted as floats)."""
-    t = str(f.type)
+    t, raw = str(f.type), value
     if value is None:
         _require("None" in t, key, "may not be empty")
         return None
     if t == "int | str":  # a number or a word (run.batch_size: auto); the dataclass says which words
+        value = _whole_number(value) if not (isinstance(value, str) and value.isalpha()) else value
         _require(isinstance(value, (int, str)) and not isinstance(value, bool), key,
                  f"expected a whole number or auto, got {value!r}")
+        _require(not isinstance(value, int) or abs(value) <= INT64_MAX, key, _int64(raw), _INT64_WHY)
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):
         value = _whole_number(value)
         _require(isinstance(value, int) and not isinstance(value, bool), key, f"expected a whole number, got {value!r}",
                  "write it in digits (2000) or as a whole power of ten (2e3)")
+        _require(abs(value) <= INT64_MAX, key, _int64(raw), _INT64_WHY)
     elif t.startswith("float"):
         if isinstance(value, str):
             try:
@@ -310,6 +330,8 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
                 pass
         _require(isinstance(value, (int, float)) and not isinstance(value, bool), key,
                  f"expected a number, got {value!r}")
+        _require(math.isfinite(value), key, f"must be a finite number, got {value!r}",
+                 "NaN and infinity make every loss and update NaN; write the number out, e.g. 1e-3")
         value = float(value)
     elif t.startswith("list"):
         if isinstance(value, str):
@@ -321,6 +343,14 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
                  f"expected text, got {value!r}")
         value = str(value)
     return value
+
+
+_INT64_WHY = "steps, token counts and tensor sizes are 64-bit integers in torch and in checkpoints"
+
+
+def _int64(raw: Any) -> str:
+    """The refusal of a whole number past int64, showing it as the user wrote it (digits, or 1e30)."""
+    return f"{raw} is beyond the 64-bit integer range (-{INT64_MAX:,} .. {INT64_MAX:,})"
 
 
 def _whole_number(value: Any) -> Any:

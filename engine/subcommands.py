@@ -69,7 +69,7 @@ def train_extra(args) -> dict:
 
 
 def cmd_train(args, sink: EventSink) -> int:
-    from engine.config import load_config
+    from engine.config import check_limits, load_config
     from engine.workspace import resolve_workspace
 
     commands = CommandQueue(on_bad_line=lambda m: sink.log(m, "warning"))
@@ -85,6 +85,7 @@ def cmd_train(args, sink: EventSink) -> int:
     else:
         refuse_empty_config(args.config, requested)
         cfg = load_config(args.config, args.overrides, extra=train_extra(args))
+        check_limits(cfg)   # what this machine can hold, what can ever finish: before torch loads
         refuse_missing_data(cfg)
         from engine.train.run import run_training
         status = run_training(cfg, workspace, sink, commands, out=args.out)

@@ -33,6 +33,12 @@ class DoctorCall(QObject):
     def running(self) -> bool:
         return self._proc is not None
 
+    def shutdown(self) -> None:
+        """The window is closing: end a report still being written (it has nothing to save)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.abandon(0)
+
     def _on_finished(self, outcome: ProcessOutcome) -> None:
         proc, self._proc = self._proc, None
         if proc is None:

@@ -80,6 +80,13 @@ class EngineClient(QObject):
     def kill(self) -> None:
         self._proc.kill()
 
+    def abandon(self, grace_ms: int) -> None:
+        """Stop listening and end the process (stdin closed, killed after `grace_ms`); it emits nothing more.
+        process_client.end_abandoned makes sure it has ended before the studio exits."""
+        self._kill_timer.stop()
+        self._finished = True
+        self._proc.abandon(grace_ms)
+
     def detach(self) -> None:
         """Stop listening; the process keeps running (its events still reach the run's events.jsonl)."""
         self._kill_timer.stop()

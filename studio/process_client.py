@@ -8,7 +8,9 @@ what an event, a bad line or an exit means for them.
 
 from __future__ import annotations
 
+import atexit
 import json
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from studio.file_tail import FileTail
 
 TAIL_LINES = 40
 STDERR_POLL_MS = 200
+KILL_WAIT_MS = 1000    # a killed process is gone within this (the kernel ends it; we only collect its status)
 _ABANDONED: set[ProcessClient] = set()   # processes told to exit, kept referenced until they do
 
 
@@ -113,6 +116,7 @@ class ProcessClient(QObject):
             return
         self.setParent(None)             # it may outlive its owner for the grace period
         _ABANDONED.add(self)
+        self._kill_at = time.monotonic() + grace_ms / 1000
         self._proc.finished.connect(_reap_abandoned)
         self.close_stdin()
         QTimer.singleShot(grace_ms, self._proc, self._proc.kill)  # the timer dies with the process object
@@ -214,3 +218,30 @@ def _reap_abandoned(*_args) -> None:
         elif client._proc.state() == QProcess.ProcessState.NotRunning:
             _ABANDONED.discard(client)
             client.deleteLater()
+
+
+def end_abandoned(max_wait_ms: int) -> int:
+    """Before the studio exits: give each abandoned process what is left of its grace period (all of them together
+    at most `max_wait_ms`), then kill those still running and wait for them, so no QProcess is destroyed while its
+    process runs. Blocks the calling thread for at most max_wait_ms + KILL_WAIT_MS per straggler; returns how
+    many had to be killed."""
+    deadline = time.monotonic() + max_wait_ms / 1000
+    killed = 0
+    for client in list(_ABANDONED):
+        if not shiboken6.isValid(client) or not shiboken6.isValid(client._proc):
+            _ABANDONED.discard(client)
+            continue
+        proc = client._proc
+        wait_s = min(deadline, getattr(client, "_kill_at", deadline)) - time.monotonic()
+        if proc.state() != QProcess.ProcessState.NotRunning and wait_s > 0:
+            proc.waitForFinished(int(wait_s * 1000))
+        if proc.state() != QProcess.ProcessState.NotRunning:
+            proc.kill()
+            proc.waitForFinished(KILL_WAIT_MS)
+            killed += 1
+        _ABANDONED.discard(client)
+        client.deleteLater()
+    return killed
+
+
+atexit.register(end_abandoned, 1000)   # what a closed window did not wait for still ends before Qt's objects go

@@ -8,18 +8,12 @@ know how a run was trained), and the sharded optimizer goes beside it through to
 
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.distributed.checkpoint as dcp
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_optimizer_state_dict,
-)
 
 from engine import checkpoint as ckpt
 from engine.optim import load_optimizer_state
@@ -28,7 +22,11 @@ from engine.train import distributed
 OPTIMIZER_DIR = "optimizer"
 
 
+# torch.distributed.checkpoint and FSDP are imported only where a sharded model needs them: importing them costs
+# about a second of CPU, a third of every engine start, and a single-process run never uses them.
 def is_sharded(model: torch.nn.Module) -> bool:
+    if "torch.distributed.fsdp" not in sys.modules:   # nothing was ever sharded in this process
+        return False
     from torch.distributed.fsdp import FSDPModule
     return isinstance(model, FSDPModule)
 
@@ -48,6 +46,9 @@ def save(trainer, root: Path, meta: dict, stage_files: dict) -> Path:
                                           trainer.trainer_state(), meta, stage_files)
         distributed.barrier()  # a resume, a `save` acknowledgement or the next prune sees it whole on every rank
         return folder
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict, get_optimizer_state_dict
+
     # Collective: rank 0 receives the full weights on the CPU, the others an empty dict.
     weights = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     optim = get_optimizer_state_dict(model, trainer.optimizer)
@@ -75,6 +76,12 @@ def load_optimizer(optimizer: torch.optim.Optimizer, model: torch.nn.Module, sta
     if "optimizer" in state and not is_sharded(model):
         load_optimizer_state(optimizer, state["optimizer"], model)  # also maps the pre-kind-groups AdamW layout
         return
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_optimizer_state_dict,
+        set_optimizer_state_dict,
+    )
     if "optimizer" in state:  # a plain state dict, by position, into FSDP2: name each entry, then let torch shard it
         set_optimizer_state_dict(model, optimizer, by_name(state["optimizer"], optimizer, model),
                                  options=StateDictOptions(full_state_dict=True))

@@ -13,7 +13,16 @@ from typing import Any
 import yaml
 from PySide6.QtCore import QObject, Signal
 
-from engine.config import Config, ConfigError, UserError, build_config, deep_merge, help_for, resolve_document
+from engine.config import (
+    Config,
+    ConfigError,
+    UserError,
+    build_config,
+    check_limits,
+    deep_merge,
+    help_for,
+    resolve_document,
+)
 from engine.estimate import run_estimate
 
 
@@ -33,6 +42,7 @@ def check_document(doc: dict[str, Any]) -> Check:
     """Merge presets under `doc` and validate it; never raises."""
     try:
         cfg = build_config(resolve_document(copy.deepcopy(doc)), "the wizard")
+        check_limits(cfg)   # as `minigpt train` refuses it: this machine's memory, a run that never ends
     except ConfigError as e:
         return Check(None, e.key, e.message, e.hint)
     except UserError as e:

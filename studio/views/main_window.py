@@ -29,6 +29,7 @@ from studio.doctor_call import DoctorCall
 from studio.engine_cmd import EngineCommand
 from studio.i18n import ensure_english_plurals
 from studio.models.runs_table import RunsTableModel
+from studio.process_client import end_abandoned
 from studio.run_manager import RunManager
 from studio.views.chat_view import ChatView
 from studio.views.close_dialog import CANCEL, KEEP, STOP, ask_close
@@ -42,6 +43,7 @@ PAGES = (QT_TRANSLATE_NOOP("MainWindow", "Train"), QT_TRANSLATE_NOOP("MainWindow
          QT_TRANSLATE_NOOP("MainWindow", "Runs"), QT_TRANSLATE_NOOP("MainWindow", "Chat"))   # shown through tr
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "STUDIO.md"
 STOP_GRACE_MS = 30_000
+CLOSE_GRACE_MS = 2_000   # what a chat server or a doctor report gets to exit by itself when the window closes
 
 
 class MainWindow(QMainWindow):
@@ -56,6 +58,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self.close_prompt = ask_close           # tests replace this to answer the question
         self.stop_grace_ms = STOP_GRACE_MS
+        self.close_grace_ms = CLOSE_GRACE_MS   # chat servers and reports still running at close: then killed
         self.detached = 0
         self._closing = False
         self.table = RunsTableModel(self.command.runs_dir, self)
@@ -302,6 +305,8 @@ class MainWindow(QMainWindow):
         self.wizard.shutdown()
         self.chat_client.close()
         self.chat.close_servers()
+        self.doctor.shutdown()
+        end_abandoned(self.close_grace_ms)   # each asked to stop above; wait briefly, then kill what lingers
         app = QApplication.instance()
         if app is not None:
             app.setProperty("detached_runs", self.detached)

@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 
 from PySide6.QtCore import QLocale, Qt
+from PySide6.QtGui import QTextCursor, QTextDocument
 from PySide6.QtWidgets import QDialog, QHBoxLayout, QListWidget, QListWidgetItem, QTextBrowser
 
 from studio import settings
@@ -60,6 +61,20 @@ def chapter_title(path: Path) -> str:
             if line.startswith("# "):
                 return line[2:].strip()
     return path.stem
+
+
+def wrap_code_blocks(doc: QTextDocument) -> None:
+    """Let code blocks wrap at the view's width: Markdown marks their lines non-breakable, and a 100-character
+    command or formula then scrolled the whole chapter sideways in a 1024-pixel window."""
+    cursor = QTextCursor(doc)
+    block = doc.begin()
+    while block.isValid():
+        fmt = block.blockFormat()
+        if fmt.nonBreakableLines():
+            fmt.setNonBreakableLines(False)
+            cursor.setPosition(block.position())
+            cursor.setBlockFormat(fmt)
+        block = block.next()
 
 
 class ManualDialog(QDialog):
@@ -113,4 +128,5 @@ class ManualDialog(QDialog):
         path = self.files[row]
         self.view.setSearchPaths([str(path.parent)])
         self.view.setMarkdown(rendered_chapter(path, path.stat().st_mtime))
+        wrap_code_blocks(self.view.document())
         self.view.verticalScrollBar().setValue(0)

@@ -161,7 +161,8 @@ class TokenizerPage(WizardPage):
 
     def shutdown(self) -> None:
         if self.job is not None:
-            self.job.kill()
+            self.job.abandon(0)   # a half-trained tokenizer is not kept: end it now, reaped on window close
+            self.job = None
 
     # ------------------------------------------------------------------ slots
     def _refresh_known(self) -> None:

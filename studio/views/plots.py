@@ -111,6 +111,7 @@ class PlotGrid(QWidget):
         self._unbuilt: list[str] = []                     # groups whose cell waits for its plot (one per turn)
         self._seen: dict[str, int] = {}                   # plot group -> state revision last drawn
         self._tick = 0
+        self._last_other = -1                             # position among the built plots of the last other drawn
         self.legend: dict[str, list[tuple[str, str]]] = {}
         self.curves: dict[str, pg.PlotDataItem] = {}    # series key (or "loss_smooth") -> curve
         self._drawn: dict[str, int] = {}                  # curve key -> series length at its last draw
@@ -369,18 +370,26 @@ class PlotGrid(QWidget):
         super().showEvent(event)
 
     def _on_timer(self) -> None:
-        """Redraw one plot per tick: the loss every other tick, the rest in turn. Painting every plot in one
-        event-loop pass stalls it for tens of ms on a software rasteriser; spreading it keeps the UI responsive.
-        A hidden grid (another monitor tab, another page) draws nothing."""
+        """Redraw one plot per tick: the loss first, then the others that have not drawn the newest data, in
+        turn. Painting every plot in one event-loop pass stalls it for tens of ms on a software rasteriser;
+        spreading it keeps the UI responsive. Only stale plots take a tick: a fixed rotation spent half the ticks
+        on the loss and the rest on plots already drawn, so with a dozen plots and a step a second the others
+        showed a step only when the next arrived. A hidden grid (another monitor tab, another page) draws
+        nothing."""
         if not self.isVisible() or not self.plots:
             return
         groups = [g for g in self.order if g in self.plots]
+        stale = [g for g in groups if self._seen.get(g) != self.state.revision]
+        if not stale:
+            return
         self._tick += 1
-        if self._tick % 2 == 0 or len(groups) < 2:
+        others = [g for g in stale if g != groups[0]]
+        if not others or (stale[0] == groups[0] and self._tick % 2 == 0):   # the loss: at least every other tick
             self.refresh(groups[:1])
-        else:
-            others = groups[1:]
-            self.refresh([others[(self._tick // 2) % len(others)]])
+            return
+        after = [g for g in others if groups.index(g) > self._last_other] or others   # the rest in turn
+        self._last_other = groups.index(after[0])
+        self.refresh(after[:1])
 
     def refresh(self, groups: list[str] | None = None) -> None:
         """Push the newest data into the curves of `groups` (all by default) that changed since their last draw."""

@@ -25,6 +25,7 @@ TOY = ["--set", "model.d_model=32", "--set", "model.n_layer=1", "--set", "model.
        "--set", "run.eval_batches=1", "--set", "hardware.threads=1", "--set", "hardware.device=cpu",
        "--eval-every", "0"]
 GIB_REFUSAL = r"needs ~\d+\.\d GiB, this machine has \d+\.\d GiB free; lower "
+CONFIG_GIB_REFUSAL = r": [\d,]+ needs ~[\d,]+\.\d GiB, this machine has [\d,]+\.\d GiB"
 
 
 def minigpt(args: list[str], ws: Path, timeout: float = 300) -> tuple[subprocess.CompletedProcess, list[dict]]:
@@ -170,9 +171,9 @@ def test_runs_that_cannot_fit_are_refused_before_allocating(tmp_path, override, 
     proc, events, peak_rss = minigpt_measured(["train", "--out", str(tmp_path / "run"), "--max-steps", "2",
                                                "--set", override], tmp_path / "ws")
     elapsed = time.perf_counter() - t0
-    err = clear_failure(proc, events, "memory")
-    assert re.search(GIB_REFUSAL + re.escape(key) + "$", err["message"]), err["message"]
-    assert "GiB" in err["hint"]
+    err = clear_failure(proc, events, "config")   # refused with the config, before torch loads (config_limits)
+    assert re.match(re.escape(key) + CONFIG_GIB_REFUSAL, err["message"]), err["message"]
+    assert "GiB" in err["hint"] and f"lower {key}" in err["hint"]
     assert not any(e["event"] == "progress" for e in events)  # refused before data and tokenizer work
     assert peak_rss < 1 * 2**30, peak_rss  # no big allocation: a plain engine start is ~250 MB with torch
     assert elapsed < 60, elapsed  # a bare engine start, even on a loaded 2-core machine

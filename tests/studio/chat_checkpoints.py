@@ -1,6 +1,6 @@
 """Real tiny checkpoints for the Chat tests: two short runs of the real engine (pretrain, 2 layers, width 32,
-one step each, different seeds) in one workspace, made once per session, and a sidebar click. Import the fixture
-with `from chat_checkpoints import chat_workspace`."""
+one step each, different seeds) in one workspace, made once per session, and a sidebar click. tests/studio/conftest.py
+holds the fixture, so every module shares the one session's checkpoints: do not import it into a test module."""
 
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+# Defined once here, not imported into each test module: an imported fixture is a new fixture per module, and the
+# session-scoped checkpoints were trained again by each of the five modules that use them (~20 s each).
+from chat_checkpoints import chat_workspace  # noqa: E402, F401 - the shared fixture
+
 FAKE = str(Path(__file__).with_name("fake_engine.py"))
 
 

@@ -1,7 +1,8 @@
 """A stand-in for `python -m engine.cli` that prints scripted protocol lines, for the studio's failure paths.
 
 Usage: fake_engine.py MODE [--workspace W] [train ...]. Modes: ok, crash, exit_nonzero, garbage, error, slow,
-ignore_stop, serve_ok, serve_fail. It writes a run folder (events.jsonl, run.yaml, a checkpoint) like the engine.
+ignore_stop, serve_ok, serve_fail, serve_stubborn (ignores the end of its stdin). It writes a run folder
+(events.jsonl, run.yaml, a checkpoint) like the engine.
 """
 
 from __future__ import annotations
@@ -132,6 +133,10 @@ def serve(mode: str) -> int:
         return 2
     OUT.write(json.dumps({"v": 1, "event": "ready", "t": time.time(), "checkpoint": "fake", "device": "cpu",
                           "params": 10, "step": 4}) + "\n")
+    if mode == "serve_stubborn":  # a server that does not exit when its stdin closes: only a kill ends it
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.stdin.read()
+        time.sleep(600)
     for line in sys.stdin:
         cmd = json.loads(line)
         if cmd["cmd"] == "generate":

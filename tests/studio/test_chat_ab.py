@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from chat_checkpoints import RUNS, chat_workspace, checkpoint_of, click_nav  # noqa: F401 - fixture
+from chat_checkpoints import RUNS, checkpoint_of, click_nav
 from PySide6.QtCore import Qt
 
 from engine.data import formats
@@ -34,7 +34,7 @@ def ask_both(qtbot, ab, prompt: str) -> dict[str, list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(500)
-def test_ab_compare_records_preferences(qtbot, chat_workspace):  # noqa: F811 - fixture
+def test_ab_compare_records_preferences(qtbot, chat_workspace):
     ckpt_a, ckpt_b = (checkpoint_of(chat_workspace, r) for r in RUNS)
     win = MainWindow(EngineCommand(workspace=chat_workspace), run_doctor=False)
     qtbot.addWidget(win)
@@ -138,4 +138,5 @@ def test_unpicked_turn_is_skipped_and_new_comparison_starts_over(qtbot, fake_com
     qtbot.mouseClick(ab.new_chat, Qt.MouseButton.LeftButton)
     assert ab.history == [] and ab.a.transcript.messages == [] and ab.b.pane.bubbles == []
     assert ab.send.isEnabled() and not ab.pick_a.isEnabled()
+    ab.close_servers()                  # as the main window does on close: no server outlives its view
     ab.close_servers()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from chat_checkpoints import chat_workspace, click_nav  # noqa: F401 - fixture
+from chat_checkpoints import click_nav
 from PySide6.QtCore import Qt
 
 from studio.engine_cmd import EngineCommand
@@ -37,7 +37,7 @@ def test_attention_rows_are_ragged_with_empty_future_cells():
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_look_inside_a_real_reply(qtbot, chat_workspace, tmp_path):  # noqa: F811 - fixture
+def test_look_inside_a_real_reply(qtbot, chat_workspace, tmp_path):
     win = MainWindow(EngineCommand(workspace=chat_workspace), run_doctor=False)
     qtbot.addWidget(win)
     win.resize(1280, 800)

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict
 
 import pytest
-from chat_checkpoints import chat_workspace, click_nav  # noqa: F401 - fixture
+from chat_checkpoints import click_nav
 from PySide6.QtCore import Qt
 
 from engine.protocol import SAMPLING_DEFAULTS
@@ -28,7 +28,7 @@ def open_window(qtbot, workspace) -> MainWindow:
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_load_from_sidebar_streams_and_survives_restart(qtbot, chat_workspace):  # noqa: F811 - fixture
+def test_load_from_sidebar_streams_and_survives_restart(qtbot, chat_workspace):
     win = open_window(qtbot, chat_workspace)
     click_nav(qtbot, win, "Runs")
     click_nav(qtbot, win, "Chat")

@@ -4,7 +4,7 @@ says so once ready, streams a reply, and the choice is remembered; unticked, the
 from __future__ import annotations
 
 import pytest
-from chat_checkpoints import chat_workspace, checkpoint_of  # noqa: F401 - fixture
+from chat_checkpoints import checkpoint_of
 from PySide6.QtCore import Qt
 
 from studio import settings
@@ -21,7 +21,7 @@ def test_serve_command_carries_int8_only_when_asked(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(400)
-def test_int8_box_loads_a_quantized_server_that_replies(qtbot, chat_workspace, tmp_path):  # noqa: F811 - fixture
+def test_int8_box_loads_a_quantized_server_that_replies(qtbot, chat_workspace, tmp_path):
     client = ChatClient(EngineCommand(workspace=chat_workspace))
     view = ChatView(client)
     qtbot.addWidget(view)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from chat_checkpoints import chat_workspace, click_nav  # noqa: F401 - fixture
+from chat_checkpoints import click_nav
 from i18n_walk import cut_off, is_english, menu_texts, visible_texts
 from PySide6.QtCore import Qt
 
@@ -31,7 +31,7 @@ def zh(qapp):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_every_page_in_chinese(qtbot, zh, chat_workspace):  # noqa: F811 - fixture
+def test_every_page_in_chinese(qtbot, zh, chat_workspace):
     from studio.views.main_window import MainWindow
     sources = ts_sources()
     win = MainWindow(EngineCommand(workspace=chat_workspace))
