@@ -25,6 +25,9 @@ FASTEST_PASS_S = 1e-4          # a forward (+ backward) pass of even the smalles
 LONGEST_RUN_S = 365 * 86400    # a run that cannot end within a year at that speed never ends
 TOKEN_BYTES = 16               # each token of a micro-batch: an int64 input and an int64 target
 GIB = 2**30
+# Refuse only what cannot fit by a wide margin: the estimate is within ~25% of measured peaks, and a run a little
+# over may still go (swap, the OOM back-off halving the micro-batch); the wizard warns about those instead.
+FIT_SLACK = 1.5
 
 
 def check_limits(cfg: Config, ram_bytes: int | None = None) -> None:
@@ -71,22 +74,22 @@ def check_run_length(cfg: Config) -> None:
 
 # ---------------------------------------------------------------------------------------------- memory
 def check_fits(cfg: Config, ram_bytes: int | None = None) -> None:
-    """Refuse what cannot fit in this machine: the fp32 model built in RAM before it moves to the device, and the
-    training estimate (engine.estimate.memory_bytes plus the step's micro-batches, which the loop holds together)
-    against RAM, or the GPU's memory when it is larger and the run may use it."""
+    """Refuse what cannot fit in this machine by more than FIT_SLACK: the fp32 model built in RAM before it moves
+    to the device, and the training estimate (engine.estimate.memory_bytes plus the step's micro-batches, which
+    the loop holds together) against RAM, or the GPU's memory when it is larger and the run may use it."""
     ram = ram_bytes if ram_bytes is not None else psutil.virtual_memory().total
     need = training_bytes(cfg)
     have, where = ram, "this machine"
-    if need > ram and cfg.hardware.device not in ("cpu", "mps"):  # a GPU may hold more (asked only now: slow)
+    if need > ram * FIT_SLACK and cfg.hardware.device not in ("cpu", "mps"):  # a GPU may hold more (asked now)
         gpu = gpu_memory()
         if gpu > have:
             have, where = gpu, "this machine's GPU"
-    if need > have:
+    if need > have * FIT_SLACK:
         key = _blame(cfg, training_bytes)
         raise _refusal(cfg, key, need, have, where, training_parts(cfg), training_bytes)
     if not cfg.stage.init:  # with stage.init the shape is the checkpoint's; set-up checks it before loading
         need = host_model_bytes(cfg)
-        if need > ram:
+        if need > ram * FIT_SLACK:
             key = _blame(cfg, host_model_bytes)
             raise _refusal(cfg, key, need, ram, "this machine", f"the model (~{need / GIB:,.1f} GiB in fp32) is built "
                            "in this machine's memory before it moves to the device", host_model_bytes)
@@ -214,7 +217,7 @@ def _largest(cfg: Config, key: str, measure, have: int) -> int | None:
 
 def _refusal(cfg: Config, key: str, need: int, have: int, where: str, why: str, measure) -> ConfigError:
     value = _value(cfg, key) if key != "model.moe.num_experts" else cfg.model.moe.num_experts
-    most = _largest(cfg, key, measure, have) if "." in key and key.count(".") == 1 else None
-    allowed = f"; at most {most:,} fits" if most else ""
+    most = _largest(cfg, key, measure, int(have * FIT_SLACK)) if "." in key and key.count(".") == 1 else None
+    allowed = f"; at most {most:,} is accepted (up to {FIT_SLACK:g}x its memory)" if most else ""
     return ConfigError(key, f"{_fmt(value)} needs ~{need / GIB:,.1f} GiB, {where} has {have / GIB:,.1f} GiB{allowed}",
                        f"{why}; lower {key}")

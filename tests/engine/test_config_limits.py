@@ -98,7 +98,8 @@ def test_what_cannot_fit_names_the_key_the_value_the_largest_that_fits_and_the_m
     assert e.value.key == key and e.value.message.startswith(f"{key}: {value:,} needs ~")
     assert "this machine has 16.0 GiB; at most " in e.value.message and e.value.hint
     most = int(e.value.message.rsplit("at most ", 1)[1].split(" ")[0].replace(",", ""))
-    config(16, **{section: {next(iter(values)): most}})                       # the largest named does fit
+    assert "is accepted (up to 1.5x its memory)" in e.value.message
+    config(16, **{section: {next(iter(values)): most}})                       # the largest named passes
     with pytest.raises(ConfigError):
         config(16, **{section: {next(iter(values)): most + max(1, most // 50)}})
 
@@ -110,6 +111,7 @@ def test_a_big_machine_may_run_what_a_small_one_may_not():
         config(32, **big)
     assert "needs ~52.9 GiB, this machine has 32.0 GiB" in e.value.message and "lower model.d_model" in e.value.hint
     config(1024, **big)
+    config(40, **big)  # 52.9 GiB on 40: over, but within the estimate's error and what swap or back-off absorb
 
 
 def test_runs_that_never_finish_are_refused_and_long_ones_are_not():

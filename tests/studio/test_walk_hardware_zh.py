@@ -26,8 +26,8 @@ def zh(qapp):
 
 def test_english_says_the_rule_from_the_fields(qapp):
     text = describe_machine(REPORT)
-    assert "· compile for long runs · batch size: the largest micro-batch up to 32 whose step fits in 90% of RAM, tried " \
-           "before the first step" in text
+    assert "· compile for long runs · batch size: the largest micro-batch up to 32 whose step fits in 90% of RAM, " \
+           "tried before the first step" in text
 
 
 def test_chinese_has_no_english_left_in_the_auto_line(zh):
