@@ -17,13 +17,20 @@ import torch
 # AVX512-BF16, loaded machine): small preset (8 heads of 64, 2 kv heads, T 512) 256 ms at 64, 306 ms at 128,
 # SDPA's flash kernel 407 ms; tiny (4 heads of 32, T 256) 40 ms at 64, flash 41 ms.
 CHUNK = 64
+# Unlike the flash kernel (memory linear in T), the chunks keep their probabilities for the backward pass: about
+# B * H * T^2 / 2 entries of 6 bytes (fp32 softmax out, bf16 copy) per layer, which engine/estimate.py does not
+# count. Beyond this much per layer (a long context, a big batch) the flash kernel is used instead. The small
+# preset at batch 16 x 512 keeps ~100 MiB per layer.
+MAX_SAVED_BYTES = 128 * 2**20
 
 
 def wanted(q: torch.Tensor, dropout: float, mask: torch.Tensor | None, cache: object | None) -> bool:
     """Use the chunked form for plain causal bf16 attention on the CPU, longer than one chunk. fp32 keeps SDPA
-    (its results stay bit for bit what they were), and so do padded masks, KV caches and dropout."""
+    (its results stay bit for bit what they were), and so do padded masks, KV caches, dropout, and attention
+    whose saved probabilities would pass MAX_SAVED_BYTES."""
+    B, H, T, _ = q.shape
     return (q.device.type == "cpu" and q.dtype == torch.bfloat16 and mask is None and cache is None
-            and dropout == 0.0 and q.shape[2] > CHUNK)
+            and dropout == 0.0 and T > CHUNK and B * H * T * T * 3 <= MAX_SAVED_BYTES)
 
 
 def chunked_causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:

@@ -49,6 +49,10 @@ def test_taken_only_for_plain_causal_bf16_on_cpu():
     assert not wanted(long.bfloat16(), 0.0, torch.ones(1, 1, 1, 1, dtype=torch.bool), None)
     assert not wanted(long.bfloat16(), 0.0, None, object())                          # a KV cache
     assert not wanted(long[:, :, :chunked_attention.CHUNK].bfloat16(), 0.0, None, None)
+    small_preset = torch.empty(16, 8, 512, 64, dtype=torch.bfloat16)                 # batch 16 x 512: ~96 MiB kept
+    assert wanted(small_preset, 0.0, None, None)
+    long_context = torch.empty(16, 8, 2048, 64, dtype=torch.bfloat16)                # 1.5 GiB a layer: flash instead
+    assert not wanted(long_context, 0.0, None, None)
 
 
 def test_model_under_bf16_autocast_matches_its_fp32_loss(monkeypatch):
