@@ -22,8 +22,8 @@ SPECIAL_TOKEN_COUNT = 8
 @dataclass(kw_only=True)
 class LoraConfig:
     rank: int = knob(0, "LoRA rank r: train r x (in + out) adapter weights per targeted layer, base frozen (0 = off).")
-    alpha: float = knob(64.0, "LoRA alpha: the adapter's output is scaled by alpha / rank; with Adam that is the "
-                        "adapters' learning rate, which LoRA wants larger than full fine-tuning's.")
+    alpha: float = knob(64.0, "LoRA alpha: the adapter's output is scaled by alpha / rank; with Adam a larger "
+                        "alpha makes the update grow faster from its zero start (lora.lr_ratio sets the step size).")
     lr_ratio: float = knob(3.0, "The adapters' learning rate as a multiple of optim.lr (the schedule is the same): "
                            "a few thousand low-rank weights want larger steps than full fine-tuning's. Tiny preset, "
                            "300 SFT steps at optim.lr 1e-3: val loss 0.793 at 1x, 0.750 at 3x.")
