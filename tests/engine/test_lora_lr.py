@@ -1,7 +1,11 @@
 """lora.lr_ratio: the adapters' groups take lr_ratio x optim.lr through the schedule, a group a stage adds later
-keeps optim.lr, the first Adam step moves the adapters lr_ratio times as far, and a bad ratio is named by key."""
+keeps optim.lr, the first Adam step moves the adapters lr_ratio times as far, a bad ratio is named by key, and
+bench/compare.py's lr column names the multiplier."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,3 +65,14 @@ def test_a_ratio_that_is_not_positive_and_finite_is_named_by_key(ratio):
     with pytest.raises(ConfigError) as e:
         LoraConfig(rank=4, lr_ratio=ratio)
     assert e.value.key == "lora.lr_ratio"
+
+
+def test_the_comparison_table_names_the_adapters_multiplier(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_compare_lr", Path(__file__).parents[2] / "bench/compare.py")
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    run = tmp_path / "run.yaml"
+    run.write_text("optim: {name: adamw, lr: 1.0e-3}\nlora: {rank: 4, lr_ratio: 3.0}\n")
+    assert compare.row_lr(run) == "1e-3 x3 adapters"
+    run.write_text("optim: {name: muon, lr: 1.0e-3}\nlora: {rank: 0, lr_ratio: 3.0}\n")  # LoRA off
+    assert compare.row_lr(run) == "1e-3 x3 matrices"
