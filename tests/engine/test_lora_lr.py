@@ -5,6 +5,7 @@ bench/compare.py's lr column names the multiplier."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,11 @@ def test_a_ratio_that_is_not_positive_and_finite_is_named_by_key(ratio):
 def test_the_comparison_table_names_the_adapters_multiplier(tmp_path):
     spec = importlib.util.spec_from_file_location("bench_compare_lr", Path(__file__).parents[2] / "bench/compare.py")
     compare = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = compare  # its dataclasses look their module up there
     spec.loader.exec_module(compare)
     run = tmp_path / "run.yaml"
     run.write_text("optim: {name: adamw, lr: 1.0e-3}\nlora: {rank: 4, lr_ratio: 3.0}\n")
     assert compare.row_lr(run) == "1e-3 x3 adapters"
     run.write_text("optim: {name: muon, lr: 1.0e-3}\nlora: {rank: 0, lr_ratio: 3.0}\n")  # LoRA off
     assert compare.row_lr(run) == "1e-3 x3 matrices"
+    sys.modules.pop(spec.name, None)
