@@ -127,10 +127,13 @@ def summarize(events: list[dict], wall: float) -> dict:
 def row_lr(run_yaml: Path) -> str:
     """The peak lr the run resolved (optim.lr) and the optimizer's own multiplier, e.g. "3e-3 x1/3"."""
     try:
-        optim = (yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}).get("optim") or {}
+        run = yaml.safe_load(run_yaml.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError):
         return "?"
+    optim, lora = run.get("optim") or {}, run.get("lora") or {}
     note = LR_NOTE.get(optim.get("name", ""), "")
+    if lora.get("rank") and lora.get("lr_ratio", 1) != 1:  # engine/optim.py scale_adapter_lr
+        note = f"{note} x{lora['lr_ratio']:g} adapters".strip()
     return f"{optim.get('lr', 0):.0e}".replace("e-0", "e-") + (f" {note}" if note else "")
 
 

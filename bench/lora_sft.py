@@ -1,10 +1,12 @@
 """LoRA vs full SFT on the built-in data: one short pretrain of a preset (or --base, an existing one), then SFT from
-it for the same steps with all weights, with LoRA at the engine's defaults (adapters + special-token rows) and with
-LoRA adapters alone as LoRA was before (alpha 16, no embedding rows). Prints a JSON table: val loss, task accuracy,
-trainable share, tokens/s (and its ratio to full SFT's), peak memory and wall time of each.
+it for the same steps with all weights, with LoRA at the engine's defaults (adapters + special-token rows, adapters
+at lora.lr_ratio x optim.lr) and with LoRA adapters alone as LoRA first was (alpha 16, no embedding rows, ratio 1).
+Prints a JSON table: val loss, task accuracy, trainable share, tokens/s (and its ratio to full SFT's), peak memory
+and wall time of each.
 
     nice -n 10 python bench/lora_sft.py [--preset tiny] [--pretrain-steps 150] [--base RUN] [--sft-steps 100]
-                                        [--rank 8] [--targets q_proj,v_proj,...] [--lora-lr 2e-3] [--task-items 100]
+                                        [--rank 8] [--targets q_proj,v_proj,...] [--lora-lr 2e-3] [--lr-ratio 3]
+                                        [--task-items 100]
                                         [--only full,lora,adapters-only] [--threads 1] [--out DIR] [--set KEY=VALUE]
 
 Runs the real `minigpt train` CLI in subprocesses (set MINIGPT_HOME to keep its workspace apart).
@@ -21,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 QUIET = ["--set", "run.sample_prompts=[]", "--set", "run.eval_batches=8"]
-BEFORE = ["lora.alpha=16", "lora.train_special_tokens=false", "lora.train_frequent_tokens=0"]
+BEFORE = ["lora.alpha=16", "lora.train_special_tokens=false", "lora.train_frequent_tokens=0", "lora.lr_ratio=1"]
 
 
 def train(args: list[str], threads: int) -> None:
@@ -59,7 +61,9 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--alpha", type=float, help="lora.alpha of the `lora` run (default: the engine's)")
     ap.add_argument("--targets", default="", help="comma list (default: the lora.targets default)")
-    ap.add_argument("--lora-lr", type=float, help="LoRA's optim.lr (default: the sft preset's, as full SFT)")
+    ap.add_argument("--lora-lr", type=float, help="LoRA's optim.lr (default: the sft preset's, as full SFT); the "
+                    "adapters train at it times lora.lr_ratio")
+    ap.add_argument("--lr-ratio", type=float, help="lora.lr_ratio of the `lora` run (default: the engine's)")
     ap.add_argument("--base", help="an existing pretrain run or step folder to start from (no pretrain then)")
     ap.add_argument("--task-items", type=int, default=100, help="built-in task items scored at each eval (0 = none)")
     ap.add_argument("--only", default="full,lora,adapters-only", help="which runs, comma-separated")
@@ -80,10 +84,13 @@ def main() -> None:
         lora += ["--set", f"lora.targets=[{a.targets}]"]
     if a.lora_lr:
         lora += ["--set", f"optim.lr={a.lora_lr}"]
+    if a.lr_ratio:
+        lora += ["--set", f"lora.lr_ratio={a.lr_ratio}"]
     # adapters-only: LoRA as it was before the embedding rows and the larger alpha (alpha 16, no rows)
     runs = {"full": [], "lora": lora, "adapters-only": [*lora, *[x for kv in BEFORE for x in ("--set", kv)]]}
     rows = {}
-    tag = f"-r{a.rank}" + (f"-a{a.alpha:g}" if a.alpha else "") + (f"-lr{a.lora_lr:g}" if a.lora_lr else "")
+    tag = f"-r{a.rank}" + (f"-a{a.alpha:g}" if a.alpha else "") + (f"-lr{a.lora_lr:g}" if a.lora_lr else "") \
+        + (f"-x{a.lr_ratio:g}" if a.lr_ratio else "")
     for name in a.only.split(","):
         out = root / f"sft-{name}" if name == "full" else root / (f"sft-lora{tag}" if name == "lora"
                                                                    else f"sft-{name}-r{a.rank}")

