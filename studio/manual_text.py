@@ -14,11 +14,14 @@ _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\$)")
 _CODE_SPAN = re.compile(r"`[^`\n]*`")
 _MARKDOWN_SPECIAL = re.compile(r"([\\_*\[\]<>|#])")
+_CASES = re.compile(r"\\begin\{cases\}(.*?)\\end\{cases\}", re.S)
 _converter = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
 
 
 def tex_to_text(tex: str) -> str:
     """One formula as plain Unicode text on one line (or several, for aligned cases)."""
+    # pylatexenc drops a cases row's `&`, gluing value and condition ("z_v / α z_v > 0"): keep them apart
+    tex = _CASES.sub(lambda m: re.sub(r"\s*&", r"\\text{, }", m.group(0)), tex)
     text = _converter.latex_to_text(tex)
     return re.sub(r"[ \t]+", " ", text).strip()
 

@@ -5,6 +5,8 @@ found before training; the run then says why in a warning and continues uncompil
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from collections.abc import Callable
 
 import torch
@@ -30,15 +32,32 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
         sink.log("torch.compile is skipped: optim.name sophia needs a second derivative that compile lacks")
         return False
     model = parts.model
+    sink.log("torch.compile: compiling the model's blocks before the first step (about a minute, longer on a busy "
+             "machine); stop or Ctrl-C ends the run")  # the line before said 'compiled': say that it is under way
     apply_compile(model, backend=backend)
     try:
         step_probe(parts, rt, budget=2**62)(1)   # one step of one sequence, undone: compiles forward and backward
     except Exception as e:  # noqa: BLE001 - any compiler failure; eager mode still works
         uncompile(model)
-        sink.log(f"torch.compile failed ({root_cause(e)}); training continues without it", "warning")
+        sink.log(f"torch.compile {failure(e)}; training continues without it", "warning")
         return False
     sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled")
     return True
+
+
+def failure(e: BaseException) -> str:
+    """'failed (why)', or 'was interrupted' when the compiler process died of a signal: Ctrl-C in a terminal reaches
+    the compiler's g++ too, and a stopped run should not read as a broken toolchain."""
+    inner = e
+    while (nxt := getattr(inner, "inner_exception", None) or inner.__cause__) is not None:
+        inner = nxt
+    if isinstance(inner, subprocess.CalledProcessError) and inner.returncode < 0:
+        try:
+            name = signal.Signals(-inner.returncode).name
+        except ValueError:
+            name = f"signal {-inner.returncode}"
+        return f"was interrupted ({name} reached the C++ compiler)"
+    return f"failed ({root_cause(e)})"
 
 
 def root_cause(e: BaseException) -> str:

@@ -135,6 +135,8 @@ class Trainer:
         step_times: list[float] = []
         train_time, train_tokens = 0.0, 0  # since the last step event; evals, saves and pauses do not count
         if self.step == 0 and cfg.run.eval_every:
+            if status := self.handle_commands():  # a stop sent during set-up or the compile: not after a whole eval
+                return status
             self.evaluate()
         while self.step < total:
             status = self.handle_commands()

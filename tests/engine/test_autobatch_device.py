@@ -98,9 +98,9 @@ def test_a_compiler_that_fails_leaves_the_run_eager_with_a_warning(tmp_path, wor
     buf = io.StringIO()
     assert compile_model(parts, rt, EventSink(stream=buf), backend=broken_backend) is False
     logs = [json.loads(line) for line in buf.getvalue().splitlines()]
-    assert [e["level"] for e in logs] == ["warning"]
-    assert "torch.compile failed" in logs[0]["message"] and "continues without it" in logs[0]["message"]
-    assert "no C++ compiler" in logs[0]["message"]
+    assert [e["level"] for e in logs] == ["info", "warning"]   # "compiling ...", then why it did not
+    assert "torch.compile failed" in logs[1]["message"] and "continues without it" in logs[1]["message"]
+    assert "no C++ compiler" in logs[1]["message"]
     with torch.no_grad():
         assert torch.equal(parts.model(x)[0], eager)      # runs, uncompiled, as before
     assert all(p.grad is None for p in parts.model.parameters())
