@@ -41,7 +41,7 @@ def compile_reason(device: torch.device, run_flops: float | None = None) -> str:
             "where the faster steps repay the compile time several times over")
     if run_flops is None:
         return rule
-    verdict = "compiled" if run_flops >= CPU_COMPILE_MIN_FLOPS else "eager"
+    verdict = "compiles" if run_flops >= CPU_COMPILE_MIN_FLOPS else "eager"  # said before the compile starts
     return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {rule}"
 
 

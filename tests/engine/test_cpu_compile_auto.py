@@ -37,5 +37,5 @@ def test_the_presets_defaults_fall_on_the_measured_sides():
 
 def test_doctor_and_the_reason_say_why():
     assert "FLOPs" in auto_picks()["compile_why"] or auto_picks()["kind"] != "cpu"
-    assert compile_reason(CPU, 1e15).startswith("compiled: this run plans 1.0e+15 FLOPs")
+    assert compile_reason(CPU, 1e15).startswith("compiles: this run plans 1.0e+15 FLOPs")
     assert compile_reason(CPU, 1e9).startswith("eager: this run plans 1.0e+09 FLOPs")
