@@ -20,7 +20,7 @@ from studio.run_session import RunSession
 class RunManager(QObject):
     session_added = Signal(object)        # RunSession
     session_ended = Signal(object)        # RunSession
-    running_changed = Signal(int)         # number of live engine processes
+    running_changed = Signal(int)         # number of runs training (training_count)
 
     def __init__(self, command: EngineCommand, table: RunsTableModel, parent: QObject | None = None):
         super().__init__(parent)
@@ -58,14 +58,14 @@ class RunManager(QObject):
         session.ended.connect(lambda _o, s=session: self._on_ended(s))
         self.sessions.append(session)
         self.session_added.emit(session)
-        client.started.connect(lambda: self.running_changed.emit(self.running_count()))
+        client.started.connect(lambda: self.running_changed.emit(self.training_count()))
         if replay_from:
             session.resume_of = str(Path(replay_from))
             session.load(replay_from, follow=False)
             session.loaded.connect(session.start)
         else:
             session.start()
-        self.running_changed.emit(self.running_count())
+        self.running_changed.emit(self.training_count())
         return session
 
     def open(self, run_dir: str) -> RunSession:
@@ -78,7 +78,7 @@ class RunManager(QObject):
         # A run an engine outside this studio trains (kept running when the studio closed) counts as training
         # and is controlled through its folder while we follow it.
         session.state.status_changed.connect(lambda status, s=session: self._on_status(s, status))
-        session.following_changed.connect(lambda _on: self.running_changed.emit(self.running_count()))
+        session.following_changed.connect(lambda _on: self.running_changed.emit(self.training_count()))
         session.ended.connect(lambda _o, s=session: self._on_ended(s))
         session.load(run_dir)
         self.session_added.emit(session)
@@ -94,6 +94,11 @@ class RunManager(QObject):
 
     def running_count(self) -> int:
         return len(self.live_sessions())
+
+    def training_count(self) -> int:
+        """Live runs that have not reported their end: an engine that sent `done` and is still exiting has stopped
+        training (the status bar says so at once), though its process still counts for closing the window."""
+        return sum(1 for s in self.live_sessions() if not s.state.finished)
 
     def close_session(self, session: RunSession) -> None:
         if session.live:
@@ -116,6 +121,7 @@ class RunManager(QObject):
 
     # ------------------------------------------------------------------ slots
     def _on_status(self, session: RunSession, status: str) -> None:
+        self.running_changed.emit(self.training_count())
         if session.state.run_dir:
             self.table.set_live_status(session.state.run_dir, status if session.live else None)
             if self.table.find(session.state.run_dir) < 0:
@@ -127,4 +133,4 @@ class RunManager(QObject):
             self.table.set_live_status(session.state.run_dir, None)
         self.table.refresh()
         self.session_ended.emit(session)
-        self.running_changed.emit(self.running_count())
+        self.running_changed.emit(self.training_count())

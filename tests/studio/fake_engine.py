@@ -72,6 +72,11 @@ def main() -> int:
     got = commands()
     run = Run(workspace)
     run.start()
+    if mode == "linger":  # done is sent, then the process takes a while to exit (closing files, interpreter teardown)
+        run.step(1, 1)
+        run.emit("done", status="completed", summary={"steps": 1})
+        time.sleep(3)
+        return 0
     if mode == "ok":
         for s in range(1, 5):
             run.step(s)
