@@ -66,6 +66,11 @@ class RewardStage(PairStage):
     def setup(self, ctx: StageContext) -> None:
         super().setup(ctx)
         self.head = reward_head(ctx.model.cfg.d_model).to(ctx.rt.device)  # on resume its weights come back
+        head_file = ctx.init_dir / HEAD_FILE if ctx.init_dir is not None else None
+        if ctx.resume_dir is None and head_file is not None and head_file.exists():
+            # --init from a reward checkpoint continues that reward model (iterated RLHF): keep its trained head
+            self.head.load_state_dict(load_file(str(head_file), device=str(ctx.rt.device)))
+            ctx.sink.log(f"reward head from {head_file}")
         self.special = (ctx.tok.im_end_id, ctx.tok.pad_id)
         self.negatives_weight = ctx.cfg.stage.rm_negatives
 
