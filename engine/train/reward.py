@@ -69,7 +69,7 @@ class RewardStage(PairStage):
         head_file = ctx.init_dir / HEAD_FILE if ctx.init_dir is not None else None
         if ctx.resume_dir is None and head_file is not None and head_file.exists():
             # --init from a reward checkpoint continues that reward model (iterated RLHF): keep its trained head
-            self.head.load_state_dict(load_file(str(head_file), device=str(ctx.rt.device)))
+            self.head.load_state_dict(read_head(head_file, ctx.rt.device))
             ctx.sink.log(f"reward head from {head_file}")
         self.special = (ctx.tok.im_end_id, ctx.tok.pad_id)
         self.negatives_weight = ctx.cfg.stage.rm_negatives
@@ -147,18 +147,22 @@ def reward_folder(path: str | Path) -> Path:
     return folder
 
 
+def read_head(file: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """A reward checkpoint's head weights (safetensors), or a clear error naming the file."""
+    try:
+        return load_file(str(file), device=str(device))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"{file}: cannot read the reward head ({e})", "the checkpoint is damaged or incomplete; use "
+                        "another step of the reward run", kind="checkpoint") from None
+
+
 def load_reward_model(path: str | Path, device: str | torch.device = "cpu") -> RewardScorer:
     """A reward checkpoint (run folder or step folder) ready to score, frozen and in eval mode on `device`."""
     folder = reward_folder(path)
     model = GPT(ckpt.model_config_of(folder))
     ckpt.load_weights(model, folder)
     head = reward_head(model.cfg.d_model)
-    file = folder / HEAD_FILE
-    try:
-        head.load_state_dict(load_file(str(file)))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"{file}: cannot read the reward head ({e})", "the checkpoint is damaged or incomplete; use "
-                        "another step of the reward run", kind="checkpoint") from None
+    head.load_state_dict(read_head(folder / HEAD_FILE))
     device = torch.device(device)
     model.to(device).eval().requires_grad_(False)
     head.to(device).eval().requires_grad_(False)

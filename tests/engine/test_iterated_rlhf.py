@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -10,6 +11,7 @@ from bench.iterated_rlhf import per_family, round_plan
 from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
 from engine.config import load_config
+from engine.errors import UserError
 from engine.events import NullSink
 from engine.hardware import init_runtime
 from engine.model.gpt import GPT
@@ -56,3 +58,9 @@ def test_reward_stage_from_a_reward_checkpoint_continues_its_head(tmp_path, work
     fresh = make_stage("reward")   # from an SFT checkpoint the head starts fresh
     build_parts(rm_cfg, fresh, workspace, NullSink(), init_runtime(rm_cfg.hardware, 0), sft, origin=sft)
     assert not torch.equal(fresh.head.weight, saved["weight"])
+
+    # a damaged head in the checkpoint continued from: a clear error naming the file, no traceback
+    (rm_step / "reward_head.safetensors").write_bytes(b"\x00\x01 not safetensors")
+    with pytest.raises(UserError, match="reward_head.safetensors: cannot read the reward head"):
+        build_parts(more, make_stage("reward"), workspace, NullSink(), init_runtime(more.hardware, 0), rm_step,
+                    origin=rm_step)
