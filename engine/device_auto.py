@@ -10,7 +10,7 @@ from __future__ import annotations
 import psutil
 import torch
 
-from engine.estimate import CPU_COMPILE_MIN_FLOPS
+from engine.estimate import CPU_COMPILE_MIN_FLOPS, cpu_compile_pays
 from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device, pick_precision
 
 # The auto batch-size search stops here (sequences per micro-batch): each try is a real step, so the ceiling bounds
@@ -27,7 +27,7 @@ def compile_enabled(mode: str, device: torch.device, run_flops: float | None = N
     if mode in ("on", "off"):
         return mode == "on"
     if device.type == "cpu":
-        return run_flops is not None and run_flops >= CPU_COMPILE_MIN_FLOPS
+        return cpu_compile_pays(run_flops)
     return device.type == "cuda"
 
 
@@ -41,7 +41,7 @@ def compile_reason(device: torch.device, run_flops: float | None = None) -> str:
             "where the faster steps repay the compile time several times over")
     if run_flops is None:
         return rule
-    verdict = "compiles" if run_flops >= CPU_COMPILE_MIN_FLOPS else "eager"  # said before the compile starts
+    verdict = "compiles" if cpu_compile_pays(run_flops) else "eager"  # said before the compile starts
     return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {rule}"
 
 

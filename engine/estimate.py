@@ -182,6 +182,11 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
 CPU_COMPILE_MIN_FLOPS = 1e14
 
 
+def cpu_compile_pays(run_flops: float | None) -> bool:
+    """hardware.compile: auto's rule on a CPU (the engine applies it, the Hardware page shows it)."""
+    return run_flops is not None and run_flops >= CPU_COMPILE_MIN_FLOPS
+
+
 def planned_flops(cfg: Config, vocab_size: int | None = None) -> float:
     """A run's training work: FLOPs per optimizer step times run.max_steps (what auto compile weighs on a CPU)."""
     return float(run_estimate(cfg, vocab_size)["flops_per_step"]) * cfg.run.max_steps

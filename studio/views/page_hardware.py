@@ -11,7 +11,7 @@ from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from engine.config import COMPILE_MODES
-from engine.estimate import CPU_COMPILE_MIN_FLOPS, planned_flops
+from engine.estimate import CPU_COMPILE_MIN_FLOPS, cpu_compile_pays, planned_flops
 from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
@@ -73,7 +73,7 @@ def compile_text(cfg, auto_device: str) -> str:
     if cfg.hardware.compile != "auto" or not str(device).startswith("cpu"):
         return ""
     flops = planned_flops(cfg)
-    verdict = tr("compiled") if flops >= CPU_COMPILE_MIN_FLOPS else tr("not compiled")
+    verdict = tr("compiled") if cpu_compile_pays(flops) else tr("not compiled")
     return tr("<b>torch.compile (auto)</b>: {0}. This run plans {1:.1e} FLOPs; on a CPU auto compiles runs of at "
               "least {2:.0e}, where the faster steps repay the compile (about a minute, once per model shape)"
               ).format(verdict, flops, CPU_COMPILE_MIN_FLOPS)
