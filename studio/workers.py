@@ -32,6 +32,18 @@ class WorkerSignals(QObject):
     finished = Signal()             # always last, after one of succeeded / failed / cancelled
 
 
+def _emit(signal: Any, *args: Any) -> None:
+    """Emit from the worker thread, dropping the signal if Qt already deleted its source object.
+
+    At application exit Qt deletes every QObject while a short job may still be running: its result then has
+    no receiver, and PySide would print "Signal source has been deleted" from the pool's thread.
+    """
+    try:
+        signal.emit(*args)
+    except RuntimeError:
+        pass
+
+
 class Job:
     """What a worker function sees: report progress, ask whether to stop."""
 
@@ -43,7 +55,7 @@ class Job:
         now = time.monotonic()
         if now - self._last >= PROGRESS_INTERVAL_S or (total and done >= total):
             self._last = now
-            self._signals.progressed.emit(int(done), int(total))
+            _emit(self._signals.progressed, int(done), int(total))
 
     def is_cancelled(self) -> bool:
         return self._flag.is_set()
@@ -101,24 +113,24 @@ class Worker(QRunnable):
         try:
             result = self._fn(self.job, *self._args, **self._kwargs)
         except WorkerCancelled:
-            self.signals.cancelled.emit()
+            _emit(self.signals.cancelled)
         except UserError as e:
             if self._flag.is_set():
-                self.signals.cancelled.emit()
+                _emit(self.signals.cancelled)
             else:
-                self.signals.failed.emit(e.message + (f"\nHint: {e.hint}" if e.hint else ""))
+                _emit(self.signals.failed, e.message + (f"\nHint: {e.hint}" if e.hint else ""))
         except Exception as e:  # noqa: BLE001 - a worker reports every failure instead of dying silently
             if type(e).__name__ == "Cancelled" or self._flag.is_set():  # engine.data.formats.Cancelled
-                self.signals.cancelled.emit()
+                _emit(self.signals.cancelled)
             else:
                 tb = traceback.format_exc(limit=6)
-                self.signals.failed.emit(f"{type(e).__name__}: {e}\n{tb}" if not isinstance(e, OSError) else str(e))
+                _emit(self.signals.failed, f"{type(e).__name__}: {e}\n{tb}" if not isinstance(e, OSError) else str(e))
         else:
             if self._flag.is_set():
-                self.signals.cancelled.emit()
+                _emit(self.signals.cancelled)
             else:
-                self.signals.succeeded.emit(result)
+                _emit(self.signals.succeeded, result)
         finally:
-            self.signals.finished.emit()
+            _emit(self.signals.finished)
 
 

@@ -39,3 +39,28 @@ def test_cancel(qtbot):
         w.start()
         time.sleep(0.05)
         w.cancel()
+
+
+def test_a_job_finishing_after_its_signals_were_deleted_is_dropped_quietly(qtbot, capfd):
+    """At application exit Qt deletes every QObject while a short job may still run: its result has no one
+    to go to, and the worker thread must not print a RuntimeError traceback ("Signal source has been deleted")."""
+    import threading
+
+    import shiboken6
+    from PySide6.QtCore import QThreadPool
+
+    release = threading.Event()
+
+    def job(j):
+        release.wait(5)
+        j.progress(1, 1)
+        return 1
+
+    pool = QThreadPool()
+    w = workers.Worker(job)
+    w.start(pool)
+    shiboken6.delete(w.signals)          # what the end of the studio does to the worker's signal object
+    release.set()
+    assert pool.waitForDone(5000)
+    err = capfd.readouterr().err
+    assert "Signal source has been deleted" not in err and "Traceback" not in err
