@@ -191,35 +191,47 @@ def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+COLUMNS = ("val loss", "task acc", "tokens/s", "peak mem", "wall", "CPU", "lr")
+WIDTHS = (9, 9, 9, 10, 8, 7, -16)   # the text table's column widths; negative = left-aligned
+
+
+def cells(res: dict, digits: tuple[str, str] = (".4f", ".3f")) -> list[str]:
+    """One finished row's values as text, in COLUMNS order: both tables format through here."""
+    mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
+    cpu = "-" if res.get("cpu_s") is None else f"{res['cpu_s']:.0f} s"
+    return [fmt(res["val_loss"], digits[0]), fmt(res["accuracy"], digits[1]), fmt(res["tokens_per_s"], ",.0f"),
+            mem, f"{res['wall_s']:.0f} s", cpu, str(res.get("lr", "?"))]
+
+
 def table(rows: list[Row], steps: int, tokens_per_step: int | None = None) -> str:
     budget = f", {steps * tokens_per_step:,} tokens" if tokens_per_step else ""
-    head = (f"{'group':<8} {'run':<20} {'val loss':>9} {'task acc':>9} {'tokens/s':>9} {'peak mem':>10} {'wall':>8}"
-            f" {'CPU':>7}  {'lr':<16}")
+
+    def line(group: str, name: str, values: list[str]) -> str:
+        return f"{group:<8} {name:<20} " + " ".join(
+            f"{v:<{-w}}" if w < 0 else f"{v:>{w}}" for v, w in zip(values, WIDTHS, strict=True))
+
+    head = line("group", "run", list(COLUMNS))
     lines = [f"tiny preset, built-in data, {steps} steps per row{budget}", head, "-" * len(head)]
     for r in rows:
         res = r.result
         if res.get("status") != "ok":
             lines.append(f"{r.group:<8} {r.name:<20} {res.get('status', 'skipped')}: {res.get('reason', '')}")
-            continue
-        mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
-        lines.append(f"{r.group:<8} {r.name:<20} {fmt(res['val_loss'], '9.4f')} {fmt(res['accuracy'], '9.3f')} "
-                     f"{fmt(res['tokens_per_s'], '9,.0f')} {mem:>10} {res['wall_s']:7.0f}s "
-                     f"{fmt(res.get('cpu_s'), '6.0f')}s  {res.get('lr', '?'):<16}")
+        else:
+            lines.append(line(r.group, r.name, cells(res)))
     return "\n".join(lines)
 
 
 def markdown(rows: list[Row]) -> str:
     """The same table in Markdown, for the README and bench/results/compare.md."""
-    lines = ["| group | run | val loss | task acc | tokens/s | peak RSS | wall | CPU | lr |", "|---" * 9 + "|"]
+    columns = ["group", "run", *COLUMNS]
+    lines = ["| " + " | ".join(columns).replace("peak mem", "peak RSS") + " |", "|---" * len(columns) + "|"]
     for r in rows:
         res = r.result
         if res.get("status") != "ok":
-            lines.append(f"| {r.group} | {r.name} | {res.get('status', 'skipped')}: {res.get('reason', '')} ||||||| ")
-            continue
-        mem = f"{res['peak_mem'] / 2**20:,.0f} MiB" if res.get("peak_mem") else "-"
-        lines.append(f"| {r.group} | {r.name} | {fmt(res['val_loss'], '.3f')} | {fmt(res['accuracy'], '.2f')} | "
-                     f"{fmt(res['tokens_per_s'], ',.0f')} | {mem} | {res['wall_s']:.0f} s | "
-                     f"{fmt(res.get('cpu_s'), '.0f')} s | {res.get('lr', '?')} |")
+            values = [f"{res.get('status', 'skipped')}: {res.get('reason', '')}"] + [""] * (len(COLUMNS) - 1)
+        else:
+            values = cells(res, (".3f", ".2f"))
+        lines.append("| " + " | ".join([r.group, r.name, *values]) + " |")
     return "\n".join(lines)
 
 
