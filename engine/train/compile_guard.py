@@ -36,13 +36,21 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
              "machine); stop or Ctrl-C ends the run")  # the line before said 'compiled': say that it is under way
     apply_compile(model, backend=backend)
     try:
-        step_probe(parts, rt, budget=2**62)(1)   # one step of one sequence, undone: compiles forward and backward
+        # One step, undone, at the run's own micro-batch: it compiles the forward and backward the steps will run
+        # (a probe of one sequence compiled a batch-1 graph, and the first step compiled again for its batch).
+        step_probe(parts, rt, budget=2**62)(probe_batch(parts.cfg))
     except Exception as e:  # noqa: BLE001 - any compiler failure; eager mode still works
         uncompile(model)
         sink.log(f"torch.compile {failure(e)}; training continues without it", "warning")
         return False
     sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled")
     return True
+
+
+def probe_batch(cfg) -> int:
+    """The micro-batch the training steps will have: run.batch_size, or 1 before an auto search (which then
+    tries growing sizes, and dynamo's second graph takes the batch as a dynamic size)."""
+    return 1 if cfg.run.auto_batch else int(cfg.run.batch_size)
 
 
 def failure(e: BaseException) -> str:
