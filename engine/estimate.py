@@ -180,11 +180,16 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
 # is 8x that: the test suite's toy runs that plan 100000 steps (2.3e13 FLOPs) and are stopped after a few never
 # compile, nor does the tiny preset's default 1000 steps (3.1e13); the small preset's 1000 (1.5e15) do.
 CPU_COMPILE_MIN_FLOPS = 1e14
+# A shape this workspace compiled before (engine/compile_record.py) reads its graphs back from inductor's on-disk
+# caches: WARM_COMPILE_NOTE. The same 8x margin over that cost gives the lower threshold for such runs.
+CPU_COMPILE_WARM_MIN_FLOPS = 1e13
+WARM_COMPILE_NOTE = "a few seconds, measured 6-9 s on the tiny preset against 60-100 s cold"
 
 
-def cpu_compile_pays(run_flops: float | None) -> bool:
-    """hardware.compile: auto's rule on a CPU (the engine applies it, the Hardware page shows it)."""
-    return run_flops is not None and run_flops >= CPU_COMPILE_MIN_FLOPS
+def cpu_compile_pays(run_flops: float | None, warm: bool = False) -> bool:
+    """hardware.compile: auto's rule on a CPU (the engine applies it, the Hardware page shows it); `warm`: this
+    workspace compiled the run's shape before and its cache still holds the graphs."""
+    return run_flops is not None and run_flops >= (CPU_COMPILE_WARM_MIN_FLOPS if warm else CPU_COMPILE_MIN_FLOPS)
 
 
 def planned_flops(cfg: Config, vocab_size: int | None = None) -> float:
