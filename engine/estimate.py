@@ -192,6 +192,14 @@ def cpu_compile_pays(run_flops: float | None, warm: bool = False) -> bool:
     return run_flops is not None and run_flops >= (CPU_COMPILE_WARM_MIN_FLOPS if warm else CPU_COMPILE_MIN_FLOPS)
 
 
+def cpu_compile_warm(workspace, cfg: Config, precision: str, vocab_size: int | None = None) -> bool:
+    """Whether `workspace` compiled this run's shape before and its cache still holds the graphs (the record the
+    engine writes after a compile, engine/compile_record.py): what the Hardware page asks before a launch."""
+    from engine import compile_record  # torch-free, like this module
+    key = compile_record.compile_key(cfg, precision, vocab_size)
+    return compile_record.warm_record(workspace, key) is not None
+
+
 def planned_flops(cfg: Config, vocab_size: int | None = None) -> float:
     """A run's training work: FLOPs per optimizer step times run.max_steps (what auto compile weighs on a CPU)."""
     return float(run_estimate(cfg, vocab_size)["flops_per_step"]) * cfg.run.max_steps
