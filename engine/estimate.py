@@ -181,9 +181,9 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
 # compile, nor does the tiny preset's default 1000 steps (3.1e13); the small preset's 1000 (1.5e15) do.
 CPU_COMPILE_MIN_FLOPS = 1e14
 # A shape this workspace compiled before (engine/compile_record.py) reads its graphs back from inductor's on-disk
-# caches: WARM_COMPILE_NOTE. The same 8x margin over that cost gives the lower threshold for such runs.
+# caches (FX graph, AOT autograd): measured on the same machine and tiny shape, a warm compile cost ~4 CPU s against
+# ~59 cold (bench/results/cpu_compile.md), repaid after ~28 steps (~9e11 FLOPs). With more than the same 8x margin:
 CPU_COMPILE_WARM_MIN_FLOPS = 1e13
-WARM_COMPILE_NOTE = "a few seconds, measured 6-9 s on the tiny preset against 60-100 s cold"
 
 
 def cpu_compile_pays(run_flops: float | None, warm: bool = False) -> bool:
