@@ -182,7 +182,8 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
 CPU_COMPILE_MIN_FLOPS = 1e14
 # A shape this workspace compiled before (engine/compile_record.py) reads its graphs back from inductor's on-disk
 # caches (FX graph, AOT autograd): measured on the same machine and tiny shape, a warm compile cost ~4 CPU s against
-# ~59 cold (bench/results/cpu_compile.md), repaid after ~28 steps (~9e11 FLOPs). With more than the same 8x margin:
+# ~59 cold (bench/results/cpu_compile.md), repaid after ~28 steps (~9e11 FLOPs). With more than the same 8x margin
+# (the suite's toy runs stay eager all the same: their fresh workspaces never compiled their shape):
 CPU_COMPILE_WARM_MIN_FLOPS = 1e13
 
 

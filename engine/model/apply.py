@@ -34,8 +34,8 @@ def apply_compile(model: GPT, **options) -> GPT:
 
     The compiled code runs only while autograd records (training steps). Evaluation and generation (no_grad,
     inference_mode) run the same modules eagerly: dynamo guards on the grad mode, so each would compile graphs of
-    its own, and a step-0 eval of the tiny preset compiled five (val loss, then one per prefill shape), 76 s
-    of a 226 s start (bench/results/cpu_compile.md)."""
+    its own: a step-0 eval of the tiny preset compiled five (val loss, then one per prefill shape), 76 s of the
+    221 s before its first step (bench/results/cpu_compile.md)."""
     for block in model.blocks:
         block.compile(**options)
         block._compiled_call_impl = while_training(block._compiled_call_impl, block._call_impl)

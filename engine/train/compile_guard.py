@@ -15,6 +15,7 @@ import torch
 
 from engine import compile_record
 from engine.device_auto import compile_enabled, compile_reason
+from engine.errors import UserError
 from engine.estimate import planned_flops
 from engine.events import EventSink
 from engine.hardware import Runtime
@@ -54,8 +55,12 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled "
              f"({seconds:.0f} s{', from the cache of an earlier compile' if warm else ''})")
     if backend == "inductor":  # a record claims inductor's cached graphs: only a real compile leaves them
-        compile_record.remember(workspace, key, seconds, f"{parts.cfg.model.preset or 'custom'} model, "
-                                f"{parts.cfg.stage.name}, micro-batch {parts.cfg.run.batch_size}, {rt.precision}")
+        try:
+            compile_record.remember(workspace, key, seconds, f"{parts.cfg.model.preset or 'custom'} model, "
+                                    f"{parts.cfg.stage.name}, micro-batch {parts.cfg.run.batch_size}, {rt.precision}")
+        except (OSError, UserError) as e:  # the run goes on; the next one judges its compile as cold
+            sink.log(f"the compile could not be recorded in the workspace ({e}); the next run judges it cold",
+                     "warning")
     return True
 
 

@@ -13,6 +13,7 @@ import torch
 
 from engine import compile_record
 from engine.config import load_config
+from engine.device_auto import compile_enabled, compile_reason
 from engine.estimate import CPU_COMPILE_MIN_FLOPS, CPU_COMPILE_WARM_MIN_FLOPS, planned_flops
 from engine.events import EventSink, NullSink
 from engine.hardware import init_runtime
@@ -89,3 +90,12 @@ def test_auto_compiles_a_shorter_run_whose_shape_compiled_here_before(tmp_path, 
     # a backend that is not inductor leaves no graphs on disk, so it writes no record of its own
     assert compile_record.warm_record(workspace, key)["compiles"] == 1
     torch._dynamo.reset()
+
+
+def test_the_tiny_presets_default_run_compiles_only_when_warm():
+    cfg = load_config(overrides=["model.preset=tiny"])
+    flops = planned_flops(cfg)
+    cpu = torch.device("cpu")
+    assert not compile_enabled("auto", cpu, flops) and compile_enabled("auto", cpu, flops, warm=True)
+    assert not compile_enabled("auto", cpu, CPU_COMPILE_WARM_MIN_FLOPS * 0.99, warm=True)
+    assert "its shape compiled here before" in compile_reason(cpu, flops, warm=True)
