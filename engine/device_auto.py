@@ -45,7 +45,10 @@ def compile_reason(device: torch.device, run_flops: float | None = None, warm: b
         return rule
     verdict = "compiles" if cpu_compile_pays(run_flops, warm) else "eager"  # said before the compile starts
     cached = "its shape compiled here before; " if warm else ""
-    return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {cached}{rule}"
+    # auto never pays a cold compile for such a run, so say how to pay it once (a compile=on run leaves the record)
+    hint = ("; one run with hardware.compile=on pays the compile for this shape, and auto compiles its later runs"
+            if verdict == "eager" and cpu_compile_pays(run_flops, warm=True) else "")
+    return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {cached}{rule}{hint}"
 
 
 def mps_bf16() -> bool:

@@ -99,3 +99,5 @@ def test_the_tiny_presets_default_run_compiles_only_when_warm():
     assert not compile_enabled("auto", cpu, flops) and compile_enabled("auto", cpu, flops, warm=True)
     assert not compile_enabled("auto", cpu, CPU_COMPILE_WARM_MIN_FLOPS * 0.99, warm=True)
     assert "its shape compiled here before" in compile_reason(cpu, flops, warm=True)
+    assert "one run with hardware.compile=on pays the compile" in compile_reason(cpu, flops)   # how to get there
+    assert "compile=on" not in compile_reason(cpu, CPU_COMPILE_WARM_MIN_FLOPS / 2)           # too short either way
