@@ -57,13 +57,15 @@ def shape(preset: str):
     return cfg, dataclasses.replace(cfg.model, vocab_size=cfg.tokenizer.vocab_size)
 
 
-def ours(preset: str, gpt_module=None, optim_module=None, bf16: bool = False, compiled: bool = False):
-    """(model, optimizer, step fn over (B, T+1) ids) for our GPT, now or at an older revision."""
+def ours(preset: str, gpt_module=None, optim_module=None, bf16: bool = False, compiled: bool = False,
+         mode: str | None = None):
+    """(model, optimizer, step fn over (B, T+1) ids) for our GPT, now or at an older revision; `mode` is
+    torch.compile's (None: its default)."""
     cfg, mc = shape(preset)
     torch.manual_seed(0)
     model = (gpt_module.GPT if gpt_module else GPT)(mc)
     if compiled:
-        apply_compile(model)
+        apply_compile(model, **({"mode": mode} if mode else {}))
     opt = (optim_module.build_optimizer if optim_module else build_optimizer)(model, cfg.optim, torch.device("cpu"))
 
     def forward(x):
@@ -157,6 +159,8 @@ def main() -> None:
     ap.add_argument("--bf16", action="store_true", help="also race our model under bf16 autocast")
     ap.add_argument("--compile", action="store_true", help="also race our model with torch.compile (per block; "
                     "with --bf16 also compiled under bf16). The first step, which compiles, is timed apart")
+    ap.add_argument("--autotune", action="store_true", help="also race our model under bf16 compiled with "
+                    "mode max-autotune-no-cudagraphs (inductor's C++ GEMM templates, tuned per shape)")
     ap.add_argument("--skip", nargs="*", default=[], help="contenders to leave out (e.g. minimind minigpt@REF)")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: this process's CPU seconds (robust on a loaded machine, exact with 1 thread; run "
@@ -186,6 +190,9 @@ def main() -> None:
             contenders["minigpt_compiled"] = lambda p=preset: ours(p, compiled=True)
             if args.bf16:
                 contenders["minigpt_bf16_compiled"] = lambda p=preset: ours(p, bf16=True, compiled=True)
+        if args.autotune:
+            contenders["minigpt_bf16_autotune"] = lambda p=preset: ours(p, bf16=True, compiled=True,
+                                                                         mode="max-autotune-no-cudagraphs")
         for name in args.skip:
             contenders.pop(name, None)
         batch = args.batch[i] if args.batch else shape(preset)[0].run.batch_size

@@ -97,8 +97,9 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
     "hardware.device": ("设备", "在哪里训练：auto、cpu、cuda、cuda:N 或 mps。"),
     "hardware.precision": ("精度", "auto（芯片支持时用 bf16，老 GPU 用 fp16，否则 fp32）、bf16、fp16、fp32。"),
     "hardware.compile": ("编译",
-                         "用 torch.compile 编译模型：auto（CUDA GPU 上开启，CPU 和 Apple GPU 上关闭）、on 或 off。编"
-                         "译失败时训练会说明原因并以不编译的方式继续。"),
+                         "用 torch.compile 编译模型：auto（CUDA GPU 上开启；CPU 上用于长时间运行，或此工作区以前编译过"
+                         "该模型形状的较短运行；Apple GPU 上关闭）、on 或 off。编译失败时训练会说明原因并以不编译的方式"
+                         "继续。"),
     "hardware.grad_checkpointing": ("梯度检查点", "反向传播时重新计算激活：省显存，慢约 30%。"),
     "hardware.threads": ("线程数", "torch 使用的 CPU 线程数；0 保持 torch 的默认值。"),
     "hardware.tf32": ("TF32 矩阵乘", "在 NVIDIA GPU 上允许 TF32 矩阵乘法（更快，精度损失极小）。"),

@@ -56,8 +56,9 @@ MAX_THREADS = 1024   # hardware.threads' upper bound
 class HardwareConfig:
     device: str = knob("auto", "Where to train: auto, cpu, cuda, cuda:N or mps.")
     precision: str = knob("auto", "auto (bf16 where the chip has it, fp16 on older GPUs, else fp32), bf16, fp16, fp32.")
-    compile: str = knob("auto", "torch.compile the model: auto (on for CUDA GPUs, off on the CPU and Apple GPUs), on "
-                        "or off. If compiling fails the run says so and continues uncompiled.")
+    compile: str = knob("auto", "torch.compile the model: auto (on for CUDA GPUs; on a CPU for long runs, or shorter "
+                        "ones whose model shape this workspace compiled before; off on Apple GPUs), on or off. If "
+                        "compiling fails the run says so and continues uncompiled.")
     grad_checkpointing: bool = knob(False, "Recompute activations in the backward pass: less memory, ~30% slower.")
     threads: int = knob(0, "CPU threads for torch; 0 keeps torch's default.")
     tf32: bool = knob(True, "Allow TF32 matmuls on NVIDIA GPUs (faster, tiny precision cost).")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import psutil
 import torch
 
-from engine.estimate import CPU_COMPILE_MIN_FLOPS, cpu_compile_pays
+from engine.estimate import CPU_COMPILE_MIN_FLOPS, CPU_COMPILE_WARM_MIN_FLOPS, cpu_compile_pays
 from engine.hardware import auto_precision_reason, cpu_bf16_support, pick_device, pick_precision
 
 # The auto batch-size search stops here (sequences per micro-batch): each try is a real step, so the ceiling bounds
@@ -20,29 +20,35 @@ AUTO_BATCH_CEILING = {"cuda": 512, "mps": 256, "cpu": 32}
 
 
 
-def compile_enabled(mode: str, device: torch.device, run_flops: float | None = None) -> bool:
+def compile_enabled(mode: str, device: torch.device, run_flops: float | None = None, warm: bool = False) -> bool:
     """hardware.compile: on / off as said; auto compiles on CUDA, on the CPU when the run's planned work
-    `run_flops` is at least CPU_COMPILE_MIN_FLOPS (a short run would spend longer compiling than it saves), and
-    never on Apple GPUs (eager is not slower enough there to pay for the compile time)."""
+    `run_flops` is at least CPU_COMPILE_MIN_FLOPS (a short run would spend longer compiling than it saves), or
+    CPU_COMPILE_WARM_MIN_FLOPS when `warm` (this shape compiled before; its graphs are cached), and never on Apple
+    GPUs (eager is not slower enough there to pay for the compile time)."""
     if mode in ("on", "off"):
         return mode == "on"
     if device.type == "cpu":
-        return cpu_compile_pays(run_flops)
+        return cpu_compile_pays(run_flops, warm)
     return device.type == "cuda"
 
 
-def compile_reason(device: torch.device, run_flops: float | None = None) -> str:
+def compile_reason(device: torch.device, run_flops: float | None = None, warm: bool = False) -> str:
     """Why hardware.compile: auto does what it does here (doctor and the run log say it)."""
     if device.type == "cuda":
         return "a CUDA GPU: compiled"
     if device.type != "cpu":
         return "an Apple GPU: eager (compiling does not pay there)"
     rule = (f"on a CPU a run is compiled when its planned work is at least {CPU_COMPILE_MIN_FLOPS:.0e} FLOPs, "
-            "where the faster steps repay the compile time several times over")
+            f"or {CPU_COMPILE_WARM_MIN_FLOPS:.0e} when the workspace compiled its shape before (the compiled "
+            "kernels are cached), where the faster steps repay the compile time several times over")
     if run_flops is None:
         return rule
-    verdict = "compiles" if cpu_compile_pays(run_flops) else "eager"  # said before the compile starts
-    return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {rule}"
+    verdict = "compiles" if cpu_compile_pays(run_flops, warm) else "eager"  # said before the compile starts
+    cached = "its shape compiled here before; " if warm else ""
+    # auto never pays a cold compile for such a run, so say how to pay it once (a compile=on run leaves the record)
+    hint = ("; one run with hardware.compile=on pays the compile for this shape, and auto compiles its later runs"
+            if verdict == "eager" and cpu_compile_pays(run_flops, warm=True) else "")
+    return f"{verdict}: this run plans {run_flops:.1e} FLOPs; {cached}{rule}{hint}"
 
 
 def mps_bf16() -> bool:

@@ -180,11 +180,25 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
 # is 8x that: the test suite's toy runs that plan 100000 steps (2.3e13 FLOPs) and are stopped after a few never
 # compile, nor does the tiny preset's default 1000 steps (3.1e13); the small preset's 1000 (1.5e15) do.
 CPU_COMPILE_MIN_FLOPS = 1e14
+# A shape this workspace compiled before (engine/compile_record.py) reads its graphs back from inductor's on-disk
+# caches (FX graph, AOT autograd): measured on the same machine and tiny shape, a warm compile cost ~4 CPU s against
+# ~59 cold (bench/results/cpu_compile.md), repaid after ~28 steps (~9e11 FLOPs). With more than the same 8x margin
+# (the suite's toy runs stay eager all the same: their fresh workspaces never compiled their shape):
+CPU_COMPILE_WARM_MIN_FLOPS = 1e13
 
 
-def cpu_compile_pays(run_flops: float | None) -> bool:
-    """hardware.compile: auto's rule on a CPU (the engine applies it, the Hardware page shows it)."""
-    return run_flops is not None and run_flops >= CPU_COMPILE_MIN_FLOPS
+def cpu_compile_pays(run_flops: float | None, warm: bool = False) -> bool:
+    """hardware.compile: auto's rule on a CPU (the engine applies it, the Hardware page shows it); `warm`: this
+    workspace compiled the run's shape before and its cache still holds the graphs."""
+    return run_flops is not None and run_flops >= (CPU_COMPILE_WARM_MIN_FLOPS if warm else CPU_COMPILE_MIN_FLOPS)
+
+
+def cpu_compile_warm(workspace, cfg: Config, precision: str, vocab_size: int | None = None) -> bool:
+    """Whether `workspace` compiled this run's shape before and its cache still holds the graphs (the record the
+    engine writes after a compile, engine/compile_record.py): what the Hardware page asks before a launch."""
+    from engine import compile_record  # torch-free, like this module
+    key = compile_record.compile_key(cfg, precision, vocab_size)
+    return compile_record.warm_record(workspace, key) is not None
 
 
 def planned_flops(cfg: Config, vocab_size: int | None = None) -> float:

@@ -30,11 +30,25 @@ def apply_grad_checkpointing(model: GPT) -> GPT:
 def apply_compile(model: GPT, **options) -> GPT:
     """Compile each block in place, and the cross-entropy (GPT.token_loss) as one more region; the module
     tree and state_dict keys stay as they are. The blocks share one compiled graph (regional compilation), so
-    compile time does not grow with depth. `options` go to torch.compile (e.g. backend)."""
+    compile time does not grow with depth. `options` go to torch.compile (e.g. backend).
+
+    The compiled code runs only while autograd records (training steps). Evaluation and generation (no_grad,
+    inference_mode) run the same modules eagerly: dynamo guards on the grad mode, so each would compile graphs of
+    its own: a step-0 eval of the tiny preset compiled five (val loss, then one per prefill shape), 76 s of the
+    221 s before its first step (bench/results/cpu_compile.md)."""
     for block in model.blocks:
         block.compile(**options)
-    model.token_loss = torch.compile(model.token_loss, **options)  # an instance attribute: shadows the method
+        block._compiled_call_impl = while_training(block._compiled_call_impl, block._call_impl)
+    # an instance attribute: shadows the method
+    model.token_loss = while_training(torch.compile(model.token_loss, **options), model.token_loss)
     return model
+
+
+def while_training(compiled, eager):
+    """`compiled` where autograd records, else `eager` (the same function uncompiled)."""
+    def call(*args, **kwargs):
+        return (compiled if torch.is_grad_enabled() else eager)(*args, **kwargs)
+    return call
 
 
 def remove_compile(model: GPT) -> None:

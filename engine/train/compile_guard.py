@@ -1,17 +1,21 @@
-"""hardware.compile for a run: decide (auto compiles on CUDA, and on the CPU for long runs), compile each block,
-and run one real step at once, so that a compiler that fails here (no C++ toolchain, an op it cannot lower) is
-found before training; the run then says why in a warning and continues uncompiled. Knows nothing about the loop.
+"""hardware.compile for a run: decide (auto compiles on CUDA, and on the CPU for long runs, or shorter ones whose
+shape this workspace compiled before: engine/compile_record.py), compile each block, and run one real step at once,
+so that a compiler that fails here (no C++ toolchain, an op it cannot lower) is found before training; the run then
+says why in a warning and continues uncompiled. Knows nothing about the loop.
 """
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 
 import torch
 
+from engine import compile_record
 from engine.device_auto import compile_enabled, compile_reason
+from engine.errors import UserError
 from engine.estimate import planned_flops
 from engine.events import EventSink
 from engine.hardware import Runtime
@@ -22,11 +26,13 @@ from engine.train.setup import RunParts
 
 def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | Callable = "inductor") -> bool:
     """Compile the policy's blocks when hardware.compile says so; True when the model now runs compiled."""
-    mode = parts.cfg.hardware.compile
+    mode, workspace = parts.cfg.hardware.compile, parts.ctx.workspace
     run_flops = planned_flops(parts.cfg, vocab_size=parts.model.cfg.vocab_size)
+    key = compile_record.compile_key(parts.cfg, rt.precision, parts.model.cfg.vocab_size)
+    warm = compile_record.warm_record(workspace, key) is not None
     if mode == "auto" and rt.device.type == "cpu":
-        sink.log(f"torch.compile (auto) {compile_reason(rt.device, run_flops)}")
-    if not compile_enabled(mode, rt.device, run_flops):
+        sink.log(f"torch.compile (auto) {compile_reason(rt.device, run_flops, warm)}")
+    if not compile_enabled(mode, rt.device, run_flops, warm):
         return False
     if parts.cfg.optim.name == "sophia":  # its Hessian steps differentiate the gradient; compiled graphs cannot
         sink.log("torch.compile is skipped: optim.name sophia needs a second derivative that compile lacks")
@@ -34,15 +40,34 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     model = parts.model
     sink.log("torch.compile: compiling the model's blocks before the first step (about a minute, longer on a busy "
              "machine); stop or Ctrl-C ends the run")  # the line before said 'compiled': say that it is under way
+    compile_record.use_workspace_cache(workspace)
     apply_compile(model, backend=backend)
+    t0 = time.perf_counter()
     try:
-        step_probe(parts, rt, budget=2**62)(1)   # one step of one sequence, undone: compiles forward and backward
+        # One step, undone, at the run's own micro-batch: it compiles the forward and backward the steps will run
+        # (a probe of one sequence compiled a batch-1 graph, and the first step compiled again for its batch).
+        step_probe(parts, rt, budget=2**62)(probe_batch(parts.cfg))
     except Exception as e:  # noqa: BLE001 - any compiler failure; eager mode still works
         uncompile(model)
         sink.log(f"torch.compile {failure(e)}; training continues without it", "warning")
         return False
-    sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled")
+    seconds = time.perf_counter() - t0
+    sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled "
+             f"({seconds:.0f} s{', from the cache of an earlier compile' if warm else ''})")
+    if backend == "inductor":  # a record claims inductor's cached graphs: only a real compile leaves them
+        try:
+            compile_record.remember(workspace, key, seconds, f"{parts.cfg.model.preset or 'custom'} model, "
+                                    f"{parts.cfg.stage.name}, micro-batch {parts.cfg.run.batch_size}, {rt.precision}")
+        except (OSError, UserError) as e:  # the run goes on; the next one judges its compile as cold
+            sink.log(f"the compile could not be recorded in the workspace ({e}); the next run judges it cold",
+                     "warning")
     return True
+
+
+def probe_batch(cfg) -> int:
+    """The micro-batch the training steps will have: run.batch_size, or 1 before an auto search (which then
+    tries growing sizes, and dynamo's second graph takes the batch as a dynamic size)."""
+    return 1 if cfg.run.auto_batch else int(cfg.run.batch_size)
 
 
 def failure(e: BaseException) -> str:

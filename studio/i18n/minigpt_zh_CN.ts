@@ -210,6 +210,10 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <translation>&lt;b&gt;torch.compile（auto）&lt;/b&gt;：{0}。本次运行计划 {1:.1e} FLOPs；在 CPU 上，auto 只编译计划量至少 {2:.0e} FLOPs 的运行，因为更快的训练步能抵回编译所花的时间（约一分钟，每种模型形状一次）</translation>
     </message>
     <message>
+        <source>; this shape compiled before in this workspace, so its compile is read back from the cache in seconds, and runs of at least {0:.0e} FLOPs compile</source>
+        <translation>；此工作区以前编译过这种形状，编译结果可从缓存中读回，只需几秒，因此计划量至少 {0:.0e} FLOPs 的运行就会编译</translation>
+    </message>
+    <message>
         <source>4 · Hardware</source>
         <translation>4 · 硬件</translation>
     </message>

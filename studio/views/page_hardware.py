@@ -11,7 +11,13 @@ from PySide6.QtCore import QT_TR_NOOP
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from engine.config import COMPILE_MODES
-from engine.estimate import CPU_COMPILE_MIN_FLOPS, cpu_compile_pays, planned_flops
+from engine.estimate import (
+    CPU_COMPILE_MIN_FLOPS,
+    CPU_COMPILE_WARM_MIN_FLOPS,
+    cpu_compile_pays,
+    cpu_compile_warm,
+    planned_flops,
+)
 from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
@@ -66,25 +72,33 @@ def describe_machine(report: dict) -> str:
     return "<br>".join(rows)
 
 
-def compile_text(cfg, auto_device: str) -> str:
-    """What hardware.compile: auto does for this run on a CPU, where the run's planned FLOPs decide (the engine's
-    rule, engine/estimate.py); empty where it does not depend on the run."""
+def compile_text(cfg, auto_device: str, workspace: str | None = None, auto_precision: str = "fp32") -> str:
+    """What hardware.compile: auto does for this run on a CPU, where the run's planned FLOPs decide, with a lower
+    bar for a shape the workspace compiled before (the engine's rule, engine/estimate.py); empty where it does not
+    depend on the run. auto_precision: what precision auto picks here (the doctor's)."""
     device = auto_device if cfg.hardware.device == "auto" else cfg.hardware.device
     if cfg.hardware.compile != "auto" or not str(device).startswith("cpu"):
         return ""
     flops = planned_flops(cfg)
-    verdict = tr("compiled") if cpu_compile_pays(flops) else tr("not compiled")
-    return tr("<b>torch.compile (auto)</b>: {0}. This run plans {1:.1e} FLOPs; on a CPU auto compiles runs of at "
+    precision = auto_precision if cfg.hardware.precision == "auto" else cfg.hardware.precision
+    warm = bool(workspace) and cpu_compile_warm(workspace, cfg, precision)
+    verdict = tr("compiled") if cpu_compile_pays(flops, warm) else tr("not compiled")
+    text = tr("<b>torch.compile (auto)</b>: {0}. This run plans {1:.1e} FLOPs; on a CPU auto compiles runs of at "
               "least {2:.0e}, where the faster steps repay the compile (about a minute, once per model shape)"
               ).format(verdict, flops, CPU_COMPILE_MIN_FLOPS)
+    if warm:
+        text += tr("; this shape compiled before in this workspace, so its compile is read back from the cache in "
+                   "seconds, and runs of at least {0:.0e} FLOPs compile").format(CPU_COMPILE_WARM_MIN_FLOPS)
+    return text
 
 
 class HardwarePage(WizardPage):
     title = QT_TR_NOOP("4 · Hardware")
     subtitle = QT_TR_NOOP("Where the run trains and at what precision. Detected by the engine on this machine.")
 
-    def __init__(self, doc, parent: QWidget | None = None):
+    def __init__(self, doc, workspace: str | None = None, parent: QWidget | None = None):
         super().__init__(doc, parent)
+        self.workspace = workspace      # whose compile records say whether a compile is cached (compile_text)
         self.report: dict | None = None
         self.error = ""
         self.machine = QLabel(self.tr("Detecting hardware (minigpt doctor)…"))
@@ -178,7 +192,8 @@ class HardwarePage(WizardPage):
             return
         cost = self.cost_source(cfg, est["memory_bytes"])
         warn = warnings_html(cost)
-        compiled = compile_text(cfg, str(((self.report or {}).get("auto") or {}).get("device", "")))
+        auto = (self.report or {}).get("auto") or {}
+        compiled = compile_text(cfg, str(auto.get("device", "")), self.workspace, str(auto.get("precision", "fp32")))
         self.cost.setText(self.tr("<b>Training time here</b>: {0} · memory ~{1}").format(
             html.escape(cost.eta_text), human_bytes(est["memory_bytes"])) + (f"<br>{warn}" if warn else "")
             + (f"<br>{compiled}" if compiled else ""))

@@ -38,7 +38,7 @@ class TrainWizard(QWidget):
         self.data = DataPage(self.doc, str(command.workspace))
         self.tokenizer = TokenizerPage(self.doc, command)
         self.stage = StagePage(self.doc, checkpoints)
-        self.hardware = HardwarePage(self.doc)
+        self.hardware = HardwarePage(self.doc, str(command.workspace))
         self.review = ReviewPage(self.doc, command)
         self.pages = [self.data, self.tokenizer, self.stage, self.hardware, self.review]
         self.review.launch_requested.connect(self.launch_requested)
