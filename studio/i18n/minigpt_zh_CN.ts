@@ -818,6 +818,14 @@ Keep running: training goes on without the studio; reopen it from Runs.</source>
         <source>comma-separated</source>
         <translation>用逗号分隔</translation>
     </message>
+    <message>
+        <source>on</source>
+        <translation>开</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关</translation>
+    </message>
 </context>
 <context>
     <name>HardwarePage</name>

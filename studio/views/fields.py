@@ -77,7 +77,8 @@ class Field(QObject):
     def _make(self, default: Any, options: list[str] | None) -> QWidget:
         if self.kind == "choice":
             w = QComboBox()
-            w.addItems([str(o) for o in options or []])
+            for option in options or []:
+                w.addItem(self._choice_label(str(option)), str(option))
             w.currentIndexChanged.connect(self.changed)
         elif self.kind == "bool":
             w = QCheckBox()
@@ -101,10 +102,14 @@ class Field(QObject):
                 w.setPlaceholderText(self.tr("comma-separated"))
         return w
 
+    def _choice_label(self, option: str) -> str:
+        """What a choice shows: the YAML value itself (a name such as bf16 or cosine), words translated."""
+        return {"on": self.tr("on"), "off": self.tr("off")}.get(option, option)
+
     def value(self) -> Any:
         w = self.widget
         if self.kind == "choice":
-            return w.currentText()
+            return w.currentData()
         if self.kind == "bool":
             return w.isChecked()
         if self.kind == "int":
@@ -126,9 +131,9 @@ class Field(QObject):
         w.blockSignals(True)
         try:
             if self.kind == "choice":
-                i = w.findText(str(value))
+                i = w.findData(str(value))
                 if i < 0 and value is not None:
-                    w.addItem(str(value))
+                    w.addItem(self._choice_label(str(value)), str(value))
                     i = w.count() - 1
                 w.setCurrentIndex(max(i, 0))
             elif self.kind == "bool":
