@@ -1,6 +1,7 @@
 """stage.reward as a list of reward-model checkpoints (an ensemble): the members' scores standardised on the first
-batch and combined by their mean or min (hand-worked), the scale kept across a resume, real toy reward checkpoints
-scored in a GRPO rollout, and every bad entry refused before training, naming its position in the list."""
+batch and combined by their mean or min (hand-worked), the scale kept across a resume (through the trainer's
+state), real toy reward checkpoints scored in a GRPO rollout, and every bad entry refused before training, naming
+its position in the list."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from engine.errors import UserError
 from engine.model.gpt import GPT
 from engine.train.reward import HEAD_FILE, REWARD_KIND, reward_head
 from engine.train.reward_ensemble import EnsembleSource, combine_scores
-from engine.train.reward_source import ModelSource
+from engine.train.reward_source import ModelSource, build_reward_source
 from tests.engine.test_rl_stages import init_dir, prompts, rl_trainer  # noqa: F401 (fixtures)
 
 
@@ -71,9 +72,14 @@ def test_an_ensemble_of_reward_checkpoints_scores_a_rollout(tmp_path, workspace,
     batch = next(trainer.train_batches)
     assert stage.reward.calibration is not None and stage.reward.calibration.shape == (2, 2)
     assert float(batch["reward_std"]) > 0                                       # the members' scores differ by reply
-    assert torch.equal(stage.state_dict()["reward"]["calibration"], stage.reward.calibration)
-    one = rl_trainer(tmp_path, workspace, init_dir, prompts, "grpo", f"stage.reward=[{rms[0]}]")
-    assert isinstance(one.stage.reward, ModelSource)                            # a list of one is that one source
+    saved = tmp_path / "trainer_state.pt"                     # as a checkpoint stores it, and reads it back safely
+    torch.save(trainer.trainer_state(), saved)
+    resumed = rl_trainer(tmp_path, workspace, init_dir, prompts, "grpo", f"stage.reward=[{rms[0]}, {rms[1]}]",
+                         "stage.reward_combine=min")
+    resumed.load_trainer_state(torch.load(saved, weights_only=True))
+    assert torch.equal(resumed.stage.reward.calibration, stage.reward.calibration)   # the same scale after a resume
+    one = build_reward_source([str(rms[0])], tok, torch.device("cpu"), 64)
+    assert isinstance(one, ModelSource)                                         # a list of one is that one source
 
 
 def test_bad_entries_are_refused_naming_their_position(tmp_path, workspace, init_dir, prompts, tok,  # noqa: F811
