@@ -249,6 +249,8 @@ def _resolve_paths(doc: dict[str, Any], base_dir: Path) -> None:
     reward = doc["stage"].get("reward") if isinstance(doc.get("stage"), dict) else None
     if isinstance(reward, str) and is_reward_path(reward):  # a reward checkpoint folder, not a rule's name
         doc["stage"]["reward"] = fix(reward)
+    elif isinstance(reward, list):  # an ensemble of reward checkpoint folders
+        doc["stage"]["reward"] = [fix(r) if isinstance(r, str) and is_reward_path(r) else r for r in reward]
 
 
 def build_config(doc: dict[str, Any], source: str = "config") -> Config:
@@ -315,6 +317,10 @@ def _coerce(key: str, value: Any, f: dataclasses.Field) -> Any:
         _require(isinstance(value, (int, str)) and not isinstance(value, bool), key,
                  f"expected a whole number or auto, got {value!r}")
         _require(not isinstance(value, int) or abs(value) <= INT64_MAX, key, _int64(raw), _INT64_WHY)
+    elif t == "str | list[str]":  # one source, or a list of them (stage.reward: an ensemble of reward models)
+        _require(isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)),
+                 key, f"expected text or a list of texts, got {value!r}")
+        value = value[0] if isinstance(value, list) and len(value) == 1 else value
     elif t.startswith("bool"):
         _require(isinstance(value, bool), key, f"expected true/false, got {value!r}")
     elif t.startswith("int"):

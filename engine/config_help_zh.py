@@ -66,8 +66,11 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
                            "奖励模型：合成负例的权重。每个 chosen 回复还要排在空回复和另一个提示的回复之前，这样 PPO 就"
                            "不能靠什么都不说或答非所问来得分。0 = 只用偏好对。"),
     "stage.reward": ("奖励来源",
-                     "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format），或一个奖励模型检查点的文件"
-                     "夹。"),
+                     "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format）、一个奖励模型检查点的文件"
+                     "夹，或多个这样的文件夹组成的列表（奖励模型集成，按 stage.reward_combine 合并）。"),
+    "stage.reward_combine": ("集成合并方式",
+                             "PPO/GRPO 使用奖励模型列表时：先把每个模型的分数标准化，再取平均（mean），或取最小值"
+                             "（min，保守：回复必须让每个奖励模型都满意）。"),
     "stage.group_size": ("组大小", "GRPO（以及开启 stage.prompt_baseline 的 PPO）：每个提示采样的回复数；"
                                    "优势在每组内部归一化。"),
     "stage.ppo_epochs": ("PPO 轮数", "PPO/GRPO：每批 rollout 在采样下一批之前，优化器遍历它的次数。"),

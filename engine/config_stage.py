@@ -13,6 +13,7 @@ from engine.stages import STAGES as STAGE_INFO
 from engine.stages import stage_help
 
 DPO_LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo")  # as engine/train/losses.py LOSS_TYPES (torch-free here)
+REWARD_COMBINES = ("mean", "min")  # as engine/train/reward_ensemble.py COMBINES
 
 
 @dataclass(kw_only=True)
@@ -32,8 +33,12 @@ class StageConfig:
                                "an empty reply and another prompt's reply, so PPO cannot win by saying nothing or "
                                "answering off-topic. 0 = the pairs only.")
     # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
-    reward: str = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format) or the folder of a "
-                           "reward-model checkpoint.")
+    reward: str | list[str] = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format), the "
+                                   "folder of a reward-model checkpoint, or a list of such folders (an ensemble, "
+                                   "combined by stage.reward_combine).")
+    reward_combine: str = knob("mean", "PPO/GRPO with a list of reward models: each one's scores are standardised, "
+                               "then combined by their mean, or by their min (pessimistic: a reply must satisfy "
+                               "every reward model).")
     group_size: int = knob(4, "GRPO (and PPO with stage.prompt_baseline): completions sampled per prompt; "
                           "advantages are normalised within each group.")
     ppo_epochs: int = knob(2, "PPO/GRPO: optimizer passes over each rollout batch before sampling the next.")
@@ -82,8 +87,14 @@ class StageConfig:
         self._check_distill()
 
     def _check_rl(self) -> None:
+        rewards = self.reward if isinstance(self.reward, list) else [self.reward]
+        for i, entry in enumerate(rewards if len(rewards) > 1 else []):
+            _require(bool(entry.strip()), f"stage.reward[{i}]", "is empty",
+                     "a list of rewards holds reward-model checkpoint folders")
+        _require(self.reward_combine in REWARD_COMBINES, "stage.reward_combine",
+                 f"unknown combination {self.reward_combine!r}", f"use one of: {', '.join(REWARD_COMBINES)}")
         if self.name in ("ppo", "grpo"):
-            _require(bool(self.reward.strip()), "stage.reward", f"the {self.name} stage needs a reward source, "
+            _require(any(r.strip() for r in rewards), "stage.reward", f"the {self.name} stage needs a reward source, "
                      "and none is set", "set stage.reward to a rule (exact_match, numeric_match, format) or to a "
                      "reward-model checkpoint folder")
         _require(self.group_size >= 2, "stage.group_size", f"must be >= 2, got {self.group_size}",

@@ -1,6 +1,7 @@
 """Where PPO and GRPO get their rewards: `stage.reward` names a rule (engine/train/rewards.py) or a reward-model
-checkpoint folder (engine/train/reward.py loads it). Both score a batch of (prompt turns, completion text) pairs
-and return one float each. Everything that can be wrong with the source is said before training starts.
+checkpoint folder (engine/train/reward.py loads it), or a list of such folders (an ensemble,
+engine/train/reward_ensemble.py). Each scores a batch of (prompt turns, completion text) pairs and returns one
+float each. Everything that can be wrong with the source is said before training starts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 from engine.config import is_reward_path
 from engine.errors import UserError
 from engine.tokenizer import Tokenizer
+from engine.train.reward_ensemble import EnsembleSource
 from engine.train.rewards import END_MARKS, RuleReward, get_rule_reward
 
 
@@ -77,8 +79,16 @@ def raise_tokenizer_differs(folder: Path) -> None:
                     kind="config")
 
 
-def build_reward_source(spec: str, tok: Tokenizer, device: torch.device, max_len: int) -> RuleSource | ModelSource:
-    """The source `stage.reward` names: a folder (a path, or an existing directory) or else a rule's name."""
+def build_reward_source(spec: str | list[str], tok: Tokenizer, device: torch.device, max_len: int,
+                        combine: str = "mean") -> RuleSource | ModelSource | EnsembleSource:
+    """The source `stage.reward` names: a folder (a path, or an existing directory) or else a rule's name; a list of
+    reward-model folders is an ensemble (reward_ensemble.py), combined by `combine` (stage.reward_combine)."""
+    if isinstance(spec, list):
+        if len(spec) == 1:
+            spec = spec[0]
+        else:
+            return EnsembleSource([ensemble_member(entry, i, tok, device, max_len) for i, entry in enumerate(spec)],
+                                  combine)
     spec = spec.strip()
     if not spec:
         raise UserError("stage.reward: no reward source is set",
@@ -87,6 +97,21 @@ def build_reward_source(spec: str, tok: Tokenizer, device: torch.device, max_len
     if is_reward_path(spec) or Path(spec).is_dir():
         return ModelSource(spec, tok, device, max_len)
     return RuleSource(get_rule_reward(spec))
+
+
+def ensemble_member(entry: str, index: int, tok: Tokenizer, device: torch.device, max_len: int) -> ModelSource:
+    """One entry of a stage.reward list: a reward-model folder; a rule's name or a missing folder is refused,
+    naming its position in the list."""
+    entry = str(entry).strip()
+    if not (is_reward_path(entry) or Path(entry).is_dir()):
+        raise UserError(f"stage.reward[{index}]: {entry!r} is not a reward-model checkpoint folder; a list of "
+                        "rewards is an ensemble of reward models", "name a rule alone (stage.reward: exact_match), "
+                        "or list only reward-model run folders", kind="config")
+    try:
+        return ModelSource(entry, tok, device, max_len)
+    except UserError as e:
+        message = e.message.removeprefix("stage.reward: ")
+        raise UserError(f"stage.reward[{index}]: {message}", e.hint, kind=e.kind) from None
 
 
 def check_answers(source: RuleSource | ModelSource, answers: list[str | None], where: str) -> None:

@@ -38,7 +38,8 @@ class RLStage(Stage):
     def setup(self, ctx: StageContext) -> None:
         self.ctx, self.cfg, self.tok = ctx, ctx.cfg, ctx.tok
         s = ctx.cfg.stage
-        self.reward = build_reward_source(s.reward, ctx.tok, ctx.rt.device, ctx.cfg.model.max_seq_len)
+        self.reward = build_reward_source(s.reward, ctx.tok, ctx.rt.device, ctx.cfg.model.max_seq_len,
+                                          s.reward_combine)
         self.reference = self.build_reference(ctx) if self.needs_reference else None
         # KL(rollout policy || policy) per micro-batch of the last step: k3 on the rollout tokens, never negative
         self.approx_kl: list[torch.Tensor] = []
@@ -60,10 +61,15 @@ class RLStage(Stage):
         return ref
 
     def state_dict(self) -> dict:
-        return {"last_kl": self.kl_of_last_step()}
+        state = {"last_kl": self.kl_of_last_step()}
+        if hasattr(self.reward, "state_dict"):  # an ensemble's per-member scale, fixed on its first batch
+            state["reward"] = self.reward.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.last_kl, self.approx_kl = float(state.get("last_kl", 0.0)), []
+        if "reward" in state and hasattr(self.reward, "load_state_dict"):
+            self.reward.load_state_dict(state["reward"])
 
     def kl_of_last_step(self) -> float:
         """The policy's KL from the rollout policy, averaged over the last step's micro-batches (one host read)."""

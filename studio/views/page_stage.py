@@ -253,14 +253,15 @@ class StagePage(WizardPage):
     def _show_reward(self) -> None:
         """Show the reward source the run will use: the user's stage.reward, else the stage preset's (grpo and ppo
         preset a rule), so a stage that works as chosen is not blocked on an empty picker."""
-        self.reward.set_value(str((self.doc.resolved().get("stage") or {}).get("reward") or ""))
+        self.reward.set_value(reward_text((self.doc.resolved().get("stage") or {}).get("reward")))
 
     def _on_reward_changed(self) -> None:
         value = self.reward.value()
-        if value and needs_reward(self.top.fields["stage.name"].value()):
+        current = (self.doc.resolved().get("stage") or {}).get("reward")
+        if not (value and needs_reward(self.top.fields["stage.name"].value())):
+            (self.doc.doc.get("stage") or {}).pop("reward", None)   # a stage without a reward source has no key
+        elif not (isinstance(current, list) and value == reward_text(current)):  # a YAML's ensemble stays a list
             self.doc.set("stage.reward", value)
-        else:  # a stage without a reward source has no stage.reward key at all
-            (self.doc.doc.get("stage") or {}).pop("reward", None)
         self._on_fields_changed()
 
     def _on_teacher_changed(self) -> None:
@@ -364,3 +365,8 @@ class StagePage(WizardPage):
             self.estimate.show_cost(Cost())
         else:
             self.estimate.show_cost(self.cost_source(cfg, est["memory_bytes"]))
+
+
+def reward_text(reward) -> str:
+    """stage.reward as the picker shows it: a rule or folder as is, an ensemble's folders joined by commas."""
+    return ", ".join(str(r) for r in reward) if isinstance(reward, list) else str(reward or "")

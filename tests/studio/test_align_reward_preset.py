@@ -74,3 +74,15 @@ def test_a_picked_reward_model_stays_until_the_stage_changes(wizard):
     assert not page.reward.isVisible() and "reward" not in (wizard.doc.doc.get("stage") or {})
     page.top.fields["stage.name"].set_value("grpo")                # a new stage starts from its own preset
     assert page.reward.value() == "exact_match"
+
+
+def test_an_ensemble_of_reward_models_from_the_yaml_stays_a_list(wizard):
+    page = wizard.stage
+    page.top.fields["stage.name"].set_value("ppo")
+    rms = ["/runs/rm-a", "/runs/rm-b"]
+    wizard.doc.set("stage.reward", rms)                            # stage.reward as a list: an ensemble
+    page.entered()
+    assert page.reward.value() == "/runs/rm-a, /runs/rm-b"         # shown as text ...
+    assert wizard.doc.get("stage.reward") == rms                   # ... and not written back as one string
+    page.reward.combo.setEditText("exact_match")                   # a new choice replaces it
+    assert wizard.doc.get("stage.reward") == "exact_match"
