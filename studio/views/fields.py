@@ -77,8 +77,7 @@ class Field(QObject):
     def _make(self, default: Any, options: list[str] | None) -> QWidget:
         if self.kind == "choice":
             w = QComboBox()
-            for option in options or []:
-                w.addItem(self._choice_label(str(option)), str(option))
+            self._add_options(w, options or [])
             w.currentIndexChanged.connect(self.changed)
         elif self.kind == "bool":
             w = QCheckBox()
@@ -101,6 +100,19 @@ class Field(QObject):
             if self.kind == "list":
                 w.setPlaceholderText(self.tr("comma-separated"))
         return w
+
+    def set_options(self, options: list[str]) -> None:
+        """Replace a choice field's options (e.g. the engine's lists from the doctor report), keeping its value."""
+        current = self.value()
+        self.widget.blockSignals(True)
+        self.widget.clear()
+        self._add_options(self.widget, options)
+        self.widget.blockSignals(False)
+        self.set_value(current)
+
+    def _add_options(self, combo: QComboBox, options: list) -> None:
+        for option in options:   # the item's data is the YAML value; its text what a person reads
+            combo.addItem(self._choice_label(str(option)), str(option))
 
     def _choice_label(self, option: str) -> str:
         """What a choice shows: the YAML value itself (a name such as bf16 or cosine), words translated."""

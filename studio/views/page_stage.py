@@ -168,12 +168,7 @@ class StagePage(WizardPage):
             f = self.top.fields.get(key) or self.groups[key.split(".")[0]].fields.get(key)
             if not items or f is None or f.kind != "choice":
                 continue
-            current = f.value()
-            f.widget.blockSignals(True)
-            f.widget.clear()
-            f.widget.addItems([str(i) for i in items])
-            f.widget.blockSignals(False)
-            f.set_value(current)
+            f.set_options([str(i) for i in items])
         if "rule_rewards" in options:
             self.options["rule_rewards"] = list(options["rule_rewards"])
             self.reward.set_sources(self.options["rule_rewards"], self._checkpoints())

@@ -172,3 +172,20 @@ def test_monitor_plots_preference_and_rl_metrics_as_they_arrive(qtbot, tmp_path)
     grid.refresh()
     grid.grab().save(str(tmp_path / "monitor_dpo.png"))
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton)
+
+
+def test_picking_a_stage_from_the_list_after_the_doctors_options_arrive_writes_its_name(qtbot, tmp_path, runs):
+    """The doctor's lists refill the choice fields; a stage picked from the refilled list (by its row, as a click
+    does) must still write its YAML value, not None."""
+    wizard = make_wizard(qtbot, tmp_path, runs)
+    wizard.go_to(2)
+    page = wizard.stage
+    stages = list(engine.stages.STAGES)
+    page.set_engine_options({"stages": stages, "optimizers": ["adamw", "lion"], "rule_rewards": RULES})
+    combo = page.top.fields["stage.name"].widget
+    assert [combo.itemData(i) for i in range(combo.count())] == stages   # no duplicate row for the current value
+    combo.setCurrentIndex(stages.index("sft"))
+    assert wizard.doc.get("stage.name") == "sft" and page.top.fields["stage.name"].value() == "sft"
+    optim = page.groups["optim"].fields["optim.name"].widget
+    optim.setCurrentIndex(1)
+    assert wizard.doc.get("optim.name") == "lion"
