@@ -27,20 +27,23 @@ def apply_grad_checkpointing(model: GPT) -> GPT:
     return model
 
 
-def apply_compile(model: GPT, **options) -> GPT:
+def apply_compile(model: GPT, eager_outside_training: bool = True, **options) -> GPT:
     """Compile each block in place, and the cross-entropy (GPT.token_loss) as one more region; the module
     tree and state_dict keys stay as they are. The blocks share one compiled graph (regional compilation), so
     compile time does not grow with depth. `options` go to torch.compile (e.g. backend).
 
-    The compiled code runs only while autograd records (training steps). Evaluation and generation (no_grad,
-    inference_mode) run the same modules eagerly: dynamo guards on the grad mode, so each would compile graphs of
-    its own: a step-0 eval of the tiny preset compiled five (val loss, then one per prefill shape), 76 s of the
-    221 s before its first step (bench/results/cpu_compile.md)."""
+    With `eager_outside_training` (the engine sets it on a CPU) the compiled code runs only while autograd
+    records (training steps); evaluation and generation (no_grad, inference_mode) run the same modules eagerly.
+    Dynamo guards on the grad mode, so each would compile graphs of its own: a step-0 eval of the tiny preset on
+    a CPU compiled five (val loss, then one per prefill shape), 76 s of the 221 s before its first step
+    (bench/results/cpu_compile.md). On a GPU, where compiles are quicker and eval was measured compiled, it is off."""
+    loss = torch.compile(model.token_loss, **options)
     for block in model.blocks:
         block.compile(**options)
-        block._compiled_call_impl = while_training(block._compiled_call_impl, block._call_impl)
+        if eager_outside_training:
+            block._compiled_call_impl = while_training(block._compiled_call_impl, block._call_impl)
     # an instance attribute: shadows the method
-    model.token_loss = while_training(torch.compile(model.token_loss, **options), model.token_loss)
+    model.token_loss = while_training(loss, model.token_loss) if eager_outside_training else loss
     return model
 
 

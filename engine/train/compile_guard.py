@@ -6,6 +6,7 @@ says why in a warning and continues uncompiled. Knows nothing about the loop.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import subprocess
 import time
@@ -41,9 +42,9 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     sink.log("torch.compile: compiling the model's blocks before the first step (about a minute, longer on a busy "
              "machine); stop or Ctrl-C ends the run")  # the line before said 'compiled': say that it is under way
     compile_record.use_workspace_cache(workspace)
-    apply_compile(model, backend=backend)
     t0 = time.perf_counter()
     try:
+        apply_compile(model, eager_outside_training=rt.device.type == "cpu", backend=backend)
         # One step, undone, at the run's own micro-batch: it compiles the forward and backward the steps will run
         # (a probe of one sequence compiled a batch-1 graph, and the first step compiled again for its batch).
         step_probe(parts, rt, budget=2**62)(probe_batch(parts.cfg))
@@ -54,7 +55,8 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     seconds = time.perf_counter() - t0
     sink.log(f"torch.compile ({'auto' if mode == 'auto' else 'on'}): the model's blocks are compiled "
              f"({seconds:.0f} s{', from the cache of an earlier compile' if warm else ''})")
-    if backend == "inductor":  # a record claims inductor's cached graphs: only a real compile leaves them
+    # A record claims inductor's cached CPU graphs (it only serves auto's CPU rule): only a real compile leaves them.
+    if backend == "inductor" and rt.device.type == "cpu":
         try:
             compile_record.remember(workspace, key, seconds, f"{parts.cfg.model.preset or 'custom'} model, "
                                     f"{parts.cfg.stage.name}, micro-batch {parts.cfg.run.batch_size}, {rt.precision}")
@@ -62,6 +64,16 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
             sink.log(f"the compile could not be recorded in the workspace ({e}); the next run judges it cold",
                      "warning")
     return True
+
+
+def settle_choice(parts: RunParts, compiled: bool) -> RunParts:
+    """hardware.compile: auto becomes what it decided (on / off) before run.yaml is written, as run.batch_size: auto
+    becomes a number: a resume then runs the same kernels (compiled and eager ones differ in the last digits)
+    instead of deciding again from a workspace record written since, or from a longer run.max_steps."""
+    if parts.cfg.hardware.compile != "auto":
+        return parts
+    hardware = dataclasses.replace(parts.cfg.hardware, compile="on" if compiled else "off")
+    return dataclasses.replace(parts, cfg=dataclasses.replace(parts.cfg, hardware=hardware))
 
 
 def probe_batch(cfg) -> int:

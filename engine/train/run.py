@@ -24,7 +24,7 @@ from engine.protocol import control_dir
 from engine.run_lock import claim_out, hold_run
 from engine.train import distributed
 from engine.train.autobatch import fit_batch
-from engine.train.compile_guard import compile_model
+from engine.train.compile_guard import compile_model, settle_choice
 from engine.train.loop import Trainer
 from engine.train.registry import make_stage
 from engine.train.setup import build_parts
@@ -181,7 +181,8 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
         cfg = dataclasses.replace(cfg, stage=dataclasses.replace(cfg.stage, init=str(origin)))
     with writing("the tokenizer and the pretokenized data", workspace), distributed.cache_lock(workspace, world):
         parts = build_parts(cfg, stage, workspace, sink, rt, step_dir or origin, origin=origin, resume_dir=step_dir)
-    compile_model(parts, rt, sink)       # hardware.compile; a compiler that fails leaves the run eager, with a warning
+    compiled = compile_model(parts, rt, sink)   # a compiler that fails leaves the run eager, with a warning
+    parts = settle_choice(parts, compiled)      # compile: auto becomes on / off before run.yaml is written
     parts = fit_batch(parts, rt, sink)   # run.batch_size: auto becomes a number before run.yaml is written
     if not resume and rank == 0:
         atomic_write_text(run_dir / "run.yaml", parts.cfg.to_yaml())

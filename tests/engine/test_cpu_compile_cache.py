@@ -28,7 +28,10 @@ TOY = ["model.d_model=32", "model.n_layer=1", "model.n_head=4", "model.n_kv_head
 
 @pytest.fixture(autouse=True)
 def _own_inductor_cache(monkeypatch):
-    monkeypatch.delenv(compile_record.CACHE_ENV, raising=False)  # the workspace's folder, not a user's setting
+    # The workspace's folder, not a user's setting; set first so that monkeypatch also undoes what compile_model
+    # writes there (a delenv of an unset variable records nothing to restore).
+    monkeypatch.setenv(compile_record.CACHE_ENV, "unset-by-the-fixture")
+    monkeypatch.delenv(compile_record.CACHE_ENV)
 
 
 def _graphs_in_cache(workspace) -> None:
@@ -101,3 +104,21 @@ def test_the_tiny_presets_default_run_compiles_only_when_warm():
     assert "its shape compiled here before" in compile_reason(cpu, flops, warm=True)
     assert "one run with hardware.compile=on pays the compile" in compile_reason(cpu, flops)   # how to get there
     assert "compile=on" not in compile_reason(cpu, CPU_COMPILE_WARM_MIN_FLOPS / 2)           # too short either way
+
+
+def test_auto_is_settled_to_what_it_decided_and_an_explicit_choice_is_kept():
+    """run.yaml gets on/off for auto, so a resume never re-decides (a record written since, a longer max_steps)."""
+    import dataclasses
+
+    from engine.train.compile_guard import settle_choice
+
+    @dataclasses.dataclass
+    class Parts:   # settle_choice only reads and replaces the config
+        cfg: object
+
+    def settled(mode: str, compiled: bool) -> str:
+        parts = Parts(load_config(overrides=[*TOY, f"hardware.compile={mode}"]))
+        return settle_choice(parts, compiled).cfg.hardware.compile
+
+    assert settled("auto", True) == "on" and settled("auto", False) == "off"
+    assert settled("on", False) == "on" and settled("off", False) == "off"

@@ -67,7 +67,9 @@ def test_eval_and_generation_compile_nothing_beyond_the_training_graphs(model_cf
     torch._dynamo.reset()
 
 
-def test_the_probe_before_the_first_step_compiles_the_steps_own_graph(tmp_path, workspace, tok_dir, jsonl):
+def test_the_probe_before_the_first_step_compiles_the_steps_own_graph(tmp_path, workspace, tok_dir, jsonl,
+                                                                      monkeypatch):
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # compile_model's setting is undone
     data = jsonl(tmp_path / "t.jsonl", [{"text": f"Line {i} of a short text to train on."} for i in range(60)])
     cfg = load_config(overrides=["model.d_model=32", "model.n_layer=1", "model.n_head=4", "model.n_kv_head=2",
                                  "model.max_seq_len=32", "data.seq_len=16", "run.batch_size=6", "hardware.device=cpu",
