@@ -23,6 +23,7 @@ from engine.hardware import Runtime
 from engine.model.apply import apply_compile, remove_compile
 from engine.train.autobatch import step_probe
 from engine.train.setup import RunParts
+from engine.train.stage import Stage
 
 
 def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | Callable = "inductor") -> bool:
@@ -34,6 +35,10 @@ def compile_model(parts: RunParts, rt: Runtime, sink: EventSink, backend: str | 
     if mode == "auto" and rt.device.type == "cpu":
         sink.log(f"torch.compile (auto) {compile_reason(rt.device, run_flops, warm)}")
     if not compile_enabled(mode, rt.device, run_flops, warm):
+        return False
+    if type(parts.stage).batches is Stage.batches:  # PPO, GRPO: no offline batch for the probe step to draw
+        sink.log(f"torch.compile is skipped: the {parts.cfg.stage.name} stage's batches come from rollouts of the "
+                 "policy, which the compile's probe step cannot draw; the run stays eager")
         return False
     if parts.cfg.optim.name == "sophia":  # its Hessian steps differentiate the gradient; compiled graphs cannot
         sink.log("torch.compile is skipped: optim.name sophia needs a second derivative that compile lacks")

@@ -4,8 +4,11 @@ combined by `stage.reward_combine`: their mean, or their minimum (a pessimistic 
 to fool one reward model is scored by the member it did not fool). It knows nothing about rollouts or losses.
 
 Scales differ between reward models (one spreads over +-10, another over +-3), so a plain mean would follow the
-loudest member. Each member's mean and std are fixed on the first batch the ensemble scores (the first rollout) and
-kept with the stage's state, so the scale is one function of a reply for the whole run and across a resume:
+loudest member. Each member's mean and std are fixed on the first batch the ensemble scores (the step-0 evaluation's
+greedy replies to held-out prompts when run.eval_every > 0, else the first rollout; so the scale depends on that
+choice) and kept with the stage's state, so the scale is one function of a reply for the whole run and across a
+resume. A member whose first scores are (nearly) all equal keeps a std of 1 rather than one that would multiply its
+later scores a millionfold:
   z_k(x) = (s_k(x) - mu_k) / sigma_k;   r(x) = mean_k z_k(x)   or   min_k z_k(x)
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import torch
 
 COMBINES = ("mean", "min")
+STD_FLOOR = 1e-3   # relative to max(1, |mean|): below it a member's first batch has no spread to scale by
 
 
 class EnsembleSource:
@@ -31,8 +35,10 @@ class EnsembleSource:
     def score(self, messages: list[list[dict]], answers: list[str | None], texts: list[str]) -> list[float]:
         raw = torch.tensor([m.score(messages, answers, texts) for m in self.members], dtype=torch.float64)  # (K, N)
         if self.calibration is None:
+            mean = raw.mean(dim=1)
             std = raw.std(dim=1, unbiased=False) if raw.shape[1] > 1 else torch.ones(len(self.members))
-            self.calibration = torch.stack([raw.mean(dim=1), std.clamp(min=1e-6)], dim=1)
+            flat = std < STD_FLOOR * mean.abs().clamp(min=1.0)   # no spread to learn a scale from
+            self.calibration = torch.stack([mean, torch.where(flat, torch.ones_like(std), std)], dim=1)
         return combine_scores(raw, self.calibration, self.combine).tolist()
 
     def state_dict(self) -> dict:

@@ -255,6 +255,8 @@ class StagePage(WizardPage):
         current = (self.doc.resolved().get("stage") or {}).get("reward")
         if not (value and needs_reward(self.top.fields["stage.name"].value())):
             (self.doc.doc.get("stage") or {}).pop("reward", None)   # a stage without a reward source has no key
+        elif isinstance(current, list) and "," in value:   # an ensemble shown comma-joined, edited: still a list
+            self.doc.set("stage.reward", [part.strip() for part in value.split(",") if part.strip()])
         elif not (isinstance(current, list) and value == reward_text(current)):  # a YAML's ensemble stays a list
             self.doc.set("stage.reward", value)
         self._on_fields_changed()

@@ -122,3 +122,21 @@ def test_auto_is_settled_to_what_it_decided_and_an_explicit_choice_is_kept():
 
     assert settled("auto", True) == "on" and settled("auto", False) == "off"
     assert settled("on", False) == "on" and settled("off", False) == "off"
+
+
+def test_a_stage_whose_batches_come_from_rollouts_is_not_compiled_and_says_why(tmp_path, workspace, tok_dir, jsonl):
+    """PPO and GRPO have no offline batch for the compile's probe step: skipped with a reason, not 'compile failed'."""
+    import dataclasses
+
+    from engine.train.grpo import GRPOStage
+
+    data = jsonl(tmp_path / "t.jsonl", [{"text": f"Line {i} of a short text to train on."} for i in range(60)])
+    cfg = load_config(overrides=[*TOY, "hardware.compile=on", f"data.train=[{data}]", f"tokenizer.path={tok_dir}"])
+    rt = init_runtime(cfg.hardware, cfg.run.seed)
+    parts = build_parts(cfg, make_stage("pretrain"), workspace, NullSink(), rt, None)
+    parts = dataclasses.replace(parts, stage=GRPOStage.__new__(GRPOStage))   # only its class is looked at
+    buf = io.StringIO()
+    assert compile_model(parts, rt, EventSink(stream=buf), backend=lambda g, _: g.forward) is False
+    assert "batches come from rollouts" in buf.getvalue() and "failed" not in buf.getvalue()
+    assert not hasattr(parts.model.blocks[0], "_compiled_call_impl") or parts.model.blocks[0]._compiled_call_impl \
+        is None

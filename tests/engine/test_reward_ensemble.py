@@ -97,3 +97,24 @@ def test_bad_entries_are_refused_naming_their_position(tmp_path, workspace, init
         load_config(overrides=["stage.name=ppo", "stage.init=/x", "stage.reward_combine=max"])
     cfg = load_config(overrides=["stage.name=ppo", "stage.init=/x", "stage.reward=[./a, ./b]"])
     assert all(Path(p).is_absolute() for p in cfg.stage.reward)                 # folders resolved as one folder is
+
+
+def test_a_member_without_spread_on_its_first_batch_keeps_a_unit_scale():
+    """A std of ~0 on the first batch would multiply that member's later scores a millionfold and let it decide
+    the ensemble alone; it keeps std 1 instead."""
+    from engine.train.reward_ensemble import EnsembleSource
+
+    class Fixed:
+        name = "fixed"
+
+        def __init__(self, values):
+            self.values = iter(values)
+
+        def score(self, messages, answers, texts):
+            return next(self.values)
+
+    flat, spread = Fixed([[5.0, 5.0], [6.0, 5.0]]), Fixed([[0.0, 2.0], [0.0, 2.0]])
+    ens = EnsembleSource([flat, spread], "mean")
+    assert ens.score([[], []], [None, None], ["a", "b"]) == [-0.5, 0.5]    # flat: z = 0; spread: z = -1, +1
+    assert ens.calibration[0].tolist() == [5.0, 1.0]
+    assert ens.score([[], []], [None, None], ["a", "b"]) == [0.0, 0.5]     # flat's +1 counts as 1, not 1e6

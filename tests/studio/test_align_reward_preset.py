@@ -84,5 +84,7 @@ def test_an_ensemble_of_reward_models_from_the_yaml_stays_a_list(wizard):
     page.entered()
     assert page.reward.value() == "/runs/rm-a, /runs/rm-b"         # shown as text ...
     assert wizard.doc.get("stage.reward") == rms                   # ... and not written back as one string
+    page.reward.combo.setEditText("/runs/rm-a, /runs/rm-b, /runs/rm-c")   # a member typed in: still a list
+    assert wizard.doc.get("stage.reward") == [*rms, "/runs/rm-c"]
     page.reward.combo.setEditText("exact_match")                   # a new choice replaces it
     assert wizard.doc.get("stage.reward") == "exact_match"
