@@ -156,7 +156,9 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
                       "tiny 预设、optim.lr 1e-3 下 SFT 300 步：1 倍时验证损失 0.793，3 倍时 0.750。"),
     "lora.dora": ("DoRA（权重分解）",
                   "DoRA：另为每个适配层的每个输出训练一个幅度 m，"
-                  "W' = m · (W + (alpha / r) B A) / ||W + (alpha / r) B A||（按输出行取范数；每层多 d_out 个权重）。"),
+                  "W' = m · (W + (alpha / r) B A) / ||W + (alpha / r) B A||（按输出行取范数；每层多 d_out 个权重）。"
+                  "tiny 预设、r4、SFT 300 步：前期更快（第 150 步验证损失低 1–3%），最终相同"
+                  "（0.745 对 0.750；在预训练更久的基座上 0.542 对 0.542）。"),
     "lora.dropout": ("LoRA dropout", "适配器输入上的 dropout（基座路径从不 dropout）。"),
     "lora.targets": ("LoRA 目标层",
                      "加适配器的层：q_proj、k_proj、v_proj、o_proj（注意力），gate_proj、up_proj、down_proj（MLP）"
