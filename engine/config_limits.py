@@ -100,7 +100,7 @@ def host_model_bytes(cfg: Config) -> int:
     from engine.estimate import lora_param_count, param_count
     m, vocab = cfg.model, cfg.model.vocab_size or cfg.tokenizer.vocab_size
     n = param_count(m, vocab)["total"] + lora_param_count(m, cfg.lora.rank, cfg.lora.targets, cfg.lora.token_rows,
-                                                          vocab)
+                                                          vocab, cfg.lora.dora)
     return 4 * n + 2 * 4 * m.max_seq_len * (m.head_dim // 2)
 
 

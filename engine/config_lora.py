@@ -27,6 +27,10 @@ class LoraConfig:
     lr_ratio: float = knob(3.0, "The adapters' learning rate as a multiple of optim.lr (the schedule is the same): "
                            "a few thousand low-rank weights want larger steps than full fine-tuning's. Tiny preset, "
                            "300 SFT steps at optim.lr 1e-3: val loss 0.793 at 1x, 0.750 at 3x.")
+    dora: bool = knob(False, "DoRA: also train one magnitude per output of each adapted layer, W' = m * (W + "
+                      "(alpha / r) B A) / ||W + (alpha / r) B A|| per output row (d_out more weights per layer). "
+                      "Tiny preset, r4, 600 SFT steps: val loss 0.624 vs LoRA's 0.645 (0.486 vs 0.496 on a "
+                      "longer-pretrained base); after 300 steps 0.745 vs 0.750 (the same 0.542 on that base).")
     dropout: float = knob(0.0, "Dropout on the adapter's input (the base path never drops).")
     targets: list[str] = knob(list(PROJECTIONS), "Layers that get adapters: q_proj, k_proj, v_proj, o_proj "
                               "(attention), gate_proj, up_proj, down_proj (MLP) and embed (the token embedding, "

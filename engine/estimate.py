@@ -42,10 +42,10 @@ def param_count(m: ModelConfig, vocab_size: int | None = None) -> dict[str, int]
 
 
 def lora_param_count(m: ModelConfig, rank: int, targets: list[str] | tuple[str, ...], token_rows: int = 0,
-                     vocab_size: int | None = None) -> int:
+                     vocab_size: int | None = None, dora: bool = False) -> int:
     """Exactly the adapters engine/model/lora.py adds: rank x (in + out) per targeted Linear of every block
-    (gate_proj exists only in gated MLPs), rank x (vocab + d_model) for `embed`, plus d_model per trained
-    trained token row (special and frequent tokens; twice with an untied head)."""
+    (gate_proj exists only in gated MLPs; DoRA adds `out` magnitudes to each), rank x (vocab + d_model) for
+    `embed`, plus d_model per trained token row (special and frequent tokens; twice with an untied head)."""
     if rank <= 0:
         return 0
     rows = token_rows * m.d_model * (1 if m.tie_embeddings else 2)
@@ -55,7 +55,7 @@ def lora_param_count(m: ModelConfig, rank: int, targets: list[str] | tuple[str, 
               "up_proj": (d, f), "down_proj": (f, d)}
     if m.activation in ("swiglu", "geglu"):
         shapes["gate_proj"] = (d, f)
-    return m.n_layer * sum(rank * sum(shapes[t]) for t in targets if t in shapes) + rows
+    return m.n_layer * sum(rank * sum(shapes[t]) + dora * shapes[t][1] for t in targets if t in shapes) + rows
 
 
 def flops_per_token(m: ModelConfig, seq_len: int, vocab_size: int | None = None) -> int:
@@ -71,7 +71,7 @@ def memory_bytes(cfg: Config, vocab_size: int | None = None, precision: str = "f
     With LoRA only the adapters have gradients and optimizer state; the frozen base is weights alone."""
     m = cfg.model
     n = param_count(m, vocab_size)["total"]
-    adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets, cfg.lora.token_rows, vocab_size)
+    adapters = lora_param_count(m, cfg.lora.rank, cfg.lora.targets, cfg.lora.token_rows, vocab_size, cfg.lora.dora)
     trained = adapters if adapters else n
     weights = 4 * (n + adapters)
     grads = 4 * trained
@@ -166,7 +166,7 @@ def run_estimate(cfg: Config, vocab_size: int | None = None, precision: str = "f
     return {
         "params": params["total"], "params_non_embedding": params["non_embedding"], "params_active": params["active"],
         "params_trainable": lora_param_count(cfg.model, cfg.lora.rank, cfg.lora.targets,
-                                             cfg.lora.token_rows, v) or params["total"],
+                                             cfg.lora.token_rows, v, cfg.lora.dora) or params["total"],
         "tokens_per_step": tokens_per_step, "total_tokens": tokens_per_step * cfg.run.max_steps,
         "flops_per_step": flops_per_token(cfg.model, cfg.data.seq_len, v) * tokens_per_step,
         "memory_bytes": memory_bytes(cfg, v, precision)["total"],

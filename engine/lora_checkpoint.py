@@ -178,13 +178,14 @@ def prepare_lora_model(model: torch.nn.Module, cfg: Config, origin: Path | None,
         expected = adapter_state_dict(model)
         if set(saved) != set(expected) or any(saved[k].shape != expected[k].shape for k in saved) or any(
                 not torch.equal(saved[k], expected[k]) for k in saved if k.endswith(".token_ids")):
-            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets / "
+            raise UserError(f"{resume_dir}: its adapters do not match lora.rank / lora.targets / lora.dora / "
                             "lora.train_special_tokens / lora.train_frequent_tokens of this run",
                             "resume with the run's own settings", kind="checkpoint")
         model.load_state_dict(saved, strict=False)
     trainable, total = trainable_count(model)
     rows = len(model.lora_info["token_ids"])
-    sink.log(f"lora: rank {cfg.lora.rank} adapters (alpha {cfg.lora.alpha:g}) on {len(layers)} layers "
+    kind = "DoRA" if cfg.lora.dora else "adapters"
+    sink.log(f"lora: rank {cfg.lora.rank} {kind} (alpha {cfg.lora.alpha:g}) on {len(layers)} layers "
              f"({', '.join(cfg.lora.targets)})" + (f" and the embedding rows of {rows} tokens" if rows else "")
              + f" of base {origin}; {trainable:,} of {total:,} parameters train "
              f"({100 * trainable / total:.2f}%)")

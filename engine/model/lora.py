@@ -2,6 +2,8 @@
 
 A targeted Linear y = W x becomes y = W x + (alpha / r) B A dropout(x), with A (r, in) random and B (out, r) zero,
 so the adapted model starts out equal to the base and only A and B (r x (in + out) numbers per layer) are trained.
+DoRA (Liu et al., 2024; lora.dora) adds a trainable magnitude per output: W' = m * V / ||V||, V = W + (alpha / r) B A,
+the norm taken over each output's row of W' (the paper's "column" in its (in -> out) notation), m starting at ||W||.
 Parameter names of the base stay as they were (`blocks.0.attn.q_proj.weight`), the adapters sit beside them
 (`...q_proj.lora_A`, `...q_proj.lora_B`). This module knows nothing about checkpoints (engine/lora_checkpoint.py).
 """
@@ -23,7 +25,7 @@ from engine.model.lora_embedding import IDS, ROWS, apply_embedding_adapters, mer
 class LoRALinear(nn.Linear):
     """An nn.Linear that takes over a base layer's weight (same tensor, same name) and adds a low-rank update."""
 
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float):
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float, dora: bool = False):
         nn.Module.__init__(self)
         self.in_features, self.out_features = base.in_features, base.out_features
         self.weight = base.weight
@@ -35,22 +37,40 @@ class LoRALinear(nn.Linear):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
         self.scaling = alpha / rank
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # DoRA: m = ||W|| per output row, so W' = m * W / ||W|| = W at the start (B = 0)
+        self.lora_magnitude = nn.Parameter(w.detach().float().norm(dim=1).to(w.dtype)) if dora else None
         self.adapter_enabled = True
         self.train(base.training)  # a new module starts in training mode; the layer it replaces may be in eval
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x, self.weight, self.bias)                                # (B, T, out)
-        if not self.adapter_enabled:
-            return y
-        h = F.linear(self.lora_dropout(x), self.lora_A)                        # (B, T, r)
-        return y + F.linear(h, self.lora_B) * self.scaling                     # (B, T, out)
+        y = F.linear(x, self.weight)                                            # (B, T, out)
+        if self.adapter_enabled:
+            h = F.linear(self.lora_dropout(x), self.lora_A)                     # (B, T, r)
+            y = y + F.linear(h, self.lora_B) * self.scaling                     # W x + s B A x
+            if self.lora_magnitude is not None:
+                # DoRA: (m / ||W + s B A||) (W x + s B A x), per output; the norm is differentiated through, not
+                # detached (the paper detaches it to save memory on large models; here the exact gradient is cheap)
+                v = self.weight + (self.lora_B @ self.lora_A) * self.scaling    # (out, in)
+                y = y * (self.lora_magnitude / v.norm(dim=1))
+        return y if self.bias is None else y + self.bias
 
     def delta_weight(self) -> torch.Tensor:
-        """The update the adapter adds to W: (alpha / r) B A, shape (out, in), in fp32."""
-        return (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+        """The update the adapter adds to W, shape (out, in), in fp32: (alpha / r) B A, or with DoRA
+        m * V / ||V|| - W (V = W + (alpha / r) B A)."""
+        delta = (self.lora_B.float() @ self.lora_A.float()) * self.scaling
+        if self.lora_magnitude is None:
+            return delta
+        return dora_weight(self.weight.float(), delta, self.lora_magnitude.float()) - self.weight.float()
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, rank={self.lora_A.shape[0]}, scaling={self.scaling:g}"
+        return (f"{super().extra_repr()}, rank={self.lora_A.shape[0]}, scaling={self.scaling:g}"
+                + (", dora" if self.lora_magnitude is not None else ""))
+
+
+def dora_weight(w: torch.Tensor, delta: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
+    """DoRA's merged weight m * V / ||V|| with V = W + delta, each output row rescaled to length m (fp32 in)."""
+    v = w + delta                                                               # (out, in)
+    return v * (magnitude / v.norm(dim=1)).unsqueeze(1)
 
 
 def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
@@ -75,12 +95,13 @@ def apply_lora(model: nn.Module, cfg: LoraConfig, base: dict | None = None,
         raise ConfigError("lora.targets", f"{', '.join(missing)} match no layer of this model",
                           f"this model's projections are: {', '.join(present)}")
     for parent, child_name, _ in sites:
-        setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout))
+        setattr(parent, child_name, LoRALinear(getattr(parent, child_name), cfg.rank, cfg.alpha, cfg.dropout,
+                                               cfg.dora))
     rows = sorted(set(token_ids or []))
     if rows or "embed" in cfg.targets:
         apply_embedding_adapters(model, rows, cfg.rank if "embed" in cfg.targets else 0, cfg.alpha)
     model.lora_info = {"rank": cfg.rank, "alpha": cfg.alpha, "lr_ratio": cfg.lr_ratio, "dropout": cfg.dropout,
-                       "targets": list(cfg.targets),
+                       "targets": list(cfg.targets), "dora": cfg.dora,
                        "train_special_tokens": cfg.train_special_tokens,
                        "train_frequent_tokens": cfg.train_frequent_tokens, "token_ids": rows, "base": base}
     return [full for _, _, full in sites]
@@ -97,7 +118,7 @@ def has_lora(model: nn.Module) -> bool:
     return next(lora_layers(model), None) is not None
 
 
-ADAPTER_SUFFIXES = (".lora_A", ".lora_B", f".{ROWS}", f".{IDS}")
+ADAPTER_SUFFIXES = (".lora_A", ".lora_B", ".lora_magnitude", f".{ROWS}", f".{IDS}")
 
 
 def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -120,8 +141,9 @@ def trainable_count(model: nn.Module) -> tuple[int, int]:
 
 def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Tensor],
                scaling: float) -> dict[str, torch.Tensor]:
-    """A full state dict: W + scaling * B A for every adapted `<layer>.weight` (and W[ids] += d for trained token
-    rows), computed in fp32 and stored in W's dtype. Every key of `adapters` must pair with a weight of
+    """A full state dict: W + scaling * B A for every adapted `<layer>.weight` (DoRA: m * V / ||V|| of that, where
+    the adapters hold `<layer>.lora_magnitude`; and W[ids] += d for trained token rows), computed in fp32 and
+    stored in W's dtype. Every key of `adapters` must pair with a weight of
     `base_state` (KeyError names the first that does not)."""
     out = dict(base_state)
     layers = sorted({k.rsplit(".", 1)[0] for k in adapters})
@@ -130,8 +152,10 @@ def merge_into(base_state: dict[str, torch.Tensor], adapters: dict[str, torch.Te
             merge_embedding(out, base_state, adapters, layer, scaling)
             continue
         w = base_state[f"{layer}.weight"]
-        delta = adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float()   # (out, in)
-        out[f"{layer}.weight"] = (w.float() + scaling * delta).to(w.dtype)
+        delta = scaling * (adapters[f"{layer}.lora_B"].float() @ adapters[f"{layer}.lora_A"].float())  # (out, in)
+        magnitude = adapters.get(f"{layer}.lora_magnitude")
+        merged = w.float() + delta if magnitude is None else dora_weight(w.float(), delta, magnitude.float())
+        out[f"{layer}.weight"] = merged.to(w.dtype)
     return out
 
 

@@ -30,12 +30,14 @@ def toy(model_cfg, seed: int = 0, **kw) -> GPT:
 
 
 def perturb(model: GPT, seed: int = 1) -> None:
-    """Non-zero B everywhere, so the adapters really change the model (fresh ones start at B = 0)."""
+    """Non-zero B everywhere (and DoRA magnitudes moved off ||W||), so the adapters really change the model."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith("lora_B"):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif name.endswith("lora_magnitude"):
+                p.mul_(1 + 0.2 * torch.randn(p.shape, generator=g))
 
 
 def test_only_the_adapters_train_and_the_optimizer_holds_only_them(model_cfg):
@@ -88,16 +90,41 @@ def test_fresh_adapters_leave_the_model_as_it_was_and_disabling_them_gives_the_b
     assert torch.equal(model(x)[0], adapted)  # switched back on after the block
 
 
-def test_merged_weights_give_the_same_logits_as_base_plus_adapters(model_cfg):
+@pytest.mark.parametrize("dora", [False, True])
+def test_merged_weights_give_the_same_logits_as_base_plus_adapters(model_cfg, dora):
     model = toy(model_cfg)
     base_state = {k: v.clone() for k, v in model.state_dict().items()}
-    apply_lora(model, LoraConfig(rank=4, alpha=8.0))
+    apply_lora(model, LoraConfig(rank=4, alpha=8.0, dora=dora))
     perturb(model)
     x = torch.randint(0, 512, (2, 16))
     adapted, _ = model(x)
     merged = GPT(model.cfg).eval()
     merged.load_state_dict(merge_into(base_state, adapter_state_dict(model), 8.0 / 4))
     assert torch.allclose(merged(x)[0], adapted, atol=1e-5)
+    with adapters_disabled(model):  # the magnitudes are bypassed too
+        assert torch.equal(model(x)[0], toy(model_cfg)(x)[0])
+
+
+def test_dora_starts_at_the_base_and_its_merged_rows_have_the_trained_magnitudes(model_cfg):
+    """W' = m * V / ||V|| row by row: fresh (B = 0, m = ||W||) it is W; trained, each merged row's length is m."""
+    model = toy(model_cfg)
+    x = torch.randint(0, 512, (2, 16))
+    base_logits, _ = model(x)
+    base_state = {k: v.clone() for k, v in model.state_dict().items()}
+    apply_lora(model, LoraConfig(rank=4, dora=True))
+    assert torch.allclose(model(x)[0], base_logits, atol=1e-5)
+    q = model.blocks[0].attn.q_proj
+    assert q.lora_magnitude.shape == (q.out_features,)
+    assert {n.rsplit(".", 1)[-1] for n, p in model.named_parameters() if p.requires_grad} == {
+        "lora_A", "lora_B", "lora_magnitude"}
+    perturb(model)
+    merged = merge_into(base_state, adapter_state_dict(model), LoraConfig(rank=4).scaling)
+    w = merged["blocks.0.attn.q_proj.weight"]
+    assert torch.allclose(w.norm(dim=1), q.lora_magnitude.detach(), rtol=1e-5)
+    assert torch.allclose(w, base_state["blocks.0.attn.q_proj.weight"] + q.delta_weight().detach(), atol=1e-6)
+    loss = model(x)[0].square().mean()
+    loss.backward()  # the magnitude and the direction both get a gradient
+    assert q.lora_magnitude.grad.abs().sum() > 0 and q.lora_A.grad.abs().sum() > 0
 
 
 def test_base_view_uses_the_policys_own_weights_in_eval_mode_without_grad(model_cfg):
@@ -223,3 +250,11 @@ def test_default_lora_with_special_rows_stays_under_5_percent_and_estimate_count
         trainable, total = trainable_count(model)
         assert trainable == lora_param_count(model.cfg, 4, cfg.targets, cfg.token_rows)
         assert trainable / (total - trainable) < 0.05, (tied, cfg.targets, trainable, total)
+    dora = LoraConfig(rank=4, dora=True)  # one magnitude per output of each of the 28 layers, still under 5%
+    model = toy(model_cfg, **{**tiny, "vocab_size": 2048})
+    apply_lora(model, dora, token_ids=list(range(dora.token_rows)))
+    trainable, total = trainable_count(model)
+    assert trainable == lora_param_count(model.cfg, 4, dora.targets, dora.token_rows, dora=True)
+    assert trainable - lora_param_count(model.cfg, 4, dora.targets, dora.token_rows) == sum(
+        m.out_features for m in model.modules() if isinstance(m, LoRALinear))
+    assert trainable / (total - trainable) < 0.05, trainable

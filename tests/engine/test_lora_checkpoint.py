@@ -41,16 +41,19 @@ def base_dir(tmp_path, tok, model_cfg) -> Path:
                                 {"stage": "sft"})
 
 
-def adapted(base_dir: Path, tok, rank: int = 4) -> GPT:
+def adapted(base_dir: Path, tok, rank: int = 4, dora: bool = False) -> GPT:
     """The base with rank-`rank` adapters and special-token rows that are non-zero (so they change the model)."""
     model = GPT(ckpt.model_config_of(base_dir))
     ckpt.load_weights(model, base_dir)
-    apply_lora(model, LoraConfig(rank=rank), base=base_identity(base_dir), token_ids=special_token_ids(tok))
+    apply_lora(model, LoraConfig(rank=rank, dora=dora), base=base_identity(base_dir),
+               token_ids=special_token_ids(tok))
     g = torch.Generator().manual_seed(3)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(("lora_B", "token_rows")):
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+            elif name.endswith("lora_magnitude"):
+                p.mul_(1 + 0.2 * torch.randn(p.shape, generator=g))
     return model.eval()
 
 
@@ -65,15 +68,17 @@ def logits_of(folder: Path, x: torch.Tensor) -> torch.Tensor:
     return model(x)[0]
 
 
-def test_adapter_checkpoint_holds_only_adapters_names_its_base_and_loads_merged(tmp_path, tok, base_dir):
-    model = adapted(base_dir, tok)
+@pytest.mark.parametrize("dora", [False, True])
+def test_adapter_checkpoint_holds_only_adapters_names_its_base_and_loads_merged(tmp_path, tok, base_dir, dora):
+    model = adapted(base_dir, tok, dora=dora)
     folder = save_adapters(model, tmp_path, tok)
     saved = load_file(str(folder / ckpt.WEIGHTS))
-    assert set(saved) == set(adapter_state_dict(model)) and all(k.endswith(("lora_A", "lora_B")) for k in saved
-                                                                if not k.startswith("embed."))
+    kinds = ("lora_A", "lora_B", "lora_magnitude") if dora else ("lora_A", "lora_B")
+    assert set(saved) == set(adapter_state_dict(model)) and {k.rsplit(".", 1)[-1] for k in saved
+                                                             if not k.startswith("embed.")} == set(kinds)
     assert saved["embed.token_ids"].tolist() == special_token_ids(tok) and "embed.token_rows" in saved
     info = json.loads((folder / ckpt.CONFIG).read_text())["lora"]
-    assert info["rank"] == 4 and info["base"]["path"] == str(base_dir.resolve())
+    assert info["rank"] == 4 and info["dora"] is dora and info["base"]["path"] == str(base_dir.resolve())
     assert info["base"]["sha256"] == file_sha256(base_dir / ckpt.WEIGHTS)
     x = torch.randint(0, 512, (2, 20))
     x[:, :2] = torch.tensor([tok.im_start_id, tok.im_end_id])  # the trained rows count in the logits compared
@@ -116,10 +121,10 @@ def chats(n: int = 60) -> list[dict]:
                           {"role": "assistant", "content": f"It is {i % 17 + i % 5}."}]} for i in range(n)]
 
 
-def sft_config(data: Path, tok_dir: Path, base: Path, steps: int):
+def sft_config(data: Path, tok_dir: Path, base: Path, steps: int, *more: str):
     return load_config(overrides=[*TOY, "stage.name=sft", f"stage.init={base}", f"data.train=[{data}]",
                                   f"tokenizer.path={tok_dir}", "run.checkpoint_every=0", f"run.max_steps={steps}",
-                                  "lora.rank=4", "lora.dropout=0.1"])
+                                  "lora.rank=4", "lora.dropout=0.1", *more])
 
 
 def train(cfg, workspace: Path, out: Path | None = None, resume: Path | None = None, more: dict | None = None):
@@ -133,16 +138,18 @@ def train(cfg, workspace: Path, out: Path | None = None, resume: Path | None = N
 
 
 @pytest.mark.slow
-def test_a_lora_run_resumes_exactly(tmp_path, workspace, tok_dir, base_dir, jsonl):
+@pytest.mark.parametrize("dora", [False, True])
+def test_a_lora_run_resumes_exactly(tmp_path, workspace, tok_dir, base_dir, jsonl, dora):
     data = jsonl(tmp_path / "chat.jsonl", chats())
     full, split = tmp_path / "full", tmp_path / "split"
-    train(sft_config(data, tok_dir, base_dir, 6), workspace, out=full)
-    train(sft_config(data, tok_dir, base_dir, 3), workspace, out=split)
-    train(sft_config(data, tok_dir, base_dir, 6), workspace, resume=split, more={"run": {"max_steps": 6}})
+    more = [f"lora.dora={str(dora).lower()}"]
+    train(sft_config(data, tok_dir, base_dir, 6, *more), workspace, out=full)
+    train(sft_config(data, tok_dir, base_dir, 3, *more), workspace, out=split)
+    train(sft_config(data, tok_dir, base_dir, 6, *more), workspace, resume=split, more={"run": {"max_steps": 6}})
     a = load_file(str(full / "checkpoints" / "step-000006" / ckpt.WEIGHTS))
     b = load_file(str(split / "checkpoints" / "step-000006" / ckpt.WEIGHTS))
-    assert set(a) == set(b) and {k for k in a if not k.endswith(("lora_A", "lora_B"))} == {"embed.token_rows",
-                                                                                          "embed.token_ids"}
+    kinds = ("lora_A", "lora_B", "lora_magnitude") if dora else ("lora_A", "lora_B")
+    assert set(a) == set(b) and {k for k in a if not k.endswith(kinds)} == {"embed.token_rows", "embed.token_ids"}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(v, torch.zeros_like(v)) for k, v in a.items() if k.endswith("lora_B"))  # it trained
     # the base stayed frozen: the merged weights differ from the base only in the adapted layers and special rows
