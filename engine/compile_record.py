@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from filelock import FileLock
+
 from engine.diskio import atomic_write_text
 
 FOLDER = "compile"
@@ -62,15 +64,19 @@ def warm_record(workspace: Path, key: str) -> dict | None:
 
 
 def remember(workspace: Path, key: str, seconds: float, what: str) -> None:
-    """Record a successful compile of `key` that took `seconds` (the first one is kept as the cold figure)."""
-    records = _read(workspace)
-    old = records.get(key, {})
-    records[key] = {"what": what, "cache_dir": str(cache_dir(workspace)),
-                    "first_seconds": old.get("first_seconds", round(seconds, 1)), "last_seconds": round(seconds, 1),
-                    "compiles": old.get("compiles", 0) + 1}
+    """Record a successful compile of `key` that took `seconds` (the first one is kept as the cold figure).
+
+    Read, change and write happen under a file lock: two runs of one workspace finishing their compiles at the same
+    moment would otherwise each write the file back without the other's record."""
     path = Path(workspace) / FOLDER / RECORDS
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(records, indent=1, sort_keys=True))
+    with FileLock(str(path.with_suffix(".lock")), timeout=30):
+        records = _read(workspace)
+        old = records.get(key, {})
+        records[key] = {"what": what, "cache_dir": str(cache_dir(workspace)),
+                        "first_seconds": old.get("first_seconds", round(seconds, 1)),
+                        "last_seconds": round(seconds, 1), "compiles": old.get("compiles", 0) + 1}
+        atomic_write_text(path, json.dumps(records, indent=1, sort_keys=True))
 
 
 def _read(workspace: Path) -> dict:

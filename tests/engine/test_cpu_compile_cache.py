@@ -64,6 +64,26 @@ def test_a_record_counts_only_while_the_cache_holds_graphs(tmp_path):
     assert compile_record.warm_record(tmp_path, key) is None           # a damaged record is no record
 
 
+def _remember_many(workspace, prefix: str) -> None:
+    for i in range(25):
+        compile_record.remember(workspace, f"{prefix}{i}", 1.0, "toy")
+
+
+def test_runs_recording_at_the_same_time_lose_no_record(tmp_path):
+    """Several engines of one workspace write records.json at once: each read-change-write holds the lock."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=_remember_many, args=(tmp_path, f"run{k}-")) for k in range(4)]
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join(timeout=60)
+        assert w.exitcode == 0
+    records = json.loads((tmp_path / compile_record.FOLDER / compile_record.RECORDS).read_text())
+    assert len(records) == 100
+
+
 def test_auto_compiles_a_shorter_run_whose_shape_compiled_here_before(tmp_path, workspace, tok_dir, jsonl):
     data = jsonl(tmp_path / "t.jsonl", [{"text": f"Line {i} of a short text to train on."} for i in range(60)])
     toy = [*TOY, "hardware.compile=auto", f"data.train=[{data}]", f"tokenizer.path={tok_dir}"]
