@@ -47,6 +47,9 @@ class StageConfig:
     kl_coef: float = knob(0.05, "PPO: per-token KL penalty to the frozen reference, taken from the reward.")
     clip_range: float = knob(0.2, "PPO/GRPO: clip of the probability ratio (and of PPO's value change).")
     vf_coef: float = knob(0.5, "PPO: weight of the value-head loss beside the policy loss.")
+    value_lr_ratio: float = knob(10.0, "PPO: the value head's learning rate as a multiple of optim.lr. The head "
+                                 "starts from scratch while the policy is already trained: with the ppo preset at "
+                                 "1x (3e-5) its loss stayed at 0.35-0.39 for 200 steps; at 10x it fell to 0.22-0.28.")
     gamma: float = knob(1.0, "PPO: discount per reply token in GAE.")
     lam: float = knob(0.95, "PPO: GAE lambda (bias-variance trade-off of the advantages).")
     whiten_rewards: bool = knob(False, "PPO: normalise each rollout batch's rewards to mean 0, std 1.")
@@ -102,6 +105,8 @@ class StageConfig:
         _require(self.ppo_epochs >= 1, "stage.ppo_epochs", f"must be >= 1, got {self.ppo_epochs}")
         for key in ("kl_target", "beta", "kl_coef", "vf_coef"):
             _require(getattr(self, key) >= 0, f"stage.{key}", f"must be >= 0, got {getattr(self, key)}")
+        _require(0 < self.value_lr_ratio <= 1000, "stage.value_lr_ratio",
+                 f"must be in (0, 1000], got {self.value_lr_ratio}", "typical: 1 .. 30")
         _require(0 < self.clip_range < 1, "stage.clip_range", f"must be in (0, 1), got {self.clip_range}",
                  "typical: 0.2")
         for key in ("gamma", "lam"):

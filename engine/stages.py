@@ -42,8 +42,8 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
               needs_init=True, help="RLHF with PPO: sampled replies scored by stage.reward, a value head, GAE and a "
               "KL penalty to the SFT reference (from an SFT checkpoint)",
               module="engine.train.ppo:PPOStage",
-              knobs=("ppo_epochs", "kl_target", "kl_coef", "clip_range", "vf_coef", "gamma", "lam", "whiten_rewards",
-                     "rollout_tokens", "rollout_temperature", "tasks")),
+              knobs=("ppo_epochs", "kl_target", "kl_coef", "clip_range", "vf_coef", "value_lr_ratio", "gamma", "lam",
+                     "whiten_rewards", "rollout_tokens", "rollout_temperature", "tasks")),
     StageInfo(name="grpo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="grpo",
               needs_init=True, help="RL with GRPO: groups of sampled replies per prompt, scored by stage.reward and "
               "compared within the group (from an SFT checkpoint)",

@@ -52,7 +52,8 @@ class Trainer:
         self.extra_modules = self.stage.trainable()   # e.g. a value head: trained, saved and resumed with the run
         self.optimizer = build_optimizer(self.model, self.cfg.optim, rt.device, grad_scaler=rt.use_grad_scaler)
         for name, module in self.extra_modules.items():
-            add_module_groups(self.optimizer, module, f"stage:{name}", self.cfg.optim.weight_decay)
+            add_module_groups(self.optimizer, module, f"stage:{name}", self.cfg.optim.weight_decay,
+                              self.stage.lr_ratio(name))
         self.params = [p for g in self.optimizer.param_groups for p in g["params"]]
         self.scaler = torch.amp.GradScaler(rt.device.type) if rt.use_grad_scaler else None
         self.skip_on_device = skips_on_device(self.optimizer, self.scaler)
@@ -363,13 +364,16 @@ class Trainer:
 
 
 def add_module_groups(optimizer: torch.optim.Optimizer, module: torch.nn.Module, kind: str,
-                      weight_decay: float) -> None:
-    """A stage's extra module joins the optimizer as its own groups: matrices decayed, biases and norms not."""
+                      weight_decay: float, lr_ratio: float = 1.0) -> None:
+    """A stage's extra module joins the optimizer as its own groups: matrices decayed, biases and norms not. Their
+    lr_scale is the optimizer's default (Muon's: its AdamW groups') times the stage's lr_ratio for the module; the
+    schedule then moves them as every group (lr_at(step) * lr_scale), and a resume loads the saved scale back."""
     params = [p for p in module.parameters() if p.requires_grad]
     matrices, others = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
+    scale = optimizer.defaults.get("lr_scale", 1.0) * lr_ratio
     for group, decay in ((matrices, weight_decay), (others, 0.0)):
         if group:
-            optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind})
+            optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind, "lr_scale": scale})
 
 
 def every(step: int, interval: int) -> bool:

@@ -61,6 +61,9 @@ class PPOStage(RLStage):
     def trainable(self):
         return {"value_head": self.value_head}
 
+    def lr_ratio(self, name):
+        return self.cfg.stage.value_lr_ratio if name == "value_head" else 1.0
+
     def values(self, model, batch):
         """(logits, log-probs, values) of the policy on the batch's rows, all per position, and its MoE router
         stats (None for a dense model)."""
