@@ -7,6 +7,7 @@ corrupt the protocol stream. The sink knows nothing about training; it only writ
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -73,7 +74,10 @@ class HumanDisplay:
                                 if isinstance(v, (int, float)))
             if ev.get("val_loss") is None or ev["val_loss"] != ev["val_loss"]:
                 return f"eval @ {ev['step']}: no validation data  {metrics}".rstrip()
-            return f"eval @ {ev['step']}: val_loss {ev['val_loss']:.4f}  ppl {ev['ppl']:.2f}  {metrics}".rstrip()
+            ppl = ev.get("ppl")
+            # A stage whose val metric is not a token loss (DPO, reward, PPO, GRPO) sends ppl NaN: no ppl is shown.
+            ppl = f"  ppl {ppl:.2f}" if isinstance(ppl, (int, float)) and math.isfinite(ppl) else ""
+            return f"eval @ {ev['step']}: val_loss {ev['val_loss']:.4f}{ppl}  {metrics}".rstrip()
         if kind == "sample":
             return f"sample @ {ev['step']}: {ev['prompt']!r} -> {ev['completion']!r}"
         if kind == "checkpoint":

@@ -101,6 +101,9 @@ def test_human_display_renders_step_and_eval_with_missing_optional_fields():
     assert step.startswith("step      1/2") and "grad 0.00" in step
     ev = HumanDisplay.render({"event": "eval", "t": 0, "step": 2, "val_loss": 1.0, "ppl": 2.72})
     assert ev == "eval @ 2: val_loss 1.0000  ppl 2.72"
+    rl = HumanDisplay.render({"event": "eval", "t": 0, "step": 2, "val_loss": -0.5, "ppl": float("nan"),
+                              "metrics": {"reward": 0.5}})
+    assert rl == "eval @ 2: val_loss -0.5000  reward 0.500"      # no "ppl nan" for a stage with no token loss
 
 
 def test_human_display_other_events():
