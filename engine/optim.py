@@ -137,7 +137,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device,
                         "set hardware.precision to bf16 or fp32, or choose another optimizer", kind="config")
     optimizer = BUILDERS[cfg.name](model, cfg, device)
     # A group added later (a stage's value head) takes the scale of the optimizer it joins (Muon's: AdamW, its
-    # last groups): add_param_group fills in the defaults.
+    # last groups) times the stage's lr_ratio for it (engine/train/loop.py add_module_groups).
     optimizer.defaults.setdefault("lr_scale", optimizer.param_groups[-1].get("lr_scale", 1.0))
     scale_adapter_lr(optimizer, model)
     return optimizer
@@ -146,7 +146,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig, device: torch.device,
 def scale_adapter_lr(optimizer: torch.optim.Optimizer, model: nn.Module) -> None:
     """LoRA: the groups that hold only adapters (and trained token rows) take lora.lr_ratio times their scale, so
     the schedule reaches them as lr_at(step) * lr_scale * lr_ratio. A group a stage adds later (PPO's value head)
-    takes `defaults`, set before this, so it keeps optim.lr. On resume the saved groups' scales are loaded back."""
+    takes `defaults`, set before this, times the stage's own ratio for it (not lora.lr_ratio). On resume the saved
+    groups' scales are loaded back."""
     ratio = getattr(model, "lora_info", {}).get("lr_ratio", 1.0)
     if ratio == 1.0:
         return

@@ -365,13 +365,14 @@ class Trainer:
 
 def add_module_groups(optimizer: torch.optim.Optimizer, module: torch.nn.Module, kind: str,
                       weight_decay: float, lr_ratio: float = 1.0) -> None:
-    """A stage's extra module joins the optimizer as its own groups: matrices decayed, biases and norms not. Their
-    lr_scale is the optimizer's default (Muon's: its AdamW groups') times the stage's lr_ratio for the module; the
-    schedule then moves them as every group (lr_at(step) * lr_scale), and a resume loads the saved scale back."""
+    """A stage's extra module joins the optimizer as its own groups (matrices decayed, biases and norms not) at
+    lr_ratio times the optimizer's default scale (Muon's: its AdamW groups'); a resume loads the saved scale back.
+    Decoupled weight decay shrinks a weight by lr * weight_decay a step, so the matrices' decay is divided by
+    lr_ratio: a faster head is not also decayed faster."""
     params = [p for p in module.parameters() if p.requires_grad]
     matrices, others = [p for p in params if p.dim() >= 2], [p for p in params if p.dim() < 2]
     scale = optimizer.defaults.get("lr_scale", 1.0) * lr_ratio
-    for group, decay in ((matrices, weight_decay), (others, 0.0)):
+    for group, decay in ((matrices, weight_decay / lr_ratio), (others, 0.0)):
         if group:
             optimizer.add_param_group({"params": group, "weight_decay": decay, "kind": kind, "lr_scale": scale})
 

@@ -6,8 +6,8 @@ The loop calls, in order (a stage overrides only what differs from next-token cr
                          ctx.init_dir, the ORIGINAL stage.init also on resume), a value head, a reward model.
   trainable()            extra modules trained beside the policy (their own optimizer param groups, kind
                          "stage:<name>"); their weights go to trainer_state.pt and come back on resume.
-  lr_ratio(name)         the learning rate of extra module `name` as a multiple of the policy's (default 1): a
-                         head trained from scratch beside a trained policy wants a larger step (PPO's value head).
+  lr_ratio(name)         the learning rate of extra module `name` as a multiple of optim.lr (default 1): a head
+                         trained from scratch beside a trained policy wants a larger step (PPO's value head).
   state_dict() / load_state_dict()   other stage state to resume exactly (rollout RNG, running stats): tensors,
                          numbers, strings, lists and dicts only, as trainer_state.pt loads with weights_only=True.
                          Frozen modules are not saved: setup rebuilds them.
@@ -77,7 +77,7 @@ class Stage:
         return {}
 
     def lr_ratio(self, name: str) -> float:
-        """The learning rate of trainable()[name] as a multiple of the policy's."""
+        """The learning rate of trainable()[name] as a multiple of optim.lr."""
         return 1.0
 
     def state_dict(self) -> dict:

@@ -1,6 +1,6 @@
 """lora.lr_ratio: the adapters' groups take lr_ratio x optim.lr through the schedule, a group a stage adds later
-keeps optim.lr, the first Adam step moves the adapters lr_ratio times as far, a bad ratio is named by key, and
-bench/compare.py's lr column names the multiplier."""
+does not take lora.lr_ratio, the first Adam step moves the adapters lr_ratio times as far, a bad ratio is named by
+key, and bench/compare.py's lr column names the multiplier."""
 
 from __future__ import annotations
 

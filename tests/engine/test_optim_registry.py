@@ -92,6 +92,31 @@ def test_each_optimizer_scales_the_schedule_by_its_groups_lr_scale(model_cfg):
     assert lrs["sophia"] == {2e-3 * (SOPHIA_LR_SCALE / SOPHIA_RHO)}
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_a_stage_module_steps_at_its_ratio_of_the_optimizers_scale(model_cfg, name):
+    """A stage's extra module (PPO's value head) joins any optimizer at lr_ratio x the scale a later group gets
+    there (Muon's: its AdamW part), its matrices' decoupled decay divided by the ratio, and a resumed optimizer
+    built with another ratio takes the saved scale back."""
+    from engine.train.loop import add_module_groups
+
+    def with_head(ratio):
+        optimizer = build_optimizer(model(model_cfg), OptimConfig(name=name, lr=1e-3, weight_decay=0.1), CPU)
+        head = torch.nn.Linear(8, 1)
+        add_module_groups(optimizer, head, "stage:head", 0.1, ratio)
+        return optimizer, {id(p) for p in head.parameters()}
+
+    optimizer, head = with_head(4.0)
+    base = optimizer.defaults["lr_scale"]
+    set_lr(optimizer, 2e-3)
+    groups = [g for g in optimizer.param_groups if all(id(p) in head for p in g["params"])]
+    assert [g["lr"] for g in groups] == [pytest.approx(2e-3 * base * 4)] * 2
+    assert sorted(g["weight_decay"] for g in groups) == [0.0, pytest.approx(0.1 / 4)]
+    resumed, _ = with_head(1.0)
+    load_optimizer_state(resumed, optimizer.state_dict(), model(model_cfg))
+    set_lr(resumed, 2e-3)
+    assert [g["lr"] for g in resumed.param_groups][-2:] == [pytest.approx(2e-3 * base * 4)] * 2
+
+
 def test_muon_takes_the_blocks_matrices_and_adamw_the_rest(model_cfg):
     m = model(model_cfg, tie_embeddings=False)
     optimizer = build_optimizer(m, OptimConfig(name="muon"), CPU)

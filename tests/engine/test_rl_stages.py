@@ -135,18 +135,16 @@ def test_ppo_step_follows_token_advantages_and_fits_the_values(tmp_path, workspa
 
 def test_the_value_head_steps_at_value_lr_ratio_times_the_policys_rate(tmp_path, workspace, init_dir, prompts,
                                                                         letters_rule):
-    """A head trained from scratch beside a trained policy takes stage.value_lr_ratio x the schedule's lr; the policy
-    keeps the schedule's; the scale is part of the optimizer's state, so a resume keeps it."""
-    trainer = rl_trainer(tmp_path, workspace, init_dir, prompts, "ppo", "stage.value_lr_ratio=10")
+    """A head trained from scratch beside a trained policy takes stage.value_lr_ratio x the schedule's lr (4 here,
+    not the default); the policy keeps the schedule's."""
+    trainer = rl_trainer(tmp_path, workspace, init_dir, prompts, "ppo", "stage.value_lr_ratio=4")
     trainer.train_step(2e-3)
     head = {id(p) for p in trainer.stage.value_head.parameters()}
     head_groups = [g for g in trainer.optimizer.param_groups if all(id(p) in head for p in g["params"])]
     others = [g for g in trainer.optimizer.param_groups if not any(id(p) in head for p in g["params"])]
     assert head_groups and others
-    assert all(g["lr"] == pytest.approx(2e-2) and g["kind"] == "stage:value_head" for g in head_groups)
+    assert all(g["lr"] == pytest.approx(8e-3) and g["kind"] == "stage:value_head" for g in head_groups)
     assert all(g["lr"] == pytest.approx(2e-3) for g in others)
-    saved = trainer.optimizer.state_dict()["param_groups"]
-    assert sorted(g["lr_scale"] for g in saved)[-1] == pytest.approx(10)
     with pytest.raises(UserError, match="stage.value_lr_ratio"):
         load_config(overrides=["stage.name=ppo", f"stage.init={init_dir}", "stage.reward=exact_match",
                                "stage.value_lr_ratio=0"])
