@@ -37,7 +37,7 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
               module="engine.train.dpo:DPOStage", knobs=("loss_type", "beta", "label_smoothing", "rpo_alpha")),
     StageInfo(name="reward", kind="preference", builtin=("preference_train", "preference_val"), preset="reward",
               needs_init=True, help="reward model: a scalar head trained on preference pairs, from an SFT checkpoint",
-              module="engine.train.reward:RewardStage", knobs=("rm_negatives",)),
+              module="engine.train.reward:RewardStage", knobs=("rm_negatives", "rm_center")),
     StageInfo(name="ppo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="ppo",
               needs_init=True, help="RLHF with PPO: sampled replies scored by stage.reward, a value head, GAE and a "
               "KL penalty to the SFT reference (from an SFT checkpoint)",

@@ -3,6 +3,9 @@ Bradley–Terry loss, and the loader other stages (PPO) and `minigpt eval --metr
 
   r(x, y) = w . h_last + b          h_last: the final-norm hidden state at the sequence's last token (<|im_end|>)
   L       = -log sigma(r(x, y_w) - r(x, y_l))                                   (losses.reward_pair_loss)
+          + c (r(x, y_w) + r(x, y_l))^2         c = stage.rm_center, 0 = off   (losses.reward_center_loss)
+The second term removes the per-prompt offset Bradley–Terry leaves free, so a score says how good the reply is,
+not which prompt it answers (what PPO's advantages need).
 A reward checkpoint is its own kind: its config.json says "kind": "reward_model", and the head is saved beside the
 transformer's weights as reward_head.safetensors. Held-out pairwise accuracy is the share of pairs scored in order.
 """
@@ -21,7 +24,7 @@ from engine import checkpoint as ckpt
 from engine.errors import UserError
 from engine.model.gpt import GPT
 from engine.tokenizer import Tokenizer
-from engine.train.losses import reward_pair_loss
+from engine.train.losses import reward_center_loss, reward_pair_loss
 from engine.train.pairs import PairStage
 from engine.train.reward_negatives import negatives_loss, synthetic_negatives
 from engine.train.stage import StageContext, add_router_loss
@@ -61,7 +64,7 @@ class RewardStage(PairStage):
     def __init__(self) -> None:
         super().__init__()
         self.head: nn.Linear | None = None
-        self.negatives_weight, self.special = 0.0, (0, 0)
+        self.negatives_weight, self.center_weight, self.special = 0.0, 0.0, (0, 0)
 
     def setup(self, ctx: StageContext) -> None:
         super().setup(ctx)
@@ -73,6 +76,7 @@ class RewardStage(PairStage):
             ctx.sink.log(f"reward head from {head_file}")
         self.special = (ctx.tok.im_end_id, ctx.tok.pad_id)
         self.negatives_weight = ctx.cfg.stage.rm_negatives
+        self.center_weight = ctx.cfg.stage.rm_center
 
     def trainable(self) -> dict[str, nn.Module]:
         return {"head": self.head} if self.head is not None else {}
@@ -95,6 +99,8 @@ class RewardStage(PairStage):
         extras = {"chosen_reward": chosen.detach().mean(), "rejected_reward": rejected.detach().mean(),
                   "margin": margin.mean(), "pref_accuracy": (margin > 0).float().mean()}
         loss = reward_pair_loss(chosen, rejected).sum()
+        if self.center_weight > 0 and model.training:
+            loss = loss + self.center_weight * reward_center_loss(chosen, rejected).sum()
         if self.negatives_weight > 0 and model.training:  # held-out figures stay those of the real pairs
             neg = synthetic_negatives(batch["ids"][:B], batch["mask"][:B], batch["lengths"][:B], *self.special)
             r_neg = self.head(last_token_hidden(model, neg["ids"], neg["lengths"]).to(self.head.weight.dtype))

@@ -276,7 +276,7 @@ def test_doctor_offers_the_preference_stages_their_knobs_and_the_rule_rewards():
     assert info["dpo"]["kind"] == info["reward"]["kind"] == "preference"
     assert info["dpo"]["needs_init"] and info["reward"]["needs_init"]
     assert info["dpo"]["knobs"] == ["loss_type", "beta", "label_smoothing", "rpo_alpha"]
-    assert info["reward"]["knobs"] == ["rm_negatives"]
+    assert info["reward"]["knobs"] == ["rm_negatives", "rm_center"]
     assert {"exact_match", "numeric_match", "format"} <= {r["name"] for r in options["rule_rewards"]}
     assert {"dpo", "reward"} <= set(options["stage_presets"])
 

@@ -83,7 +83,7 @@ def test_stage_page_offers_dpo_and_reward_with_their_settings_and_needs(qtbot, t
     page.top.fields["stage.name"].set_value("reward")
     assert page.stage_box.isVisible() and "preference pairs" in page.needs.text()
     shown = {k for k, f in page.stage_knobs.fields.items() if f.widget.isVisible()}
-    assert shown == {"stage.rm_negatives"}                       # the reward model's synthetic negatives
+    assert shown == {"stage.rm_negatives", "stage.rm_center"}    # the reward model's negatives and centring
     page.top.fields["stage.name"].set_value("pretrain")
     assert "loss_type" not in (wizard.doc.doc.get("stage") or {})  # another stage's settings are not kept
 
