@@ -1684,8 +1684,8 @@ with its checkpoints and events? This cannot be undone.</source>
         <translation>偏好对（prompt、chosen、rejected）</translation>
     </message>
     <message>
-        <source>RL prompts (with reference answers for rule rewards)</source>
-        <translation>强化学习提示（带参考答案，用于规则奖励）</translation>
+        <source>RL prompts (with answers for rule rewards)</source>
+        <translation>强化学习提示（带答案，用于规则奖励）</translation>
     </message>
 </context>
 <context>

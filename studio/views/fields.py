@@ -30,7 +30,8 @@ INT_MAX = 2_000_000_000
 def pretty_label(name: str) -> str:
     special = {"d_model": "Width (d_model)", "n_layer": "Layers (n_layer)", "n_head": "Heads (n_head)",
                "n_kv_head": "KV heads (n_kv_head)", "d_ff": "MLP width (d_ff)", "lr": "Learning rate (lr)",
-               "qk_norm": "QK norm", "tf32": "TF32 matmuls", "seq_len": "Sequence length"}
+               "qk_norm": "QK norm", "tf32": "TF32 matmuls", "seq_len": "Sequence length",
+               "rm_negatives": "RM negatives", "rm_center": "RM centring", "rpo_alpha": "RPO alpha"}
     return special.get(name, name.replace("_", " ").capitalize())
 
 

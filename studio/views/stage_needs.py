@@ -22,7 +22,7 @@ DATA_NEEDS = {     # shown through translate("StageNeeds", ...)
     "pretrain": QT_TRANSLATE_NOOP("StageNeeds", "plain text"),
     "sft": QT_TRANSLATE_NOOP("StageNeeds", "chat conversations"),
     "preference": QT_TRANSLATE_NOOP("StageNeeds", "preference pairs (prompt, chosen, rejected)"),
-    "rl_prompt": QT_TRANSLATE_NOOP("StageNeeds", "RL prompts (with reference answers for rule rewards)"),
+    "rl_prompt": QT_TRANSLATE_NOOP("StageNeeds", "RL prompts (with answers for rule rewards)"),
 }
 REWARD_KIND = "reward_model"   # config.json "kind" of a reward-model checkpoint (engine/train/reward.py)
 
