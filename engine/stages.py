@@ -35,7 +35,7 @@ STAGES: dict[str, StageInfo] = {s.name: s for s in (
     StageInfo(name="dpo", kind="preference", builtin=("preference_train", "preference_val"), preset="dpo",
               needs_init=True, help="direct preference optimisation on chosen/rejected pairs, from an SFT checkpoint",
               module="engine.train.dpo:DPOStage", knobs=("loss_type", "beta", "label_smoothing", "rpo_alpha")),
-    StageInfo(name="reward", kind="preference", builtin=("preference_train", "preference_val"), preset="reward",
+    StageInfo(name="reward", kind="preference", builtin=("reward_train", "preference_val"), preset="reward",
               needs_init=True, help="reward model: a scalar head trained on preference pairs, from an SFT checkpoint",
               module="engine.train.reward:RewardStage", knobs=("rm_negatives", "rm_center")),
     StageInfo(name="ppo", kind="rl_prompt", builtin=("rl_prompt_train", "rl_prompt_val"), preset="ppo",

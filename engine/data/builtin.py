@@ -29,13 +29,18 @@ __all__ = [
     "extract_answer", "generate_builtin",
 ]
 
-BUILTIN_VERSION = 3  # 3: the RL prompt files are named rl_prompt_*, after their record kind
+BUILTIN_VERSION = 4  # 4: reward_train, the reward model's pairs; 3: the RL prompt files are named rl_prompt_*
 RECORD_COUNTS = {
     "pretrain_train": 16_000, "pretrain_val": 500,
     "sft_train": 10_000, "sft_val": 400,
     "preference_train": 3_000, "preference_val": 300,
     "rl_prompt_train": 2_000, "rl_prompt_val": 300,
+    "reward_train": 12_000,   # near-miss task pairs, added to preference_train's pairs (_reward_train)
 }
+# Families whose wrong answers a reward model trained on preference_train alone ranked worst on the policy's own
+# samples (copy 0.73, reverse 0.76, unit 0.45 right-over-wrong), so PPO with it lost accuracy on them.
+REWARD_DRILL_FAMILIES = ("copy", "reverse", "unit")
+REWARD_DRILL_WRONG = 2  # pairs per drawn instance: the right answer over this many distinct plausible wrong ones
 TASKS_VAL_PER_FAMILY_AND_LANG = 29  # 7 families x 2 languages x 29 = 406 held-out eval items
 FILE_STEMS: tuple[str, ...] = (*RECORD_COUNTS, "tasks_val")
 MANIFEST_NAME = "manifest.json"
@@ -147,6 +152,22 @@ _BUILDERS: dict[str, Callable[[random.Random, bool], dict]] = {
 }
 
 
+def _reward_train(rng: random.Random, seed: int) -> list[dict]:
+    """The reward stage's training pairs: every preference_train pair, plus RECORD_COUNTS["reward_train"] pairs of
+    a right answer over a plausible wrong one (a digit, a letter, a factor off) on fresh training-side instances of
+    REWARD_DRILL_FAMILIES, shuffled together. A reward model PPO can trust has to tell a near miss from the answer,
+    and 200 pairs a family (preference_train's share) did not teach it that; DPO keeps preference_train as it is."""
+    drill: list[dict] = []
+    while len(drill) < RECORD_COUNTS["reward_train"]:
+        family = REWARD_DRILL_FAMILIES[len(drill) // REWARD_DRILL_WRONG % len(REWARD_DRILL_FAMILIES)]
+        item = sample_task(rng, family, rng.choice(LANGS), held_out=False)
+        wrongs = list(dict.fromkeys(wrong_answer(rng, item) for _ in range(4 * REWARD_DRILL_WRONG)))
+        drill += [{"prompt": item.prompt, "chosen": item.answer, "rejected": w} for w in wrongs[:REWARD_DRILL_WRONG]]
+    records = _records("preference_train", seed) + drill[:RECORD_COUNTS["reward_train"]]
+    rng.shuffle(records)
+    return records
+
+
 def _tasks_val(rng: random.Random) -> list[dict]:
     """Balanced held-out eval items: every family in both languages, one item per instance."""
     records = []
@@ -168,6 +189,8 @@ def _records(stem: str, seed: int) -> list[dict]:
     rng = random.Random(f"minigpt-builtin:{seed}:{stem}")  # one stream per file: editing one file leaves the rest
     if stem == "tasks_val":
         return _tasks_val(rng)
+    if stem == "reward_train":
+        return _reward_train(rng, seed)
     kind, split = stem.rsplit("_", 1)
     build = _BUILDERS[kind]
     return [build(rng, split == "val") for _ in range(RECORD_COUNTS[stem])]

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -135,7 +136,7 @@ def task_pairs(stem: str, files: dict[str, Path]) -> list[tuple[str, str]]:
     if stem.startswith("sft"):
         return [(c[i]["content"], c[i + 1]["content"]) for c in (r["conversations"] for r in records)
                 for i in range(len(c) - 1) if c[i]["role"] == "user"]
-    if stem.startswith("preference"):
+    if stem.startswith(("preference", "reward")):
         return [(r["prompt"], r["chosen"]) for r in records]
     if stem.startswith("pretrain"):
         pairs = []
@@ -195,6 +196,7 @@ def test_other_seed_gives_other_content(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_files_parse_with_expected_keys_and_sizes(files: dict[str, Path]) -> None:
     expected_keys = {"pretrain": {"text"}, "sft": {"conversations"}, "preference": {"prompt", "chosen", "rejected"},
+                     "reward": {"prompt", "chosen", "rejected"},
                      "rl_prompt": {"prompt", "task", "lang", "answer"}, "tasks": {"task", "lang", "prompt", "answer"}}
     manifest = json.loads(files["manifest"].read_text(encoding="utf-8"))
     assert manifest["version"] == BUILTIN_VERSION and manifest["seed"] == 0
@@ -244,6 +246,21 @@ def test_every_answer_is_correct_and_held_out_items_never_reach_training(files: 
     train_prompts = {p for stem in train for p, _ in task_pairs(stem, files)}
     for stem in ("tasks_val", "rl_prompt_val"):
         assert not {p for p, _ in task_pairs(stem, files)} & train_prompts
+
+
+def test_reward_pairs_are_the_preference_pairs_plus_near_misses_of_the_drill_families(files) -> None:
+    reward, preference = read_jsonl(files["reward_train"]), read_jsonl(files["preference_train"])
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731
+    extra = Counter(map(key, reward)) - Counter(map(key, preference))          # a multiset: pairs may repeat
+    assert sum(extra.values()) == len(reward) - len(preference) == builtin.RECORD_COUNTS["reward_train"]
+    assert not Counter(map(key, preference)) - Counter(map(key, reward))       # DPO's pairs, every one of them
+    drill = [json.loads(k) for k, n in extra.items() for _ in range(n)]
+    families = Counter(solve(r["prompt"])[0][0] for r in drill)
+    assert set(families) == set(builtin.REWARD_DRILL_FAMILIES)
+    assert max(families.values()) - min(families.values()) <= 2 * builtin.REWARD_DRILL_WRONG   # balanced
+    assert all(r["rejected"] != r["chosen"] and r["rejected"].strip() for r in drill)
+    first_half = Counter(map(key, reward[:len(reward) // 2]))
+    assert sum(min(n, first_half[k]) for k, n in extra.items()) > len(drill) // 3       # shuffled in, not appended
 
 
 def test_task_files_are_fully_checkable(files: dict[str, Path]) -> None:

@@ -66,9 +66,9 @@ def pref_file(tmp_path, jsonl) -> Path:
 
 
 def trainer_for(stage: str, tmp_path, workspace, init_dir, data: Path, *more: str, sink=None) -> Trainer:
-    # plain DPO and reward model unless a test asks otherwise (the presets add the RPO term and the negatives)
+    # plain DPO and reward model unless a test asks otherwise (the presets add the RPO term, negatives and centring)
     cfg = load_config(overrides=[*TOY, f"stage.name={stage}", f"stage.init={init_dir}", f"data.train=[{data}]",
-                                 "stage.rpo_alpha=0", "stage.rm_negatives=0", *more])
+                                 "stage.rpo_alpha=0", "stage.rm_negatives=0", "stage.rm_center=0", *more])
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     sink = sink or NullSink()
     parts = build_parts(cfg, make_stage(stage), workspace, sink, rt, init_dir, origin=init_dir)

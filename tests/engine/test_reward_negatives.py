@@ -51,7 +51,8 @@ def test_negatives_are_the_prompt_with_an_empty_reply_and_with_the_next_rows_rep
 
 
 def trainer_with(tmp_path, workspace, init_dir, data, *more) -> Trainer:
-    cfg = load_config(overrides=[*TOY, "stage.name=reward", f"stage.init={init_dir}", f"data.train=[{data}]", *more])
+    cfg = load_config(overrides=[*TOY, "stage.name=reward", f"stage.init={init_dir}", f"data.train=[{data}]",
+                                 "stage.rm_center=0", *more])
     rt = init_runtime(cfg.hardware, cfg.run.seed)
     parts = build_parts(cfg, make_stage("reward"), workspace, NullSink(), rt, init_dir, origin=init_dir)
     run_dir = tmp_path / "run"
