@@ -96,8 +96,9 @@ class Trainer:
     def load_trainer_state(self, state: dict, folder: Path | None = None) -> None:
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens_seen"])
         if state.get("data_key", self.p.train_set.folder.name) != self.p.train_set.folder.name:
-            raise UserError("the training data changed since this checkpoint was saved (a file was edited, or the "
-                            "tokenizer differs), so the run cannot continue exactly",
+            raise UserError("the training data changed since this checkpoint was saved (a file was edited, the "
+                            "built-in dataset is a newer version, or the tokenizer differs), so the run cannot "
+                            "continue exactly",
                             "restore the original files, or start a new run from these weights with --init",
                             kind="checkpoint")
         self.best_val = float(state.get("best_val", float("inf")))

@@ -123,7 +123,8 @@ class StagePage(WizardPage):
                 self.lora_box = QGroupBox(self.tr("LoRA adapters (rank 0 = train every weight)"))
                 self.groups["lora"] = FieldGroup(knobs, list(LORA_KEYS), parent=self)
                 self.lora_box.setLayout(self.groups["lora"].form)
-                self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(240)  # fits 1024 px in en and zh; grows wider
+                # 240 px: the page fits a 1024-px window in en and zh; the field grows wider when there is room
+                self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(240)
                 bv.addWidget(self.lora_box)
         self.schedule = ScheduleCurve()           # the lr over the run, drawn under the optimizer's knobs
         self.groups["optim"].form.addRow(self.schedule)
