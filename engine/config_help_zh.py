@@ -67,7 +67,7 @@ KNOBS_ZH: dict[str, tuple[str, str]] = {
                            "不能靠什么都不说或答非所问来得分。0 = 只用偏好对。"),
     "stage.rm_center": ("奖励居中权重",
                         "奖励模型：对 (r_chosen + r_rejected)^2 的惩罚权重，让每个提示的分数围绕 0，这样分数评价的是回"
-                        "复而不是提示，PPO 的优势也不会被提示间的偏移淹没。0 = 关闭；常用 0.01。"),
+                        "复而不是提示，PPO 的优势也不会被提示间的偏移淹没。0 = 关闭；奖励预设用 0.1。"),
     "stage.reward": ("奖励来源",
                      "PPO/GRPO 的奖励来源：一条规则（exact_match、numeric_match、format）、一个奖励模型检查点的文件"
                      "夹，或多个这样的文件夹组成的列表（奖励模型集成，按 stage.reward_combine 合并）。"),

@@ -34,7 +34,7 @@ class StageConfig:
                                "answering off-topic. 0 = the pairs only.")
     rm_center: float = knob(0.0, "Reward model: weight of a penalty on (r_chosen + r_rejected)^2 that keeps each "
                             "prompt's scores around 0, so a score rates the reply, not the prompt, and PPO's "
-                            "advantages are not swamped by prompt offsets. 0 = off; 0.01 is usual.")
+                            "advantages are not swamped by prompt offsets. 0 = off; the reward preset uses 0.1.")
     # ---- RL stages (ppo, grpo): rollouts of the live policy, scored by a reward
     reward: str | list[str] = knob("", "PPO/GRPO reward source: a rule (exact_match, numeric_match, format), the "
                                    "folder of a reward-model checkpoint, or a list of such folders (an ensemble, "
@@ -90,7 +90,7 @@ class StageConfig:
         _require(0.0 <= self.rm_negatives < float("inf"), "stage.rm_negatives",
                  f"must be >= 0, got {self.rm_negatives}", "0 = off; 0.5 .. 1 weighs them like half or all a pair")
         _require(0.0 <= self.rm_center < float("inf"), "stage.rm_center", f"must be >= 0, got {self.rm_center}",
-                 "0 = off; 0.001 .. 0.1 (0.01 is usual)")
+                 "0 = off; 0.01 .. 0.1 (the reward preset: 0.1)")
         self._check_rl()
         self._check_distill()
 

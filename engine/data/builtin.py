@@ -38,7 +38,8 @@ RECORD_COUNTS = {
     "reward_train": 12_000,   # near-miss task pairs, added to preference_train's pairs (_reward_train)
 }
 # Families whose wrong answers a reward model trained on preference_train alone ranked worst on the policy's own
-# samples (copy 0.73, reverse 0.76, unit 0.45 right-over-wrong), so PPO with it lost accuracy on them.
+# samples (right over wrong among one prompt's replies: copy 0.75, reverse 0.76, unit 0.43), so PPO against it lost
+# accuracy on them (bench/reward_offset_probe.py; bench/results/align_gains.md).
 REWARD_DRILL_FAMILIES = ("copy", "reverse", "unit")
 REWARD_DRILL_WRONG = 2  # pairs per drawn instance: the right answer over this many distinct plausible wrong ones
 TASKS_VAL_PER_FAMILY_AND_LANG = 29  # 7 families x 2 languages x 29 = 406 held-out eval items
