@@ -129,7 +129,9 @@ class Chain:
     def run(self) -> list[dict]:
         from engine.config import default_workspace
         from engine.data import builtin
-        builtin_pairs = str(builtin.builtin_file(default_workspace(), "preference_train"))
+        from engine.stages import STAGES
+        # the reward stage's own built-in pairs (reward_train since built-in v4), as round 0's reward model saw them
+        builtin_pairs = str(builtin.builtin_file(default_workspace(), STAGES["reward"].builtin[0]))
         rows = []
         for step in round_plan(self.a.rounds):
             r, row_path = step["round"], self.dir / f"round-{step['round']}.json"

@@ -1,4 +1,5 @@
-"""The built-in bilingual dataset: pretrain, SFT, preference, RL-prompt and held-out task files, from a seed.
+"""The built-in bilingual dataset: pretrain, SFT, preference, reward-model, RL-prompt and held-out task files, from
+a seed.
 
 Owns the file set and record shapes, the mix of prose, dialogue and checkable tasks in each file, the cached folder in
 the workspace, and the rule that checks an answer. Task wording and the held-out split live in builtin_tasks, prose and

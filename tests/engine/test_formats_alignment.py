@@ -142,14 +142,15 @@ def task_draws(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     monkeypatch.setattr(builtin, "sample_task", spy)
     monkeypatch.setattr(builtin, "RECORD_COUNTS", {**builtin.RECORD_COUNTS, "preference_train": 400,
-                                                   "rl_prompt_train": 400})
+                                                   "rl_prompt_train": 400, "reward_train": 400})
     return draws
 
 
-@pytest.mark.parametrize("stem", ["preference_train", "rl_prompt_train"])
+@pytest.mark.parametrize("stem", ["preference_train", "rl_prompt_train", "reward_train"])
 def test_built_in_training_pairs_and_prompts_come_from_the_training_side(task_draws: list[bool], stem: str) -> None:
     records = builtin._records(stem, seed=0)
-    assert len(records) == 400 and len(task_draws) > 200  # preference: 65% tasks, rl_prompt: all tasks
+    # preference: 65% tasks, rl_prompt: all tasks, reward: preference_train's 400 and 400 near misses
+    assert len(records) == (800 if stem == "reward_train" else 400) and len(task_draws) > 200
     assert not any(task_draws), "a training file drew a held-out task instance"
 
 
