@@ -86,6 +86,20 @@ def model_cfg():
     return toy_model_config
 
 
+@pytest.fixture
+def init_dir(tmp_path, tok) -> Path:
+    """A toy 'SFT' checkpoint: random weights (seed 1), the session tokenizer, under tmp_path/sft. The RL stage tests
+    (test_rl_stages, test_align_tasks) keep their own, seed 0."""
+    import torch
+
+    from engine import checkpoint as ckpt
+    from engine.model.gpt import GPT
+    torch.manual_seed(1)
+    cfg = toy_model_config()
+    return ckpt.save_checkpoint(tmp_path / "sft" / "checkpoints", 0, GPT(cfg), cfg, tok.to_json(), None,
+                                {"stage": "sft"})
+
+
 @pytest.fixture(scope="session")
 def jsonl():
     """`jsonl(path, records)` writes a JSON-lines file and returns its path."""

@@ -52,15 +52,6 @@ def pairs(n: int = 24) -> list[dict]:
 
 
 @pytest.fixture
-def init_dir(tmp_path, tok, model_cfg) -> Path:
-    """A toy 'SFT' checkpoint: random weights, the session tokenizer."""
-    torch.manual_seed(1)
-    cfg = model_cfg()
-    return ckpt.save_checkpoint(tmp_path / "sft" / "checkpoints", 0, GPT(cfg), cfg, tok.to_json(), None,
-                                {"stage": "sft"})
-
-
-@pytest.fixture
 def pref_file(tmp_path, jsonl) -> Path:
     return jsonl(tmp_path / "pairs.jsonl", pairs())
 

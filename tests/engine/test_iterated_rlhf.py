@@ -14,7 +14,6 @@ from engine.config import load_config
 from engine.errors import UserError
 from engine.events import NullSink
 from engine.hardware import init_runtime
-from engine.model.gpt import GPT
 from engine.train.registry import make_stage
 from engine.train.run import run_training
 from engine.train.setup import build_parts
@@ -37,11 +36,8 @@ def test_per_family_means_and_overall_mean():
     assert per_family(items, [1.0, 0.0, 0.0, 0.0]) == {"copy": 0.5, "unit": 0.0, "all": 0.25}
 
 
-def test_reward_stage_from_a_reward_checkpoint_continues_its_head(tmp_path, workspace, tok, model_cfg, jsonl):
-    torch.manual_seed(1)
-    cfg = model_cfg()
-    sft = ckpt.save_checkpoint(tmp_path / "sft" / "checkpoints", 0, GPT(cfg), cfg, tok.to_json(), None,
-                               {"stage": "sft"})
+def test_reward_stage_from_a_reward_checkpoint_continues_its_head(tmp_path, workspace, init_dir, jsonl):
+    sft = init_dir
     data = jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"What is {i} + 1?", "chosen": f"{i + 1}",
                                              "rejected": f"{i + 2}"} for i in range(12)])
     rm_cfg = load_config(overrides=[*TOY, "stage.name=reward", f"stage.init={sft}", f"data.train=[{data}]",

@@ -6,12 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine import checkpoint as ckpt
 from engine.commands import CommandQueue
 from engine.config import ConfigError, load_config
 from engine.events import NullSink
 from engine.hardware import init_runtime
-from engine.model.gpt import GPT
 from engine.train.loop import Trainer
 from engine.train.losses import reward_center_loss, reward_pair_loss
 from engine.train.registry import make_stage
@@ -23,11 +21,7 @@ TOY = ["run.task_eval_items=0", "run.sample_prompts=[]", "hardware.device=cpu", 
 
 
 @pytest.fixture
-def reward_trainer(tmp_path, workspace, tok, model_cfg, jsonl):
-    torch.manual_seed(1)
-    cfg = model_cfg()
-    init_dir = ckpt.save_checkpoint(tmp_path / "sft" / "checkpoints", 0, GPT(cfg), cfg, tok.to_json(), None,
-                                    {"stage": "sft"})
+def reward_trainer(tmp_path, workspace, init_dir, jsonl):
     data = jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"What is {i} + {i + 1}?", "chosen": f"{2 * i + 1}",
                                              "rejected": f"{2 * i + 2}"} for i in range(12)])
 

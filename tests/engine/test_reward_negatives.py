@@ -12,7 +12,6 @@ from engine.commands import CommandQueue
 from engine.config import ConfigError, load_config
 from engine.events import NullSink
 from engine.hardware import init_runtime
-from engine.model.gpt import GPT
 from engine.train.loop import Trainer
 from engine.train.losses import reward_pair_loss
 from engine.train.registry import make_stage
@@ -60,13 +59,7 @@ def trainer_with(tmp_path, workspace, init_dir, data, *more) -> Trainer:
     return Trainer(parts, rt, run_dir, NullSink(), CommandQueue())
 
 
-def test_the_reward_stage_adds_the_weighted_negatives_term(tmp_path, workspace, tok, model_cfg, jsonl):
-    from engine import checkpoint as ckpt
-
-    torch.manual_seed(1)
-    cfg = model_cfg()
-    init_dir = ckpt.save_checkpoint(tmp_path / "sft" / "checkpoints", 0, GPT(cfg), cfg, tok.to_json(), None,
-                                    {"stage": "sft"})
+def test_the_reward_stage_adds_the_weighted_negatives_term(tmp_path, workspace, tok, init_dir, jsonl):
     data = jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"What is {i} + {i + 1}?", "chosen": f"{2 * i + 1}",
                                              "rejected": f"{2 * i + 2}"} for i in range(12)])
     trainer = trainer_with(tmp_path, workspace, init_dir, data, "stage.rm_negatives=0.5")
