@@ -183,6 +183,9 @@ def main() -> None:
             contenders[f"minigpt@{ref}"] = lambda p=preset, g=g, o=o: ours(p, g, o)
             if args.bf16:
                 contenders[f"minigpt@{ref}_bf16"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True)
+            if args.bf16 and args.compile:
+                contenders[f"minigpt@{ref}_bf16_compiled"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True,
+                                                                                            compiled=True)
         contenders["minigpt"] = lambda p=preset: ours(p)
         if args.bf16:
             contenders["minigpt_bf16"] = lambda p=preset: ours(p, bf16=True)

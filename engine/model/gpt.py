@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from engine.config import ModelConfig
 from engine.model import chunked_attention
+from engine.model.cross_entropy import cross_entropy
 from engine.model.moe import MoE, RouterStats, activate
 
 
@@ -231,8 +232,13 @@ class GPT(nn.Module):
         the logits (most losses) costs no zero-filled (B, T, V) gradient for them in the compiled backward."""
         flat = targets.reshape(-1)
         per_token = reduction == "none"
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
-                               reduction="none" if per_token else "sum")
+        if torch.compiler.is_compiling() and logits.device.type == "cpu":
+            # compiled on a CPU: the gradient written out (model/cross_entropy.py), one pass fewer than inductor's
+            loss = cross_entropy(logits.view(-1, logits.size(-1)), flat)
+            loss = loss if per_token else loss.sum()
+        else:
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
+                                   reduction="none" if per_token else "sum")
         if per_token:
             return loss.view(targets.shape)                                   # (B, T)
         if reduction == "mean":
