@@ -58,14 +58,14 @@ def shape(preset: str):
 
 
 def ours(preset: str, gpt_module=None, optim_module=None, bf16: bool = False, compiled: bool = False,
-         mode: str | None = None):
-    """(model, optimizer, step fn over (B, T+1) ids) for our GPT, now or at an older revision; `mode` is
-    torch.compile's (None: its default)."""
+         mode: str | None = None, apply_module=None):
+    """(model, optimizer, step fn over (B, T+1) ids) for our GPT, now or at an older revision (its model, optimizer
+    and compile regions); `mode` is torch.compile's (None: its default)."""
     cfg, mc = shape(preset)
     torch.manual_seed(0)
     model = (gpt_module.GPT if gpt_module else GPT)(mc)
     if compiled:
-        apply_compile(model, **({"mode": mode} if mode else {}))
+        (apply_module.apply_compile if apply_module else apply_compile)(model, **({"mode": mode} if mode else {}))
     opt = (optim_module.build_optimizer if optim_module else build_optimizer)(model, cfg.optim, torch.device("cpu"))
 
     def forward(x):
@@ -172,20 +172,21 @@ def main() -> None:
               "clock": args.clock, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
               "load_avg_1m_before": os.getloadavg()[0], "presets": {}}
     old = {ref: (module_at(ref, "engine/model/gpt.py", f"gpt_at_{i}"),
-                 module_at(ref, "engine/optim.py", f"optim_at_{i}")) for i, ref in enumerate(args.ref)}
+                 module_at(ref, "engine/optim.py", f"optim_at_{i}"),
+                 module_at(ref, "engine/model/apply.py", f"apply_at_{i}")) for i, ref in enumerate(args.ref)}
     for i, preset in enumerate(args.presets):
         contenders = {}
         if args.nanogpt:
             contenders["nanoGPT"] = lambda p=preset: nanogpt(p, args.nanogpt)
         if args.minimind:
             contenders["minimind"] = lambda p=preset: minimind(p, args.minimind)
-        for ref, (g, o) in old.items():
+        for ref, (g, o, a) in old.items():
             contenders[f"minigpt@{ref}"] = lambda p=preset, g=g, o=o: ours(p, g, o)
             if args.bf16:
                 contenders[f"minigpt@{ref}_bf16"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True)
             if args.bf16 and args.compile:
-                contenders[f"minigpt@{ref}_bf16_compiled"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True,
-                                                                                            compiled=True)
+                contenders[f"minigpt@{ref}_bf16_compiled"] = lambda p=preset, g=g, o=o, a=a: ours(
+                    p, g, o, bf16=True, compiled=True, apply_module=a)
         contenders["minigpt"] = lambda p=preset: ours(p)
         if args.bf16:
             contenders["minigpt_bf16"] = lambda p=preset: ours(p, bf16=True)
