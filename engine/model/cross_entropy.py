@@ -9,9 +9,10 @@ The forward keeps only the logits (in their own dtype, bf16 under autocast), eac
 logit (N floats each); the backward recomputes the softmax from them in one pass and writes the target entries
 (softmax - 1) over it, one scatter of N values. Written by hand because torch.compile's CPU code for
 `F.cross_entropy`'s backward spends a pass summing the one-hot gradient over the whole vocabulary, row by row
-(`log_softmax_backward` needs that sum, which is just -1 for a target row): on the tiny preset that pass was a
-third of the loss's backward. Used only inside the compiled region on a CPU (GPT.token_loss); eager runs keep
-`F.cross_entropy`, whose fused aten kernels write fewer (N, V) tensors than these ops would one by one.
+(`log_softmax_backward` needs that sum, which is just -1 for a target row): at the tiny preset's shape (4096 x 2048,
+bf16, 1 thread) the compiled loss and gradient took 19.8 ms that way and take 11.3 ms this way. Used only inside the
+compiled region on a CPU (GPT.token_loss); eager runs keep `F.cross_entropy`, whose fused aten kernels write fewer
+(N, V) tensors than these ops would one by one.
 """
 
 from __future__ import annotations
