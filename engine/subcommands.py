@@ -271,19 +271,34 @@ def cmd_calibrate(args) -> int:
     return 0
 
 
+def read_message(ask=input) -> str:
+    """One user message from the terminal. A line ending in a backslash continues on the next (as in a shell), so a
+    message can hold line breaks: the built-in tasks put the text to work on after a newline ("Reverse the string:" /
+    "kulsh"), and the model was trained on them in that form."""
+    lines, prompt = [], "you> "
+    while True:
+        line = ask(prompt)
+        if not line.rstrip().endswith("\\"):
+            lines.append(line)
+            return "\n".join(lines).strip()
+        lines.append(line.rstrip()[:-1])
+        prompt = "...> "
+
+
 def cmd_chat(args, sink) -> int:
     from engine.inference import TextStream, load_for_inference
     from engine.serve import chat_prompt_ids, sampling_from
 
     lm = load_for_inference(args.checkpoint, args.device, args.quantize)
     print(f"chatting with {lm.folder} ({lm.model.num_params():,} params, {lm.rt.describe()}); "
-          "an empty line, /quit or Ctrl-D quits, /reset starts over", file=sys.stderr)
+          "an empty line, /quit or Ctrl-D quits, /reset starts over, a line ending in \\ continues on the next",
+          file=sys.stderr)
     history = [{"role": "system", "content": args.system}] if args.system else []
     params = {"temperature": args.temperature, "top_k": args.top_k, "top_p": args.top_p,
               "max_new_tokens": args.max_new_tokens}
     while True:
         try:
-            line = input("you> ").strip()
+            line = read_message()
         except EOFError:
             break
         if not line or line in ("/quit", "/exit"):   # what other chat CLIs take; never sent to the model
