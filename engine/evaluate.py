@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from engine.data import builtin, formats
 from engine.errors import UserError
 from engine.generate import Generator, SamplingParams
+from engine.model.cross_entropy import IGNORE
 from engine.tokenizer import Tokenizer
 
 METRICS = ("ppl", "accuracy", "bleu", "rouge")
-IGNORE = -100
 
 
 @torch.no_grad()

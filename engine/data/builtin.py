@@ -187,12 +187,16 @@ def _tasks_val(rng: random.Random) -> list[dict]:
     return records
 
 
+# Files built whole rather than record by record from _BUILDERS.
+_FILE_BUILDERS: dict[str, Callable[[random.Random, int], list[dict]]] = {
+    "tasks_val": lambda rng, seed: _tasks_val(rng), "reward_train": _reward_train,
+}
+
+
 def _records(stem: str, seed: int) -> list[dict]:
     rng = random.Random(f"minigpt-builtin:{seed}:{stem}")  # one stream per file: editing one file leaves the rest
-    if stem == "tasks_val":
-        return _tasks_val(rng)
-    if stem == "reward_train":
-        return _reward_train(rng, seed)
+    if stem in _FILE_BUILDERS:
+        return _FILE_BUILDERS[stem](rng, seed)
     kind, split = stem.rsplit("_", 1)
     build = _BUILDERS[kind]
     return [build(rng, split == "val") for _ in range(RECORD_COUNTS[stem])]

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 
 from engine.data.pretokenize import TokenizedSet
-
-IGNORE = -100
+from engine.model.cross_entropy import IGNORE
 
 
 def holdout_split(n: int, every: int) -> tuple[np.ndarray, np.ndarray]:

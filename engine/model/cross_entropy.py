@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE = -100
+IGNORE = -100  # target id that scores nothing (prompt tokens, padding), as in F.cross_entropy; the one definition
 
 
 class CrossEntropy(torch.autograd.Function):

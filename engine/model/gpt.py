@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from engine.config import ModelConfig
 from engine.model import chunked_attention
-from engine.model.cross_entropy import cross_entropy
+from engine.model.cross_entropy import IGNORE, cross_entropy
 from engine.model.moe import MoE, RouterStats, activate
 
 
@@ -237,13 +237,13 @@ class GPT(nn.Module):
             loss = cross_entropy(logits.view(-1, logits.size(-1)), flat)
             loss = loss if per_token else loss.sum()
         else:
-            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=-100,
+            loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), flat, ignore_index=IGNORE,
                                    reduction="none" if per_token else "sum")
         if per_token:
             return loss.view(targets.shape)                                   # (B, T)
         if reduction == "mean":
             # Over the tokens that carry loss; a batch with none (e.g. a truncated chat) gives 0, not NaN.
-            loss = loss / (flat != -100).sum().clamp(min=1)
+            loss = loss / (flat != IGNORE).sum().clamp(min=1)
         return loss
 
     def new_caches(self, batch_size: int, max_len: int | None = None, dtype=None, device=None) -> list[KVCache]:

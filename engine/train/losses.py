@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-IGNORE = -100  # target id that scores nothing (prompt tokens, padding), as in F.cross_entropy
+from engine.model.cross_entropy import IGNORE
+
 LOSS_TYPES = ("sigmoid", "ipo", "hinge", "simpo")
 
 

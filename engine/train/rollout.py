@@ -17,10 +17,9 @@ import torch
 
 from engine.data import formats
 from engine.generate import Completion, Generator, SamplingParams
+from engine.model.cross_entropy import IGNORE
 from engine.tokenizer import Tokenizer
 from engine.train import losses
-
-IGNORE = -100
 
 
 @dataclass
