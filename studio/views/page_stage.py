@@ -123,7 +123,8 @@ class StagePage(WizardPage):
                 self.lora_box = QGroupBox(self.tr("LoRA adapters (rank 0 = train every weight)"))
                 self.groups["lora"] = FieldGroup(knobs, list(LORA_KEYS), parent=self)
                 self.lora_box.setLayout(self.groups["lora"].form)
-                # 240 px: the page fits a 1024-px window in en and zh; the field grows wider when there is room
+                # 240 px: the page fits a 1024-px window in en and zh; the default seven targets then scroll inside
+                # the field (fields keep their own width: Field.row adds a stretch after them)
                 self.groups["lora"].fields["lora.targets"].widget.setMinimumWidth(240)
                 bv.addWidget(self.lora_box)
         self.schedule = ScheduleCurve()           # the lr over the run, drawn under the optimizer's knobs
