@@ -182,6 +182,9 @@ def main() -> None:
             contenders["minimind"] = lambda p=preset: minimind(p, args.minimind)
         for ref, (g, o, a) in old.items():
             contenders[f"minigpt@{ref}"] = lambda p=preset, g=g, o=o: ours(p, g, o)
+            if args.compile:
+                contenders[f"minigpt@{ref}_compiled"] = lambda p=preset, g=g, o=o, a=a: ours(
+                    p, g, o, compiled=True, apply_module=a)
             if args.bf16:
                 contenders[f"minigpt@{ref}_bf16"] = lambda p=preset, g=g, o=o: ours(p, g, o, bf16=True)
             if args.bf16 and args.compile:
