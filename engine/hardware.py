@@ -17,6 +17,7 @@ import psutil
 import torch
 
 from engine.config import OPTIMIZERS, SCHEDULES, HardwareConfig
+from engine.cpu_malloc import reuse_freed_memory
 from engine.errors import UserError
 
 
@@ -146,6 +147,8 @@ def init_runtime(cfg: HardwareConfig, seed: int) -> Runtime:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
+    if device.type == "cpu":
+        reuse_freed_memory()   # big tensors reuse last step's memory, no page faults (engine/cpu_malloc.py)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
