@@ -18,6 +18,7 @@ from engine.estimate import (
     cpu_compile_warm,
     planned_flops,
 )
+from studio.config_messages import config_error_detail, config_error_text
 from studio.i18n import tr
 from studio.views.estimate_box import human_bytes, warnings_html
 from studio.views.fields import FieldGroup
@@ -169,7 +170,7 @@ class HardwarePage(WizardPage):
             return next(iter(bad.values()))
         check = self.doc.check()
         if not check.ok and check.key.startswith("hardware."):
-            return check.message
+            return config_error_text(check.key, check.message)
         return None
 
     def _on_fields_changed(self) -> None:
@@ -179,7 +180,7 @@ class HardwarePage(WizardPage):
         check = self.doc.check()
         errors = dict(bad)
         if not check.ok and check.key.startswith("hardware."):
-            errors[check.key] = check.message.split(": ", 1)[-1]
+            errors[check.key] = config_error_detail(check.key, check.message)
         self.fields.show_errors(errors)
         self.refresh_cost()
         self.validity_changed.emit()

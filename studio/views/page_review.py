@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, 
 
 from engine.estimate import run_estimate
 from studio import settings
+from studio.config_messages import config_error_text
 from studio.models.cost import Cost, human_bytes
 from studio.models.path_check import path_problem
 from studio.models.run_document import check_document, parse_yaml_document
@@ -84,7 +85,7 @@ class ReviewPage(WizardPage):
         self.config = None
         if doc is not None:
             check = check_document(doc)
-            why = "" if check.ok else check.message + (f" — {check.hint}" if check.hint else "")
+            why = "" if check.ok else config_error_text(check.key, check.message, check.hint)
             if check.ok:
                 problem = path_problem(check.config, self.config_folder())
                 why = str(problem) if problem else ""

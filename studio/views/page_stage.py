@@ -35,6 +35,7 @@ from engine.config import (
     load_preset,
     stage_knobs,
 )
+from studio.config_messages import config_error_detail, config_error_text
 from studio.i18n import knob_help
 from studio.models.cost import Cost
 from studio.models.run_scan import is_checkpoint
@@ -232,7 +233,7 @@ class StagePage(WizardPage):
                 stage, want, ", ".join(sorted(kinds)))
         check = self.doc.check()
         if not check.ok:
-            return check.message + (f" — {check.hint}" if check.hint else "")
+            return config_error_text(check.key, check.message, check.hint)
         return None
 
     # ------------------------------------------------------------------ slots
@@ -340,7 +341,8 @@ class StagePage(WizardPage):
         self.doc.update(merged)
         check = self.doc.check()
         if not check.ok and check.key and check.key not in errors:
-            errors[check.key] = check.message.split(": ", 1)[-1] + (f" ({check.hint})" if check.hint else "")
+            errors[check.key] = config_error_detail(check.key, check.message) + (
+                f" ({config_error_detail('', check.hint)})" if check.hint else "")
         for g in (self.top, self.stage_knobs, *self.groups.values()):
             g.show_errors(errors)
         init_reason = None

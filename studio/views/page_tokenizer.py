@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio import workers
+from studio.config_messages import config_error_text
 from studio.engine_client import EngineClient
 from studio.i18n import knob_help, tr
 from studio.views.fields import FieldGroup
@@ -152,7 +153,7 @@ class TokenizerPage(WizardPage):
             return self.tr("train the tokenizer first, or choose automatic training")
         check = self.doc.check()
         if not check.ok and check.key.startswith("tokenizer."):
-            return check.message
+            return config_error_text(check.key, check.message)
         return None
 
     def entered(self) -> None:
