@@ -9,13 +9,15 @@ stay in the heap and the next step reuses them: on a 2-core Xeon the tiny preset
 
 A training or serving process sets this once, on the CPU (engine/hardware.py init_runtime). Elsewhere (macOS,
 Windows, musl) nothing changes. glibc still falls back to mmap if the heap cannot grow, so no allocation fails
-for it.
+for it. `MINIGPT_MALLOC=system` in the environment keeps glibc's default (memory handed back as soon as it is
+freed), for a machine where the extra resident memory matters more than the speed.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
 M_TRIM_THRESHOLD = -1        # mallopt's parameter numbers (malloc.h)
@@ -25,7 +27,7 @@ TRIM_THRESHOLD = 2**31 - 1   # bytes of free heap top kept before trimming: the 
 
 def reuse_freed_memory() -> bool:
     """Turn glibc's per-allocation mmap off for this process. True if it took effect."""
-    if not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux") or os.environ.get("MINIGPT_MALLOC") == "system":
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -35,7 +35,10 @@ def test_freed_big_tensors_are_reused_instead_of_faulted_in_again():
     assert after < default / 20        # 48 MiB of 4 KiB pages (~12,000) faulted in each time before; now reused
 
 
-def test_elsewhere_it_changes_nothing(monkeypatch):
+def test_elsewhere_or_when_asked_it_changes_nothing(monkeypatch):
     from engine import cpu_malloc
+    monkeypatch.setenv("MINIGPT_MALLOC", "system")
+    assert cpu_malloc.reuse_freed_memory() is False
+    monkeypatch.delenv("MINIGPT_MALLOC")
     monkeypatch.setattr(cpu_malloc.sys, "platform", "darwin")
     assert cpu_malloc.reuse_freed_memory() is False
