@@ -220,12 +220,15 @@ def wants_hessian(optimizer: torch.optim.Optimizer) -> bool:
 def second_order(enabled: bool) -> Iterator[None]:
     """Forward and backward of a Hessian step: its backward keeps the graph (create_graph=True) so the optimizer
     can differentiate the gradient (Hutchinson: diag(H) ~ z * (H z), H z = d(g . z)/dw). The fused attention
-    kernels have no second derivative, so attention runs on SDPA's math kernel for this step."""
+    kernels have no second derivative, so attention runs on SDPA's math kernel for this step, and RMSNorm on its
+    plain formula (its written-out gradient has none either)."""
     if not enabled:
         yield
         return
     from torch.nn.attention import SDPBackend, sdpa_kernel
-    with sdpa_kernel(SDPBackend.MATH), warnings.catch_warnings():
+
+    from engine.model.rms_norm import twice_differentiable
+    with sdpa_kernel(SDPBackend.MATH), twice_differentiable(), warnings.catch_warnings():
         # The grad -> graph -> parameter cycle it warns about is broken by zero_grad(set_to_none=True).
         warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
         yield

@@ -15,10 +15,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from engine.config import ModelConfig
-from engine.model import chunked_attention
+from engine.model import chunked_attention, rms_norm
 from engine.model.cross_entropy import IGNORE, cross_entropy
 from engine.model.moe import MoE, RouterStats, activate
-from engine.model.rms_norm import rms_norm
 
 
 class RMSNorm(nn.Module):
@@ -30,8 +29,8 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Normalise in fp32 for stability under bf16/fp16 autocast, then cast back. Eagerly the same numbers with
         # the gradient written out (engine/model/rms_norm.py: fewer passes over x); compiled, inductor fuses these.
-        if not torch.compiler.is_compiling():
-            return rms_norm(x, self.weight, self.eps)
+        if not torch.compiler.is_compiling() and rms_norm.written_out():
+            return rms_norm.rms_norm(x, self.weight, self.eps)
         xf = x.float()
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return (xf * self.weight.float()).to(x.dtype)

@@ -14,7 +14,31 @@ tiny preset. Under torch.compile the plain formula is kept (engine/model/gpt.py)
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+from collections.abc import Iterator
+
 import torch
+from torch.autograd.function import once_differentiable
+
+# Set while a step differentiates its gradient (Sophia's Hessian estimate, engine/optim.py second_order): the
+# written-out backward has no derivative of its own, so RMSNorm then takes the plain formula. Without it, a gradient
+# of the gradient misses the norms' part: SophiaH's Hessian estimates came out different (measured), not an error.
+_TWICE = contextvars.ContextVar("rms_norm_twice_differentiable", default=False)
+
+
+@contextlib.contextmanager
+def twice_differentiable() -> Iterator[None]:
+    token = _TWICE.set(True)
+    try:
+        yield
+    finally:
+        _TWICE.reset(token)
+
+
+def written_out() -> bool:
+    """Whether RMSNorm may use RMSNormFunction now (not while a gradient's gradient is wanted)."""
+    return not _TWICE.get()
 
 
 class RMSNormFunction(torch.autograd.Function):
@@ -31,6 +55,7 @@ class RMSNormFunction(torch.autograd.Function):
         return (x_hat * weight.to(xf.dtype)).to(x.dtype)
 
     @staticmethod
+    @once_differentiable   # a second derivative raises instead of silently treating x̂ and r as constants
     def backward(ctx, g: torch.Tensor):
         x_hat, r, weight = ctx.saved_tensors
         gf = g.to(x_hat.dtype)

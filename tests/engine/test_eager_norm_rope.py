@@ -68,3 +68,24 @@ def test_eager_rope_equals_the_four_product_form(dtype):
     assert y.dtype == dtype
     assert torch.equal(y, y_ref)                       # bit for bit: a - b * s == a + b * (-s)
     torch.testing.assert_close(dx.float(), dx_ref.float(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_second_derivative_takes_the_plain_formula_and_is_refused_without_it():
+    from engine.model.rms_norm import twice_differentiable
+    norm = RMSNorm(8, 1e-5)
+    with torch.no_grad():
+        norm.weight.mul_(torch.linspace(0.5, 1.5, 8))
+    x = torch.randn(3, 8, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    z = torch.randn(3, 8, generator=torch.Generator().manual_seed(4))
+
+    def hessian_vector(y):          # H z of sum(y^2) w.r.t. x, as Sophia's Hutchinson estimate differentiates
+        (g,) = torch.autograd.grad((y ** 2).sum(), x, create_graph=True)
+        return torch.autograd.grad((g * z).sum(), x)[0]
+
+    with twice_differentiable():    # what engine/optim.py second_order sets for a Hessian step
+        y = norm(x)
+        assert type(y.grad_fn).__name__ != "RMSNormFunctionBackward"
+        hz = hessian_vector(y)
+    torch.testing.assert_close(hz, hessian_vector(plain_rms_norm(x, norm.weight, 1e-5)))
+    with pytest.raises(RuntimeError):
+        hessian_vector(norm(x))     # the written-out backward has no derivative of its own: needs the context
