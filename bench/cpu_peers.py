@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from engine.config import load_config
+from engine.cpu_malloc import reuse_freed_memory
 from engine.model.apply import apply_compile
 from engine.model.gpt import GPT
 from engine.optim import build_optimizer
@@ -162,14 +163,20 @@ def main() -> None:
     ap.add_argument("--autotune", action="store_true", help="also race our model under bf16 compiled with "
                     "mode max-autotune-no-cudagraphs (inductor's C++ GEMM templates, tuned per shape)")
     ap.add_argument("--skip", nargs="*", default=[], help="contenders to leave out (e.g. minimind minigpt@REF)")
+    ap.add_argument("--reuse-memory", action="store_true",
+                    help="glibc keeps freed memory for reuse, as the engine's runtime sets it (engine/cpu_malloc.py); "
+                         "it applies to every contender in the process, peers included")
     ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
                     help="cpu: this process's CPU seconds (robust on a loaded machine, exact with 1 thread; run "
                          "with OMP_WAIT_POLICY=PASSIVE for more so idle threads do not spin); wall: elapsed seconds")
     args = ap.parse_args()
+    if args.reuse_memory:
+        reuse_freed_memory()
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cores": os.cpu_count(),
               "clock": args.clock, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+              "reuse_memory": args.reuse_memory,
               "load_avg_1m_before": os.getloadavg()[0], "presets": {}}
     old = {ref: (module_at(ref, "engine/model/gpt.py", f"gpt_at_{i}"),
                  module_at(ref, "engine/optim.py", f"optim_at_{i}"),
