@@ -190,6 +190,8 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
               params_non_embedding=parts.model.num_params(non_embedding=True),
               params_active=parts.model.num_active_params(),
               tokens_per_step=parts.cfg.tokens_per_step)
+    if (note := warmup_note(parts.cfg)) is not None:
+        sink.log(note)
     if parts.model.cfg.moe is not None:
         sink.log(f"mixture of experts: {parts.model.num_params():,} parameters, "
                  f"{parts.model.num_active_params():,} active per token")
@@ -214,3 +216,15 @@ def run_training(cfg: Config, workspace: Path, sink: EventSink, commands: Comman
     if lock is not None:
         lock.release()
     return status
+
+
+def warmup_note(cfg) -> str | None:
+    """A run whose warm-up takes all its steps but the last climbs the whole way and ends at the peak lr, never
+    decaying (engine/estimate.py lr_at caps the warm-up at max_steps - 1): say so, with the key to change."""
+    warmup, steps, schedule = cfg.optim.warmup_steps, cfg.run.max_steps, cfg.optim.schedule
+    if warmup == 0 or warmup < steps - 1 or schedule == "constant":
+        return None
+    suggest = max(steps // 10, 1)
+    return (f"optim.warmup_steps {warmup} is not shorter than run.max_steps {steps}: the learning rate rises for the "
+            f"whole run and ends at its peak ({cfg.optim.lr:g}), with no {schedule} decay; for a short trial set "
+            f"optim.warmup_steps to about a tenth of the steps (--set optim.warmup_steps={suggest})")
