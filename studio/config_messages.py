@@ -4,14 +4,15 @@ engine/config*.py words its errors in English ("optim.lr: must be positive and f
 `minigpt train` prints. With the Chinese interface the wizard shows the knob's Chinese name beside its key and
 puts the common phrasings ("must be >= 0", "must be in [0, 1)", "got X", "use one of: ...") into Chinese; a message
 or hint this table does not know keeps its English words, so nothing is ever hidden. Torch-free: the Chinese knob
-names come from engine/config_help_zh.py.
+names come from engine/config_help_zh.py, read through engine.config
+(the interface module the studio may import).
 """
 
 from __future__ import annotations
 
 import re
 
-from engine.config_help_zh import KNOBS_ZH
+from engine.config import label_zh
 from studio.i18n import active_language
 
 # (English pattern of a whole message or hint, Chinese), tried in order; groups carry numbers and names over.
@@ -36,7 +37,8 @@ PHRASES_ZH: list[tuple[str, str]] = [
     (r"expected a whole number or auto", "应为整数或 auto"),
     (r"expected a whole number", "应为整数"),
     (r"expected a number", "应为数字"),
-    (r"write it in digits \(2000\) or as a whole power of ten \(2e3\)", "用数字写（2000），或写成 10 的整数次幂（2e3）"),
+    (r"write it in digits \(2000\) or as a whole power of ten \(2e3\)",
+     "用数字写（2000），或写成 10 的整数次幂（2e3）"),
     (r"(\S+) is beyond the 64-bit integer range \((.+)\)", r"\1 超出了 64 位整数的范围（\2）"),
     (r"steps, token counts and tensor sizes are 64-bit integers in torch and in checkpoints",
      "步数、token 数和张量大小在 torch 和检查点里都是 64 位整数"),
@@ -63,7 +65,7 @@ def config_error_text(key: str, message: str, hint: str = "") -> str:
     text), `hint` its suggestion. English: "message — hint", as the engine words them."""
     if active_language() != "zh":
         return message + (f" — {hint}" if hint else "")
-    name = re.sub(r" \(\w+\)$", "", KNOBS_ZH.get(key, ("", ""))[0])   # "宽度 (d_model)": the key follows anyway
+    name = re.sub(r" \(\w+\)$", "", label_zh(key))   # "宽度 (d_model)": the key follows anyway
     where = f"{name}（{key}）：" if name else (f"{key}：" if key else "")
     return where + config_error_detail(key, message) + (f" —— {phrase_zh(hint)}" if hint else "")
 
